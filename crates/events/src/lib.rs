@@ -1,0 +1,45 @@
+//! Wire types shared by every part of evbench.
+//!
+//! * [`signal`]: the three sensors of a charging station (parking, user identification, charger),
+//!   decoded from the study's JSON without allocation and encoded into a reused buffer.
+//! * [`time`]: the timestamp forms a producer may send (epoch ms, epoch seconds, date strings).
+//! * [`session`]: the aggregated record, one per vehicle visit, and the arithmetic that derives
+//!   its energy, revenue and durations — shared so that ground truth and aggregator agree bit for bit.
+
+pub mod session;
+pub mod signal;
+pub mod time;
+
+pub use session::{Flag, Outcome, Session, SessionParties, SessionTimes};
+pub use signal::{Reading, Sensor, Signal, decode, encode_into};
+
+/// The topic that carries every raw sensor signal; key = charger id.
+pub const SIGNALS_TOPIC: &str = "charger-station-signals";
+/// The topic that carries one aggregated session per visit; key = charger id.
+pub const SESSIONS_TOPIC: &str = "charging-sessions";
+/// The dead-letter topic: rejected signals as they came, with the reason in the `reason` header.
+pub const DEAD_LETTER_TOPIC: &str = "charger-station-signals-dead-letter";
+
+/// Errors of this crate: why a signal could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Error {
+    #[error("malformed JSON: {0}")]
+    Json(String),
+    #[error(
+        "unknown sensor: none of `vehicle_detected`, `user_connection`, `recharging` is present"
+    )]
+    UnknownSensor,
+    #[error(
+        "ambiguous sensor: more than one of `vehicle_detected`, `user_connection`, `recharging` is present"
+    )]
+    AmbiguousSensor,
+    #[error("missing field `{0}`")]
+    MissingField(&'static str),
+    #[error("invalid timestamp: {0}")]
+    Timestamp(String),
+    #[error("impossible value: {0}")]
+    Impossible(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
