@@ -1,1 +1,72 @@
-//! placeholder
+//! Real Kafka and ClickHouse for evbench, behind one interface.
+//!
+//! [`Services::start`] gives a running Kafka broker and ClickHouse server from one of three
+//! providers ([`ProviderKind`]):
+//! * `native`: Apache Kafka (KRaft, single node) from the jars `ci/setup` fetches, run with the
+//!   machine's Java, and `clickhouse-server` from `PATH`, each on free loopback ports in its own
+//!   temporary directory, torn down on drop, Ctrl-C, panic, or the harness's death;
+//! * `docker`: containers, where a Docker engine answers;
+//! * `external`: a cluster the user runs (`EVBENCH_KAFKA_BOOTSTRAP`, `EVBENCH_CLICKHOUSE_URL`, …).
+//!
+//! Whatever the provider, the caller gets endpoints with the servers' versions and clients
+//! configured for them (see [`ClickHouseEndpoint::client`]).
+
+pub mod docker;
+mod endpoints;
+mod external;
+pub mod kafka_admin;
+mod native;
+pub mod ports;
+pub mod process;
+mod services;
+
+pub use endpoints::{ClickHouseEndpoint, KafkaEndpoint, Secret, ServerVersion};
+pub use native::{KAFKA_VERSION, NativeClickHouse, NativeKafka, kafka_libs_dir};
+pub use services::{ProviderKind, Services};
+
+/// Errors of the harness.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("{name} exited during start-up ({status}); last lines of its log:\n{log_tail}")]
+    ServerExited {
+        name: &'static str,
+        status: String,
+        log_tail: String,
+    },
+    #[error(
+        "{name} did not become ready within {waited_s} s ({last_error}); last lines of its log:\n{log_tail}"
+    )]
+    NotReady {
+        name: &'static str,
+        waited_s: u64,
+        last_error: String,
+        log_tail: String,
+    },
+    #[error("{0}")]
+    Missing(String),
+    #[error("the docker provider is not available: {0}")]
+    DockerUnavailable(String),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("clickhouse: {0}")]
+    ClickHouse(#[from] clickhouse::error::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Result alias of the harness.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

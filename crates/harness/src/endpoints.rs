@@ -1,0 +1,159 @@
+//! Where the servers are, what versions they run, and clients configured for them.
+
+use std::fmt;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+
+/// A password or other secret: never printed, in `Debug` or anywhere else.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<empty>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+/// A server version, `major.minor.patch`, as reported by the server.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServerVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+    /// The version string exactly as the server printed it.
+    pub text: String,
+}
+
+impl ServerVersion {
+    /// Reads `18.16.1`, `24.3.2.23`, `4.1.1`; missing parts are 0.
+    pub fn parse(text: &str) -> Option<ServerVersion> {
+        let text = text.trim();
+        let mut parts = text
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|p| !p.is_empty());
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let patch = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        Some(ServerVersion {
+            major,
+            minor,
+            patch,
+            text: text.to_owned(),
+        })
+    }
+
+    /// At least `major.minor`.
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+}
+
+impl fmt::Display for ServerVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A Kafka cluster to talk to.
+#[derive(Debug, Clone)]
+pub struct KafkaEndpoint {
+    /// `host:port[,host:port…]`.
+    pub bootstrap: String,
+    /// The broker's version, where the provider can tell it.
+    pub version: String,
+}
+
+impl KafkaEndpoint {
+    /// A client configuration with the bootstrap servers set; add what the client needs.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap);
+        config
+    }
+}
+
+/// A ClickHouse server to talk to over HTTP.
+#[derive(Debug, Clone)]
+pub struct ClickHouseEndpoint {
+    /// `http://host:port`.
+    pub url: String,
+    /// The administrative user the harness uses (schema migrations, checks).
+    pub user: String,
+    pub password: Secret,
+    pub version: ServerVersion,
+}
+
+impl ClickHouseEndpoint {
+    /// A client for this server as the administrative user, configured for its version.
+    pub fn client(&self) -> clickhouse::Client {
+        self.client_as(&self.user, &self.password)
+    }
+
+    /// A client for this server as `user`, configured for its version.
+    ///
+    /// Row validation needs `RowBinaryWithNamesAndTypes`, which old servers (18.16) lack, so it
+    /// is off there; compression is never requested (18.16 answers `compress=1` with empty bodies).
+    pub fn client_as(&self, user: &str, password: &Secret) -> clickhouse::Client {
+        client_for(&self.url, user, password, Some(&self.version))
+    }
+}
+
+/// A client for `url`; validation only where the server is known to support it.
+pub(crate) fn client_for(
+    url: &str,
+    user: &str,
+    password: &Secret,
+    version: Option<&ServerVersion>,
+) -> clickhouse::Client {
+    let modern = version.is_some_and(|v| v.at_least(24, 0));
+    clickhouse::Client::default()
+        .with_url(url)
+        .with_user(user)
+        .with_password(password.expose())
+        .with_compression(clickhouse::Compression::None)
+        .with_validation(modern)
+}
+
+/// Waits between readiness probes.
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_and_compare() {
+        let old = ServerVersion::parse("18.16.1").unwrap();
+        assert_eq!((old.major, old.minor, old.patch), (18, 16, 1));
+        assert!(!old.at_least(20, 1));
+        assert!(ServerVersion::parse("24.3.2.23").unwrap().at_least(24, 3));
+        assert!(ServerVersion::parse("garbage").is_none());
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let endpoint = ClickHouseEndpoint {
+            url: "http://127.0.0.1:1".into(),
+            user: "ingest".into(),
+            password: Secret::new("hunter2"),
+            version: ServerVersion::parse("18.16.1").unwrap(),
+        };
+        assert!(!format!("{endpoint:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,567 @@
+//! The native provider: Kafka and ClickHouse started from this machine's own installs.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::endpoints::{PROBE_INTERVAL, client_for};
+use crate::process::ServerProcess;
+use crate::{
+    ClickHouseEndpoint, Error, KafkaEndpoint, Result, Secret, ServerVersion, kafka_admin, ports,
+};
+
+/// The Apache Kafka version `ci/setup` fetches (kept equal to `ci/kafka/pom.xml` by a test).
+pub const KAFKA_VERSION: &str = "4.1.1";
+
+/// How long a server may take to answer after it was started.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Where the Kafka jars are: `$EVBENCH_KAFKA_LIBS`, else `$EVBENCH_CACHE` (default
+/// `~/.cache/evbench`) `/kafka-<version>/libs`, as `ci/setup` lays them out.
+pub fn kafka_libs_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EVBENCH_KAFKA_LIBS") {
+        return PathBuf::from(dir);
+    }
+    cache_dir()
+        .join(format!("kafka-{KAFKA_VERSION}"))
+        .join("libs")
+}
+
+fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EVBENCH_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    home.join(".cache").join("evbench")
+}
+
+/// Finds `name` on `PATH`.
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn port_open(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// A single-node KRaft Kafka broker (broker and controller in one JVM) on loopback.
+#[derive(Debug)]
+pub struct NativeKafka {
+    process: ServerProcess,
+    endpoint: KafkaEndpoint,
+    // Declared last: the directory outlives the process that writes into it.
+    dir: TempDir,
+}
+
+impl NativeKafka {
+    /// Formats storage and starts the broker; returns once a metadata request is answered.
+    pub fn start() -> Result<NativeKafka> {
+        let libs = kafka_libs_dir();
+        if !libs
+            .join(format!("kafka_2.13-{KAFKA_VERSION}.jar"))
+            .is_file()
+        {
+            return Err(Error::Missing(format!(
+                "Kafka {KAFKA_VERSION} jars not found in {} (run ci/setup, or set EVBENCH_KAFKA_LIBS)",
+                libs.display()
+            )));
+        }
+        let java = which("java")
+            .ok_or_else(|| Error::Missing("java not found on PATH (Java 17 is needed)".into()))?;
+        let dir = tempfile::Builder::new()
+            .prefix("evbench-kafka-")
+            .tempdir()
+            .map_err(|e| Error::io("create Kafka dir", e))?;
+        let (port, controller_port) = (ports::free_port()?, ports::free_port()?);
+        let properties = dir.path().join("server.properties");
+        write_file(
+            &properties,
+            &server_properties(dir.path(), port, controller_port),
+        )?;
+        let log4j = dir.path().join("log4j2.properties");
+        write_file(&log4j, &log4j_properties(&dir.path().join("server.log")))?;
+        let classpath = format!("{}/*", libs.display());
+        let jvm_common = [
+            format!("-Dlog4j2.configurationFile={}", log4j.display()),
+            "-Djava.awt.headless=true".to_owned(),
+            "-cp".to_owned(),
+            classpath,
+        ];
+
+        // Storage must be formatted before the first start (KRaft).
+        let format_log = dir.path().join("format.log");
+        let mut format_args = vec!["-Xmx256m".to_owned()];
+        format_args.extend(jvm_common.iter().cloned());
+        format_args.extend(
+            [
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                &cluster_id(),
+                "-c",
+            ]
+            .map(str::to_owned),
+        );
+        format_args.push(properties.display().to_string());
+        let status = std::process::Command::new(&java)
+            .args(&format_args)
+            .stdout(
+                std::fs::File::create(&format_log)
+                    .map_err(|e| Error::io("create format log", e))?,
+            )
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map_err(|e| Error::io("run kafka StorageTool", e))?;
+        if !status.success() {
+            return Err(Error::ServerExited {
+                name: "kafka storage format",
+                status: status.to_string(),
+                log_tail: crate::process::tail_of(&format_log, 20),
+            });
+        }
+
+        let mut args = vec![
+            "-Xms256m".to_owned(),
+            "-Xmx1g".to_owned(),
+            "-XX:+UseG1GC".to_owned(),
+        ];
+        args.extend(jvm_common);
+        args.push("kafka.Kafka".to_owned());
+        args.push(properties.display().to_string());
+        let mut process =
+            ServerProcess::spawn("kafka", &java, &args, &[], dir.path().join("stdout.log"))?;
+
+        let endpoint = KafkaEndpoint {
+            bootstrap: format!("127.0.0.1:{port}"),
+            version: KAFKA_VERSION.to_owned(),
+        };
+        let started = Instant::now();
+        let mut last_error = String::from("port not open yet");
+        loop {
+            process
+                .check_alive()
+                .map_err(|e| with_log(e, &dir.path().join("server.log")))?;
+            if port_open(port) {
+                match kafka_admin::broker_count(&endpoint.bootstrap, Duration::from_secs(5)) {
+                    Ok(n) if n > 0 => break,
+                    Ok(_) => last_error = "metadata lists no broker".into(),
+                    Err(e) => last_error = e.to_string(),
+                }
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(Error::NotReady {
+                    name: "kafka",
+                    waited_s: START_TIMEOUT.as_secs(),
+                    last_error,
+                    log_tail: crate::process::tail_of(&dir.path().join("server.log"), 40),
+                });
+            }
+            std::thread::sleep(PROBE_INTERVAL);
+        }
+        tracing::info!(bootstrap = %endpoint.bootstrap, version = KAFKA_VERSION, ms = started.elapsed().as_millis() as u64, "kafka ready");
+        Ok(NativeKafka {
+            process,
+            endpoint,
+            dir,
+        })
+    }
+
+    /// Where clients connect.
+    pub fn endpoint(&self) -> &KafkaEndpoint {
+        &self.endpoint
+    }
+
+    /// The broker's directory (configuration, data, logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The broker's process group id.
+    pub fn pgid(&self) -> Option<u32> {
+        self.process.pgid()
+    }
+
+    /// Stops the broker (idempotent; also done on drop).
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+}
+
+fn with_log(error: Error, log: &Path) -> Error {
+    match error {
+        Error::ServerExited {
+            name,
+            status,
+            log_tail,
+        } => {
+            let server_log = crate::process::tail_of(log, 30);
+            Error::ServerExited {
+                name,
+                status,
+                log_tail: format!("{log_tail}\n{server_log}"),
+            }
+        }
+        other => other,
+    }
+}
+
+/// A random KRaft cluster id: 16 bytes, URL-safe base64 without padding (22 characters).
+fn cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+        ^ u128::from(std::process::id()) << 64;
+    let mut state = seed as u64 ^ (seed >> 64) as u64;
+    (0..22)
+        .map(|_| {
+            // SplitMix64: enough spread for an id that only has to differ between runs.
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ALPHABET[((z ^ (z >> 31)) % 64) as usize] as char
+        })
+        .collect()
+}
+
+fn server_properties(dir: &Path, port: u16, controller_port: u16) -> String {
+    let data = dir.join("data");
+    format!(
+        "# Generated by evbench's native provider: a single-node KRaft broker on loopback.
+process.roles=broker,controller
+node.id=1
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
+log.dirs={data}
+num.partitions=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=8
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+# Small segments and indexes: topics here have up to thousands of partitions on one disk.
+log.segment.bytes=67108864
+log.index.size.max.bytes=1048576
+",
+        data = data.display()
+    )
+}
+
+fn log4j_properties(log: &Path) -> String {
+    format!(
+        "status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = {}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
+",
+        log.display()
+    )
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::io(format!("write {}", path.display()), e))
+}
+
+/// A `clickhouse-server` on loopback with its own data directory.
+#[derive(Debug)]
+pub struct NativeClickHouse {
+    process: Option<ServerProcess>,
+    program: PathBuf,
+    program_args: Vec<String>,
+    endpoint: ClickHouseEndpoint,
+    http_port: u16,
+    dir: TempDir,
+}
+
+/// The harness's administrative user on native servers (the pipeline uses its own users).
+const ADMIN_USER: &str = "default";
+
+impl NativeClickHouse {
+    /// Writes a configuration, starts the server, and returns once `/ping` and a query answer.
+    pub async fn start() -> Result<NativeClickHouse> {
+        let (program, program_args) = if let Some(server) = which("clickhouse-server") {
+            (server, Vec::new())
+        } else if let Some(multi) = which("clickhouse") {
+            (multi, vec!["server".to_owned()])
+        } else {
+            return Err(Error::Missing(
+                "clickhouse-server not found on PATH (run ci/setup)".into(),
+            ));
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("evbench-clickhouse-")
+            .tempdir()
+            .map_err(|e| Error::io("create ClickHouse dir", e))?;
+        let (http_port, tcp_port) = (ports::free_port()?, ports::free_port()?);
+        for sub in [
+            "data",
+            "tmp",
+            "user_files",
+            "format_schemas",
+            "users.d",
+            "config.d",
+        ] {
+            std::fs::create_dir_all(dir.path().join(sub))
+                .map_err(|e| Error::io("create ClickHouse dirs", e))?;
+        }
+        write_file(
+            &dir.path().join("config.xml"),
+            &clickhouse_config(dir.path(), http_port, tcp_port),
+        )?;
+        write_file(&dir.path().join("users.xml"), CLICKHOUSE_USERS)?;
+        let placeholder = ServerVersion {
+            major: 0,
+            minor: 0,
+            patch: 0,
+            text: "unknown".into(),
+        };
+        let endpoint = ClickHouseEndpoint {
+            url: format!("http://127.0.0.1:{http_port}"),
+            user: ADMIN_USER.into(),
+            password: Secret::default(),
+            version: placeholder,
+        };
+        let mut server = NativeClickHouse {
+            process: None,
+            program,
+            program_args,
+            endpoint,
+            http_port,
+            dir,
+        };
+        server.start_process().await?;
+        Ok(server)
+    }
+
+    async fn start_process(&mut self) -> Result<()> {
+        let mut args = self.program_args.clone();
+        args.push(format!(
+            "--config-file={}",
+            self.dir.path().join("config.xml").display()
+        ));
+        let process = ServerProcess::spawn(
+            "clickhouse",
+            &self.program,
+            &args,
+            &[],
+            self.dir.path().join("stdout.log"),
+        )?;
+        self.process = Some(process);
+        let started = Instant::now();
+        let mut last_error = String::from("no answer to /ping yet");
+        loop {
+            if let Some(process) = self.process.as_mut() {
+                process
+                    .check_alive()
+                    .map_err(|e| with_log(e, &self.dir.path().join("server.err.log")))?;
+            }
+            if http_ping(self.http_port) {
+                let client = client_for(&self.endpoint.url, ADMIN_USER, &Secret::default(), None);
+                // The first query right after /ping may still be refused: retry it.
+                match client.query("SELECT version()").fetch_one::<String>().await {
+                    Ok(text) => {
+                        self.endpoint.version = ServerVersion::parse(&text).ok_or_else(|| {
+                            Error::Other(format!("unreadable ClickHouse version {text:?}"))
+                        })?;
+                        break;
+                    }
+                    Err(e) => last_error = e.to_string(),
+                }
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(Error::NotReady {
+                    name: "clickhouse",
+                    waited_s: START_TIMEOUT.as_secs(),
+                    last_error,
+                    log_tail: crate::process::tail_of(&self.dir.path().join("server.err.log"), 40),
+                });
+            }
+            tokio::time::sleep(PROBE_INTERVAL).await;
+        }
+        tracing::info!(url = %self.endpoint.url, version = %self.endpoint.version, ms = started.elapsed().as_millis() as u64, "clickhouse ready");
+        Ok(())
+    }
+
+    /// Where clients connect, and the detected version.
+    pub fn endpoint(&self) -> &ClickHouseEndpoint {
+        &self.endpoint
+    }
+
+    /// The server's directory (configuration, data, logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Adds a users file to `users.d/` (users of the pipeline, with their grants). A running
+    /// server picks it up within seconds; [`restart`](Self::restart) applies it at once.
+    pub fn add_users_file(&self, name: &str, xml: &str) -> Result<()> {
+        write_file(&self.dir.path().join("users.d").join(name), xml)
+    }
+
+    /// Stops the server, keeping its data and ports (for outage tests).
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.stop();
+        }
+    }
+
+    /// Starts it again on the same ports and data after [`stop`](Self::stop).
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.start_process().await
+    }
+
+    /// The server's process group id while it runs.
+    pub fn pgid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(ServerProcess::pgid)
+    }
+}
+
+fn http_ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream
+        .write_all(b"GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.") && answer.contains(" 200 ") && answer.ends_with("Ok.\n")
+}
+
+fn clickhouse_config(dir: &Path, http_port: u16, tcp_port: u16) -> String {
+    let d = dir.display();
+    let mut xml = String::new();
+    // `<yandex>` is the root old servers need; modern servers still accept it.
+    let _ = write!(
+        xml,
+        r#"<?xml version="1.0"?>
+<!-- Generated by evbench's native provider. -->
+<yandex>
+  <logger>
+    <level>information</level>
+    <log>{d}/server.log</log>
+    <errorlog>{d}/server.err.log</errorlog>
+    <size>100M</size>
+    <count>2</count>
+    <console>0</console>
+  </logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>{http_port}</http_port>
+  <tcp_port>{tcp_port}</tcp_port>
+  <path>{d}/data/</path>
+  <tmp_path>{d}/tmp/</tmp_path>
+  <user_files_path>{d}/user_files/</user_files_path>
+  <format_schema_path>{d}/format_schemas/</format_schema_path>
+  <users_config>{d}/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <max_concurrent_queries>100</max_concurrent_queries>
+  <mark_cache_size>268435456</mark_cache_size>
+  <uncompressed_cache_size>268435456</uncompressed_cache_size>
+  <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
+  <max_session_timeout>3600</max_session_timeout>
+  <default_session_timeout>60</default_session_timeout>
+</yandex>
+"#
+    );
+    xml
+}
+
+/// `default` is the harness's administrative user, reachable from loopback only; the pipeline's
+/// own users (`ingest`, `grafana`) are added to `users.d/` by the schema.
+const CLICKHOUSE_USERS: &str = r#"<?xml version="1.0"?>
+<yandex>
+  <profiles>
+    <default>
+      <max_memory_usage>8000000000</max_memory_usage>
+      <load_balancing>random</load_balancing>
+    </default>
+    <readonly>
+      <readonly>1</readonly>
+    </readonly>
+  </profiles>
+  <users>
+    <default>
+      <password></password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+  </users>
+  <quotas>
+    <default>
+      <interval>
+        <duration>3600</duration>
+        <queries>0</queries>
+        <errors>0</errors>
+        <result_rows>0</result_rows>
+        <read_rows>0</read_rows>
+        <execution_time>0</execution_time>
+      </interval>
+    </default>
+  </quotas>
+</yandex>
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_kafka_version_matches_ci_pom() {
+        let pom = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../ci/kafka/pom.xml"
+        ))
+        .unwrap();
+        assert!(
+            pom.contains(&format!("<kafka.version>{KAFKA_VERSION}</kafka.version>")),
+            "ci/kafka/pom.xml pins another Kafka"
+        );
+    }
+
+    #[test]
+    fn cluster_ids_have_kraft_shape() {
+        let id = cluster_id();
+        assert_eq!(id.len(), 22);
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+    }
+}

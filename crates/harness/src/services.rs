@@ -1,0 +1,133 @@
+//! One interface over the three providers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ClickHouseEndpoint, KafkaEndpoint, NativeClickHouse, NativeKafka, Result, docker, external,
+};
+
+/// Where the servers come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Started here from the machine's installs (Kafka jars from `ci/setup`, `clickhouse-server`).
+    #[default]
+    Native,
+    /// Containers (`apache/kafka`, `clickhouse/clickhouse-server`) where a Docker engine answers.
+    Docker,
+    /// A cluster the user runs: `EVBENCH_KAFKA_BOOTSTRAP`, `EVBENCH_CLICKHOUSE_URL`,
+    /// `EVBENCH_CLICKHOUSE_USER`, `EVBENCH_CLICKHOUSE_PASSWORD`.
+    External,
+}
+
+impl ProviderKind {
+    /// The provider's name as written in scenarios and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Native => "native",
+            ProviderKind::Docker => "docker",
+            ProviderKind::External => "external",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ProviderKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "native" => Ok(ProviderKind::Native),
+            "docker" => Ok(ProviderKind::Docker),
+            "external" => Ok(ProviderKind::External),
+            other => Err(format!(
+                "unknown provider {other:?} (expected native, docker or external)"
+            )),
+        }
+    }
+}
+
+/// Running Kafka and ClickHouse. Dropping it stops what the provider started.
+#[derive(Debug)]
+pub struct Services {
+    pub provider: ProviderKind,
+    pub kafka: KafkaEndpoint,
+    pub clickhouse: ClickHouseEndpoint,
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    // Boxed: the servers' handles are large, the external backend holds nothing.
+    Native {
+        kafka: Box<NativeKafka>,
+        clickhouse: Box<NativeClickHouse>,
+    },
+    External,
+}
+
+impl Services {
+    /// Starts (or, for `external`, connects to) Kafka and ClickHouse and waits until both answer.
+    pub async fn start(provider: ProviderKind) -> Result<Services> {
+        match provider {
+            ProviderKind::Native => {
+                // ClickHouse starts in well under a second; start Kafka's JVM beside it.
+                let kafka = tokio::task::spawn_blocking(NativeKafka::start);
+                let clickhouse = NativeClickHouse::start().await?;
+                let kafka = kafka
+                    .await
+                    .map_err(|e| crate::Error::Other(format!("kafka start-up task: {e}")))??;
+                Ok(Services {
+                    provider,
+                    kafka: kafka.endpoint().clone(),
+                    clickhouse: clickhouse.endpoint().clone(),
+                    backend: Backend::Native {
+                        kafka: Box::new(kafka),
+                        clickhouse: Box::new(clickhouse),
+                    },
+                })
+            }
+            ProviderKind::Docker => Err(docker::unavailable_reason()),
+            ProviderKind::External => {
+                let (kafka, clickhouse) = external::connect().await?;
+                Ok(Services {
+                    provider,
+                    kafka,
+                    clickhouse,
+                    backend: Backend::External,
+                })
+            }
+        }
+    }
+
+    /// The native ClickHouse server, for fault injection (stop, restart) and extra users.
+    pub fn native_clickhouse(&mut self) -> Option<&mut NativeClickHouse> {
+        match &mut self.backend {
+            Backend::Native { clickhouse, .. } => Some(clickhouse),
+            Backend::External => None,
+        }
+    }
+
+    /// The native Kafka broker, for its directory and process group.
+    pub fn native_kafka(&mut self) -> Option<&mut NativeKafka> {
+        match &mut self.backend {
+            Backend::Native { kafka, .. } => Some(kafka),
+            Backend::External => None,
+        }
+    }
+
+    /// Stops what the provider started (also done on drop).
+    pub fn stop(mut self) {
+        if let Backend::Native { kafka, clickhouse } = &mut self.backend {
+            clickhouse.stop();
+            kafka.stop();
+        }
+    }
+}
