@@ -1,1 +1,79 @@
-fn main() {}
+//! `evbench`: the EV-charging data platform and its benchmark harness, from one command.
+//!
+//! Exit codes: 0 = ok, 1 = a check failed, 2 = bad input (arguments, files, scenarios).
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// evbench: simulate a charging network's sensors, run the pipeline on real Kafka and ClickHouse,
+/// prove every charging session came out right, and measure throughput and latency.
+#[derive(Debug, Parser)]
+#[command(name = "evbench", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start, check or keep running the Kafka broker and ClickHouse server the pipeline uses.
+    #[command(subcommand)]
+    Services(cmd::services::ServicesCommand),
+}
+
+/// How a command ended, mapped to the process exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// A check failed (exit 1).
+    Check(anyhow::Error),
+    /// Bad input: arguments, files, scenarios (exit 2).
+    Input(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure::Check(error.into())
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EVBENCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,evbench=info,harness=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Services(command) => cmd::services::run(command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Check(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Input(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -19,6 +19,7 @@ mod native;
 pub mod ports;
 pub mod process;
 mod services;
+pub mod smoke;
 
 pub use endpoints::{ClickHouseEndpoint, KafkaEndpoint, Secret, ServerVersion};
 pub use native::{KAFKA_VERSION, NativeClickHouse, NativeKafka, kafka_libs_dir};
