@@ -3,6 +3,7 @@
 //! Exit codes: 0 = ok, 1 = a check failed, 2 = bad input (arguments, files, scenarios).
 
 mod cmd;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -11,7 +12,12 @@ use clap::{Parser, Subcommand};
 /// evbench: simulate a charging network's sensors, run the pipeline on real Kafka and ClickHouse,
 /// prove every charging session came out right, and measure throughput and latency.
 #[derive(Debug, Parser)]
-#[command(name = "evbench", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "evbench",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,6 +28,9 @@ enum Command {
     /// Start, check or keep running the Kafka broker and ClickHouse server the pipeline uses.
     #[command(subcommand)]
     Services(cmd::services::ServicesCommand),
+    /// Simulate a fleet of charging stations (the study's three sensors) into Kafka or a file,
+    /// with the ground-truth session of every visit.
+    Simulate(cmd::simulate::SimulateArgs),
 }
 
 /// How a command ended, mapped to the process exit code.
@@ -53,7 +62,10 @@ fn init_logging() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -63,6 +75,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Services(command) => cmd::services::run(command).await,
+            Command::Simulate(args) => cmd::simulate::run(args).await,
         }
     });
     match result {

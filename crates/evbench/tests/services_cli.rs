@@ -11,10 +11,15 @@ fn processes_mentioning(marker: &Path) -> Vec<u32> {
     let marker = marker.to_string_lossy().into_owned();
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
+        let zombie =
+            std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
         if cmdline.contains(&marker) && !zombie {
             pids.push(pid);
         }
@@ -43,14 +48,24 @@ fn check_prints_one_line_and_up_dies_with_its_servers() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "exit {:?}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "exit {:?}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     let line = stdout.trim();
     assert!(
-        line.starts_with(&format!("kafka {} clickhouse ", harness::KAFKA_VERSION)) && line.ends_with(" ok"),
+        line.starts_with(&format!("kafka {} clickhouse ", harness::KAFKA_VERSION))
+            && line.ends_with(" ok"),
         "unexpected output {line:?}"
     );
     assert_eq!(stdout.lines().count(), 1);
-    assert_eq!(processes_mentioning(tmp.path()), Vec::<u32>::new(), "servers left after services check");
+    assert_eq!(
+        processes_mentioning(tmp.path()),
+        Vec::<u32>::new(),
+        "servers left after services check"
+    );
 
     // `services up`, killed with SIGKILL (no chance to clean up): the watchdogs take the servers down.
     let tmp = tempfile::tempdir().unwrap();
@@ -71,12 +86,21 @@ fn check_prints_one_line_and_up_dies_with_its_servers() {
             break;
         }
     }
-    assert!(printed.iter().any(|l| l.starts_with("kafka ")), "endpoints printed: {printed:?}");
-    assert!(!processes_mentioning(tmp.path()).is_empty(), "servers run while `up` runs");
+    assert!(
+        printed.iter().any(|l| l.starts_with("kafka ")),
+        "endpoints printed: {printed:?}"
+    );
+    assert!(
+        !processes_mentioning(tmp.path()).is_empty(),
+        "servers run while `up` runs"
+    );
     up.kill().unwrap();
     up.wait().unwrap();
     let left = wait_until_gone(tmp.path(), Duration::from_secs(20));
-    assert!(left.is_empty(), "processes left after SIGKILL of `services up`: {left:?}");
+    assert!(
+        left.is_empty(),
+        "processes left after SIGKILL of `services up`: {left:?}"
+    );
 
     // `services up`, stopped with SIGINT (Ctrl-C): clean exit 0, nothing left.
     let tmp = tempfile::tempdir().unwrap();
@@ -93,8 +117,15 @@ fn check_prints_one_line_and_up_dies_with_its_servers() {
             break;
         }
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(up.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let status = up.wait().unwrap();
-    assert!(status.success(), "Ctrl-C ends `services up` cleanly: {status:?}");
+    assert!(
+        status.success(),
+        "Ctrl-C ends `services up` cleanly: {status:?}"
+    );
     assert_eq!(processes_mentioning(tmp.path()), Vec::<u32>::new());
 }

@@ -24,8 +24,16 @@ async fn kafka_round_trip(services: &Services) -> Result<()> {
     let bootstrap = &services.kafka.bootstrap;
     kafka_admin::ensure_topic(bootstrap, TOPIC, 1, &[]).await?;
     // A marker unique to this run, so an external cluster's older messages do not count.
-    let run = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
-    let producer: FutureProducer = services.kafka.client_config().set("enable.idempotence", "true").create()?;
+    let run = format!(
+        "{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
+    let producer: FutureProducer = services
+        .kafka
+        .client_config()
+        .set("enable.idempotence", "true")
+        .create()?;
     let mut deliveries = Vec::with_capacity(MESSAGES);
     for i in 0..MESSAGES {
         let payload = format!("{run}:{i}");
@@ -54,9 +62,13 @@ async fn kafka_round_trip(services: &Services) -> Result<()> {
         let mut next = 0usize;
         while next < MESSAGES {
             if Instant::now() > deadline {
-                return Err(Error::Other(format!("kafka round trip: {next} of {MESSAGES} messages came back")));
+                return Err(Error::Other(format!(
+                    "kafka round trip: {next} of {MESSAGES} messages came back"
+                )));
             }
-            let Some(message) = consumer.poll(Duration::from_millis(200)) else { continue };
+            let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
             let message = message?;
             let expected = format!("{run}:{next}");
             if message.payload() != Some(expected.as_bytes()) {
@@ -82,18 +94,34 @@ struct SmokeRow {
 async fn clickhouse_round_trip(services: &Services) -> Result<()> {
     let client = services.clickhouse.client();
     let table = "evbench_smoke";
-    client.query(&format!("DROP TABLE IF EXISTS {table}")).execute().await?;
     client
-        .query(&format!("CREATE TABLE {table} (id UInt64, value Float64) ENGINE = MergeTree ORDER BY id"))
+        .query(&format!("DROP TABLE IF EXISTS {table}"))
+        .execute()
+        .await?;
+    client
+        .query(&format!(
+            "CREATE TABLE {table} (id UInt64, value Float64) ENGINE = MergeTree ORDER BY id"
+        ))
         .execute()
         .await?;
     let mut insert = client.insert::<SmokeRow>(table).await?;
     for id in 0..ROWS {
-        insert.write(&SmokeRow { id, value: id as f64 }).await?;
+        insert
+            .write(&SmokeRow {
+                id,
+                value: id as f64,
+            })
+            .await?;
     }
     insert.end().await?;
-    let (count, sum): (u64, f64) = client.query(&format!("SELECT count(), sum(value) FROM {table}")).fetch_one().await?;
-    client.query(&format!("DROP TABLE {table}")).execute().await?;
+    let (count, sum): (u64, f64) = client
+        .query(&format!("SELECT count(), sum(value) FROM {table}"))
+        .fetch_one()
+        .await?;
+    client
+        .query(&format!("DROP TABLE {table}"))
+        .execute()
+        .await?;
     let expected_sum = (ROWS * (ROWS - 1) / 2) as f64;
     if count != ROWS || sum != expected_sum {
         return Err(Error::Other(format!(

@@ -41,7 +41,10 @@ async fn start(provider: ProviderKind) -> Result<Services, Failure> {
 async fn up(provider: ProviderKind) -> Result<(), Failure> {
     let mut services = start(provider).await?;
     println!("provider    {provider}");
-    println!("kafka       {} (bootstrap {})", services.kafka.version, services.kafka.bootstrap);
+    println!(
+        "kafka       {} (bootstrap {})",
+        services.kafka.version, services.kafka.bootstrap
+    );
     println!(
         "clickhouse  {} (url {}, user {})",
         services.clickhouse.version, services.clickhouse.url, services.clickhouse.user
@@ -60,7 +63,9 @@ async fn up(provider: ProviderKind) -> Result<(), Failure> {
         _ = terminate.recv() => {}
     }
     eprintln!("stopping");
-    tokio::task::spawn_blocking(move || services.stop()).await.context("stopping the services")?;
+    tokio::task::spawn_blocking(move || services.stop())
+        .await
+        .context("stopping the services")?;
     Ok(())
 }
 
@@ -70,8 +75,13 @@ async fn check(provider: ProviderKind) -> Result<(), Failure> {
         outcome = harness::smoke::round_trip(&services) => outcome.context("round trip"),
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
-    let line = format!("kafka {} clickhouse {}", services.kafka.version, services.clickhouse.version);
-    tokio::task::spawn_blocking(move || services.stop()).await.context("stopping the services")?;
+    let line = format!(
+        "kafka {} clickhouse {}",
+        services.kafka.version, services.clickhouse.version
+    );
+    tokio::task::spawn_blocking(move || services.stop())
+        .await
+        .context("stopping the services")?;
     outcome?;
     println!("{line} ok");
     Ok(())

@@ -1,0 +1,217 @@
+//! `evbench simulate`: the study's charging stations, to Kafka or to a file.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use harness::KafkaEndpoint;
+use pipeline::produce::{self, ProduceOptions};
+use simulator::{Compression, FleetConfig, Pacer, Profile, Simulator};
+
+use crate::Failure;
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Number of charging stations (`charger-1` … `charger-N`).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    chargers: u32,
+    /// Simulated span during which vehicles arrive (visits under way then run to completion),
+    /// e.g. `2h`, `10m`.
+    #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
+    span: Duration,
+    /// How fast simulated time runs against the wall clock: `1` (real time), `60` (the study's
+    /// speed), any factor, or `max` (unpaced). Only for `--brokers`; files are always unpaced.
+    #[arg(long, default_value = "max")]
+    compression: Compression,
+    /// Seed of every random stream: the same arguments give the same events, byte for byte.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Built-in profile: `study` (the study's numbers, 1 s of its code ≈ 1 simulated minute) or
+    /// `study-literal` (its code's numbers in seconds).
+    #[arg(long, default_value = "study")]
+    profile: String,
+    /// Simulated start, RFC 3339 (default 2026-01-01T00:00:00Z).
+    #[arg(long)]
+    start: Option<String>,
+    /// Produce to this Kafka cluster (`host:port[,…]`), topic `charger-station-signals`.
+    #[arg(long, conflicts_with = "out", required_unless_present = "out")]
+    brokers: Option<String>,
+    /// Write the events here, one JSON object per line.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write the ground truth here: one charging session per line, the record of DESIGN.md.
+    #[arg(long)]
+    truth: Option<PathBuf>,
+    /// With `--brokers`: at most this many partitions (one per charger up to it).
+    #[arg(long, default_value_t = 1000)]
+    max_partitions: u32,
+    /// With `--brokers`: `compression.type` of the producer.
+    #[arg(long, default_value = "lz4")]
+    kafka_compression: String,
+}
+
+pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
+    let profile = Profile::builtin(&args.profile).map_err(|e| Failure::Input(e.into()))?;
+    let span_ms = i64::try_from(args.span.as_millis())
+        .map_err(|_| Failure::Input(anyhow::anyhow!("span too long")))?;
+    let start_ms = match &args.start {
+        Some(text) => events::time::from_text(text)
+            .map_err(|e| Failure::Input(anyhow::anyhow!("--start: {e}")))?,
+        None => simulator::DEFAULT_START_MS,
+    };
+    let config = FleetConfig {
+        chargers: args.chargers,
+        seed: args.seed,
+        start_ms,
+        span_ms,
+        profile,
+    };
+    Simulator::new(config.clone()).map_err(|e| Failure::Input(e.into()))?;
+    let truth = match &args.truth {
+        Some(path) => Some(create(path)?),
+        None => None,
+    };
+    match (&args.out, &args.brokers) {
+        (Some(path), _) => to_file(&config, path, truth),
+        (None, Some(brokers)) => to_kafka(config, &args, brokers, truth).await,
+        (None, None) => Err(Failure::Input(anyhow::anyhow!("give --brokers or --out"))),
+    }
+}
+
+fn create(path: &PathBuf) -> Result<BufWriter<File>, Failure> {
+    File::create(path)
+        .map(|f| BufWriter::with_capacity(1 << 16, f))
+        .with_context(|| format!("creating {}", path.display()))
+        .map_err(Failure::Input)
+}
+
+fn to_file(
+    config: &FleetConfig,
+    path: &PathBuf,
+    truth: Option<BufWriter<File>>,
+) -> Result<(), Failure> {
+    let mut out = create(path)?;
+    let started = std::time::Instant::now();
+    let summary = match truth {
+        Some(mut truth) => {
+            let summary = simulator::write_jsonl(config, &mut out, Some(&mut truth))?;
+            truth.flush().context("writing the truth file")?;
+            summary
+        }
+        None => simulator::write_jsonl(config, &mut out, None::<&mut Vec<u8>>)?,
+    };
+    out.flush().context("writing the events file")?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} events, {} visits ({} charged, {} no-charge, {} overstays) in {:.2} s: {:.0} events/s -> {}",
+        summary.events,
+        summary.sessions,
+        summary.charged,
+        summary.no_charge,
+        summary.overstays,
+        secs,
+        summary.events as f64 / secs.max(1e-9),
+        path.display()
+    );
+    Ok(())
+}
+
+async fn to_kafka(
+    config: FleetConfig,
+    args: &SimulateArgs,
+    brokers: &str,
+    mut truth: Option<BufWriter<File>>,
+) -> Result<(), Failure> {
+    let kafka = KafkaEndpoint {
+        bootstrap: brokers.to_owned(),
+        version: "unknown".into(),
+    };
+    let options = ProduceOptions {
+        max_partitions: args.max_partitions,
+        compression: args.kafka_compression.clone(),
+        ..ProduceOptions::default()
+    };
+    let partitions = produce::prepare_topic(&kafka, &options, config.chargers)
+        .await
+        .context("preparing the topic")?;
+    eprintln!("topic {} has {partitions} partitions", options.topic);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_on_signal = Arc::clone(&stop);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop_on_signal.store(true, Ordering::Relaxed);
+        }
+    });
+    let compression = args.compression;
+    let span_end = config.start_ms + config.span_ms;
+    let report = tokio::task::spawn_blocking(move || {
+        let mut sim = Simulator::new(config)?;
+        let pacer = Pacer::new(compression, sim.config().start_ms);
+        let bar = crate::progress::bar(
+            u64::try_from(span_end - sim.config().start_ms).unwrap_or(0),
+            "simulated",
+        );
+        let origin = sim.config().start_ms;
+        let mut truth_error = None;
+        let report = produce::produce(
+            &mut sim,
+            &pacer,
+            &kafka,
+            &options,
+            &stop,
+            &mut |session| {
+                if let Some(out) = truth.as_mut() {
+                    let written = serde_json::to_writer(&mut *out, &session)
+                        .map_err(std::io::Error::from)
+                        .and_then(|()| out.write_all(b"\n"));
+                    if let Err(e) = written {
+                        truth_error.get_or_insert(e);
+                    }
+                }
+            },
+            &mut |p| {
+                bar.set_position(u64::try_from(p.sim_time_ms - origin).unwrap_or(0));
+                bar.set_message(format!(
+                    "{} events, {} delivered, {} failed",
+                    p.events, p.delivered, p.failed
+                ));
+            },
+        );
+        bar.finish_and_clear();
+        if let Some(out) = truth.as_mut() {
+            out.flush().context("writing the truth file")?;
+        }
+        if let Some(e) = truth_error {
+            return Err(anyhow::Error::from(e).context("writing the truth file"));
+        }
+        Ok::<_, anyhow::Error>(report?)
+    })
+    .await
+    .context("the producer thread")??;
+    println!(
+        "{} events, {} visits, {:.0} events/s, {} delivered, {} failed{}",
+        report.events,
+        report.sessions,
+        report.events_per_s,
+        report.delivered,
+        report.failed,
+        if report.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    );
+    if report.failed > 0 {
+        return Err(Failure::Check(anyhow::anyhow!(
+            "{} deliveries failed; first error: {}",
+            report.failed,
+            report.first_error.unwrap_or_default()
+        )));
+    }
+    Ok(())
+}

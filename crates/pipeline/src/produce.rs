@@ -1,0 +1,272 @@
+//! The simulator's Kafka producer.
+//!
+//! Key = charger id, value = the signal's JSON, partition = charger index modulo the topic's
+//! partition count (one partition per charger up to `max_partitions`, as in the study; beyond it
+//! chargers share partitions and keep their order). The message timestamp is left to the
+//! client, which stamps the wall-clock time of the send: the start of every latency measurement.
+//! The producer is idempotent (ordered, no duplicates on retry); a delivery that finally fails
+//! is counted and its first error kept, never dropped silently.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use events::Session;
+use harness::KafkaEndpoint;
+use rdkafka::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use serde::{Deserialize, Serialize};
+use simulator::{Pacer, Simulator};
+
+use crate::{Error, Result};
+
+/// How signals are produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProduceOptions {
+    /// The topic; `charger-station-signals` by default.
+    pub topic: String,
+    /// At most this many partitions: one per charger up to it, shared beyond it.
+    pub max_partitions: u32,
+    /// `linger.ms`: how long the client waits to fill a batch.
+    pub linger_ms: u32,
+    /// `batch.size` in bytes.
+    pub batch_bytes: u32,
+    /// `compression.type`: `none`, `gzip`, `lz4`, `snappy` or `zstd` (what the client was built with).
+    pub compression: String,
+    /// Extra librdkafka settings, passed through as given.
+    pub client: Vec<(String, String)>,
+}
+
+impl Default for ProduceOptions {
+    fn default() -> Self {
+        ProduceOptions {
+            topic: events::SIGNALS_TOPIC.to_owned(),
+            max_partitions: 1_000,
+            linger_ms: 5,
+            batch_bytes: 1 << 20,
+            compression: "lz4".to_owned(),
+            client: Vec::new(),
+        }
+    }
+}
+
+impl ProduceOptions {
+    /// The partition count for a fleet of `chargers`.
+    pub fn partitions_for(&self, chargers: u32) -> u32 {
+        chargers.clamp(1, self.max_partitions.max(1))
+    }
+}
+
+/// The partition of a charger: its index modulo the partition count.
+pub fn partition_of(charger_index: u32, partitions: u32) -> i32 {
+    (charger_index % partitions.max(1)) as i32
+}
+
+/// Creates the signals topic (or grows it) for a fleet of `chargers`.
+pub async fn prepare_topic(
+    kafka: &KafkaEndpoint,
+    options: &ProduceOptions,
+    chargers: u32,
+) -> Result<u32> {
+    let partitions = options.partitions_for(chargers);
+    harness::kafka_admin::ensure_topic(&kafka.bootstrap, &options.topic, partitions as usize, &[])
+        .await?;
+    Ok(partitions)
+}
+
+/// Where a run is, for progress displays.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub events: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    /// Simulated time of the last event sent, epoch ms.
+    pub sim_time_ms: i64,
+    pub elapsed: Duration,
+}
+
+/// What a produce run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProduceReport {
+    pub events: u64,
+    pub bytes: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    /// The first delivery error, when any delivery failed.
+    pub first_error: Option<String>,
+    pub sessions: u64,
+    pub partitions: u32,
+    pub elapsed_s: f64,
+    pub events_per_s: f64,
+    /// True when the run was stopped before the simulation ended.
+    pub interrupted: bool,
+}
+
+#[derive(Default)]
+struct DeliveryCounter {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((error, _)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+                first.get_or_insert_with(|| error.to_string());
+            }
+        }
+    }
+}
+
+/// Plays `sim` into Kafka, paced by `pacer`, until the simulation ends or `stop` is set; every
+/// ground-truth session goes to `truth` as soon as its visit has been sent. Blocking: run it on
+/// a thread of its own (`tokio::task::spawn_blocking`).
+pub fn produce(
+    sim: &mut Simulator,
+    pacer: &Pacer,
+    kafka: &KafkaEndpoint,
+    options: &ProduceOptions,
+    stop: &AtomicBool,
+    truth: &mut dyn FnMut(Session),
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ProduceReport> {
+    let partitions = options.partitions_for(sim.config().chargers);
+    let mut config = kafka.client_config();
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", options.linger_ms.to_string())
+        .set("batch.size", options.batch_bytes.to_string())
+        .set("compression.type", &options.compression)
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("message.timeout.ms", "120000");
+    for (key, value) in &options.client {
+        config.set(key, value);
+    }
+    let producer: ThreadedProducer<DeliveryCounter> =
+        config.create_with_context(DeliveryCounter::default())?;
+
+    let started = Instant::now();
+    let mut report = ProduceReport {
+        partitions,
+        ..ProduceReport::default()
+    };
+    let mut json = Vec::with_capacity(256);
+    let mut last_progress = Instant::now();
+    let mut sim_time_ms = 0;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            report.interrupted = true;
+            break;
+        }
+        let Some(next_ms) = sim.peek_timestamp() else {
+            break;
+        };
+        if let Some(due) = pacer.wall_offset(next_ms) {
+            let now = started.elapsed();
+            if due > now {
+                // Sleep in short steps so a stop request is seen promptly.
+                std::thread::sleep((due - now).min(Duration::from_millis(50)));
+                continue;
+            }
+        }
+        let Some(meta) = sim.next_event(&mut json) else {
+            break;
+        };
+        sim_time_ms = meta.timestamp_ms;
+        let key = sim.charger_id(meta.charger_index);
+        let mut record = BaseRecord::to(&options.topic)
+            .partition(partition_of(meta.charger_index, partitions))
+            .key(key)
+            .payload(&json);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((error, _)) => return Err(error.into()),
+            }
+        }
+        report.events += 1;
+        report.bytes += json.len() as u64;
+        sim.take_completed_sessions(|session| {
+            report.sessions += 1;
+            truth(session);
+        });
+        if last_progress.elapsed() >= Duration::from_millis(200) {
+            last_progress = Instant::now();
+            progress(snapshot(&report, producer.context(), sim_time_ms, started));
+        }
+    }
+    // Everything sent must be accounted for: wait for every delivery report.
+    producer.flush(Duration::from_secs(120))?;
+    sim.take_completed_sessions(|session| {
+        report.sessions += 1;
+        truth(session);
+    });
+    let context = producer.context();
+    report.delivered = context.delivered.load(Ordering::Relaxed);
+    report.failed = context.failed.load(Ordering::Relaxed);
+    report.first_error = context
+        .first_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    report.elapsed_s = started.elapsed().as_secs_f64();
+    report.events_per_s = report.events as f64 / report.elapsed_s.max(1e-9);
+    progress(snapshot(&report, context, sim_time_ms, started));
+    if report.delivered + report.failed != report.events {
+        return Err(Error::Other(format!(
+            "{} of {} signals unaccounted for after flush",
+            report.events - report.delivered - report.failed,
+            report.events
+        )));
+    }
+    Ok(report)
+}
+
+fn snapshot(
+    report: &ProduceReport,
+    context: &DeliveryCounter,
+    sim_time_ms: i64,
+    started: Instant,
+) -> Progress {
+    Progress {
+        events: report.events,
+        delivered: context.delivered.load(Ordering::Relaxed),
+        failed: context.failed.load(Ordering::Relaxed),
+        sim_time_ms,
+        elapsed: started.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_partition_per_charger_up_to_the_limit() {
+        let options = ProduceOptions {
+            max_partitions: 1000,
+            ..ProduceOptions::default()
+        };
+        assert_eq!(options.partitions_for(100), 100);
+        assert_eq!(options.partitions_for(5000), 1000);
+        assert_eq!(partition_of(1234, 1000), 234);
+        assert_eq!(partition_of(7, 100), 7);
+    }
+}
