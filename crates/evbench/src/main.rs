@@ -31,6 +31,10 @@ enum Command {
     /// Simulate a fleet of charging stations (the study's three sensors) into Kafka or a file,
     /// with the ground-truth session of every visit.
     Simulate(cmd::simulate::SimulateArgs),
+    /// Run the aggregator: signals from Kafka to one charging session per visit, exactly once.
+    Aggregate(cmd::aggregate::AggregateArgs),
+    /// Sessionize a file of signals with the aggregator's core (replay, debugging).
+    Sessionize(cmd::aggregate::SessionizeArgs),
 }
 
 /// How a command ended, mapped to the process exit code.
@@ -76,6 +80,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Services(command) => cmd::services::run(command).await,
             Command::Simulate(args) => cmd::simulate::run(args).await,
+            Command::Aggregate(args) => cmd::aggregate::aggregate(args).await,
+            Command::Sessionize(args) => cmd::aggregate::sessionize(args),
         }
     });
     match result {

@@ -215,7 +215,8 @@ fn with_log(error: Error, log: &Path) -> Error {
     }
 }
 
-/// A random KRaft cluster id: 16 bytes, URL-safe base64 without padding (22 characters).
+/// A random KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters),
+/// the form `kafka-storage random-uuid` prints.
 fn cluster_id() -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let seed = std::time::SystemTime::now()
@@ -224,16 +225,28 @@ fn cluster_id() -> String {
         .unwrap_or(0)
         ^ u128::from(std::process::id()) << 64;
     let mut state = seed as u64 ^ (seed >> 64) as u64;
-    (0..22)
-        .map(|_| {
-            // SplitMix64: enough spread for an id that only has to differ between runs.
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            ALPHABET[((z ^ (z >> 31)) % 64) as usize] as char
-        })
-        .collect()
+    let mut next = || {
+        // SplitMix64: enough spread for an id that only has to differ between runs.
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    loop {
+        let bits = (u128::from(next()) << 64) | u128::from(next());
+        // 128 bits as 22 base64 digits: 21 full 6-bit digits, then the last 2 bits padded with zeros.
+        let mut id = String::with_capacity(22);
+        for i in 0..21 {
+            id.push(ALPHABET[((bits >> (122 - 6 * i)) & 63) as usize] as char);
+        }
+        id.push(ALPHABET[((bits & 3) << 4) as usize] as char);
+        // An id starting with '-' reads as an option on the StorageTool's command line (Kafka's
+        // own generator skips those too).
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 fn server_properties(dir: &Path, port: u16, controller_port: u16) -> String {

@@ -4,6 +4,7 @@
 //! * [`produce`]: plays a [`simulator::Simulator`] into `charger-station-signals`, paced or
 //!   unpaced, one partition per charger up to a limit, idempotent, every delivery accounted for.
 
+pub mod aggregate;
 pub mod produce;
 
 /// Errors of the pipeline's Kafka edges.

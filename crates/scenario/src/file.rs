@@ -197,9 +197,14 @@ impl Default for Checks {
 impl Scenario {
     /// Reads and validates a scenario file. Errors name the file, the key and its line.
     pub fn load(path: &Path) -> Result<Scenario> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Invalid { path: path.display().to_string(), message: format!("cannot read: {e}") })?;
-        Scenario::parse(&text).map_err(|message| Error::Invalid { path: path.display().to_string(), message })
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Invalid {
+            path: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Scenario::parse(&text).map_err(|message| Error::Invalid {
+            path: path.display().to_string(),
+            message,
+        })
     }
 
     /// Parses and validates scenario text; the error is a message for people.
@@ -223,12 +228,17 @@ impl Scenario {
         if self.run.span.is_zero() {
             return Err("`run.span` must be longer than zero".into());
         }
-        for (key, share) in [("faults.duplicate_share", self.faults.duplicate_share), ("faults.malformed_share", self.faults.malformed_share)] {
+        for (key, share) in [
+            ("faults.duplicate_share", self.faults.duplicate_share),
+            ("faults.malformed_share", self.faults.malformed_share),
+        ] {
             if !(0.0..=1.0).contains(&share) {
                 return Err(format!("`{key}` must be between 0 and 1, not {share}"));
             }
         }
-        self.profile.resolve().map_err(|e| format!("[profile]: {e}"))?;
+        self.profile
+            .resolve()
+            .map_err(|e| format!("[profile]: {e}"))?;
         self.fleet_config()?;
         Ok(())
     }
@@ -236,16 +246,22 @@ impl Scenario {
     /// The simulator's configuration for this scenario.
     pub fn fleet_config(&self) -> Result<FleetConfig, String> {
         let start_ms = match &self.fleet.start {
-            Some(text) => events::time::from_text(text).map_err(|e| format!("`fleet.start`: {e}"))?,
+            Some(text) => {
+                events::time::from_text(text).map_err(|e| format!("`fleet.start`: {e}"))?
+            }
             None => simulator::DEFAULT_START_MS,
         };
-        let span_ms = i64::try_from(self.run.span.as_millis()).map_err(|_| "`run.span` is too long".to_owned())?;
+        let span_ms = i64::try_from(self.run.span.as_millis())
+            .map_err(|_| "`run.span` is too long".to_owned())?;
         Ok(FleetConfig {
             chargers: self.fleet.chargers,
             seed: self.seed,
             start_ms,
             span_ms,
-            profile: self.profile.resolve().map_err(|e| format!("[profile]: {e}"))?,
+            profile: self
+                .profile
+                .resolve()
+                .map_err(|e| format!("[profile]: {e}"))?,
         })
     }
 }
@@ -274,7 +290,11 @@ mod human {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration like \"2h\" or \"500ms\": {e}")))
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration like \"2h\" or \"500ms\": {e}"
+            ))
+        })
     }
 }
 
@@ -317,7 +337,8 @@ span = "10m"
         assert!(err.contains("fleet.chargers"), "{err}");
         let err = Scenario::parse(&format!("{MINIMAL}[profile]\nbase = \"nope\"\n")).unwrap_err();
         assert!(err.contains("nope"), "{err}");
-        let err = Scenario::parse(&format!("{MINIMAL}[faults]\nduplicate_share = 2.0\n")).unwrap_err();
+        let err =
+            Scenario::parse(&format!("{MINIMAL}[faults]\nduplicate_share = 2.0\n")).unwrap_err();
         assert!(err.contains("duplicate_share"), "{err}");
     }
 

@@ -2,7 +2,10 @@
 //!
 //! * [`file`]: the TOML format (unknown keys rejected, naming the key and its line).
 
+pub mod compare;
 pub mod file;
+pub mod metrics;
+pub mod report;
 
 pub use file::Scenario;
 
@@ -13,7 +16,10 @@ pub enum Error {
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Harness(#[from] harness::Error),
     #[error("{0}")]

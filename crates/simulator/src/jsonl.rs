@@ -23,19 +23,16 @@ pub fn write_jsonl(
     while sim.next_event(&mut buf).is_some() {
         buf.push(b'\n');
         events.write_all(&buf)?;
-        if let Some(truth) = truth.as_mut() {
-            if sim.pending_sessions() > 0 {
-                sim.take_completed_sessions(|session| {
-                    if failed.is_none() {
-                        let written = serde_json::to_writer(&mut *truth, &session)
-                            .map_err(crate::Error::from)
-                            .and_then(|()| Ok(truth.write_all(b"\n")?));
-                        failed = written.err();
-                    }
-                });
-                if let Some(e) = failed.take() {
-                    return Err(e);
+        if let Some(truth) = truth.as_mut()
+            && sim.pending_sessions() > 0
+        {
+            sim.take_completed_sessions(|session| {
+                if failed.is_none() {
+                    failed = write_line(truth, &session).err();
                 }
+            });
+            if let Some(e) = failed.take() {
+                return Err(e);
             }
         }
     }
@@ -44,4 +41,10 @@ pub fn write_jsonl(
         truth.flush()?;
     }
     Ok(sim.summary())
+}
+
+fn write_line(out: &mut impl Write, session: &events::Session) -> Result<()> {
+    serde_json::to_writer(&mut *out, session)?;
+    out.write_all(b"\n")?;
+    Ok(())
 }

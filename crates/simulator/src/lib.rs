@@ -42,6 +42,7 @@ mod fleet;
 mod jsonl;
 mod pacing;
 mod profile;
+mod queue;
 mod rng;
 
 pub use fleet::{

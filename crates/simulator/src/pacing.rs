@@ -168,9 +168,18 @@ mod tests {
     #[test]
     fn parses_and_prints() {
         assert_eq!("max".parse::<Compression>().unwrap(), Compression::Max);
-        assert_eq!("60".parse::<Compression>().unwrap(), Compression::Factor(60.0));
-        assert_eq!("60x".parse::<Compression>().unwrap(), Compression::Factor(60.0));
-        assert_eq!("0.5".parse::<Compression>().unwrap(), Compression::Factor(0.5));
+        assert_eq!(
+            "60".parse::<Compression>().unwrap(),
+            Compression::Factor(60.0)
+        );
+        assert_eq!(
+            "60x".parse::<Compression>().unwrap(),
+            Compression::Factor(60.0)
+        );
+        assert_eq!(
+            "0.5".parse::<Compression>().unwrap(),
+            Compression::Factor(0.5)
+        );
         for bad in ["0", "-1", "inf", "NaN", "fast", ""] {
             assert!(bad.parse::<Compression>().is_err(), "{bad}");
         }
@@ -188,9 +197,18 @@ mod tests {
         assert_eq!(c, Compression::Max);
         assert!(serde_json::from_str::<Compression>("0").is_err());
         assert!(serde_json::from_str::<Compression>(r#""slow""#).is_err());
-        assert_eq!(serde_json::to_string(&Compression::Factor(60.0)).unwrap(), "60");
-        assert_eq!(serde_json::to_string(&Compression::Factor(0.5)).unwrap(), "0.5");
-        assert_eq!(serde_json::to_string(&Compression::Max).unwrap(), r#""max""#);
+        assert_eq!(
+            serde_json::to_string(&Compression::Factor(60.0)).unwrap(),
+            "60"
+        );
+        assert_eq!(
+            serde_json::to_string(&Compression::Factor(0.5)).unwrap(),
+            "0.5"
+        );
+        assert_eq!(
+            serde_json::to_string(&Compression::Max).unwrap(),
+            r#""max""#
+        );
     }
 
     #[test]
@@ -207,7 +225,10 @@ mod tests {
         );
         assert_eq!(p.sim_due(Duration::from_secs(2)), Some(origin + 120_000));
         let real = Pacer::new(Compression::Factor(1.0), origin);
-        assert_eq!(real.wall_offset(origin + 1500), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            real.wall_offset(origin + 1500),
+            Some(Duration::from_millis(1500))
+        );
         let max = Pacer::new(Compression::Max, origin);
         assert_eq!(max.wall_offset(origin + 1), None);
         assert_eq!(max.sim_due(Duration::from_secs(1)), None);
@@ -221,7 +242,10 @@ mod tests {
             for t in [0, 1, 999, 60_000, 86_400_000, 31_536_000_000] {
                 let wall = p.wall_offset(origin + t).unwrap();
                 let due = p.sim_due(wall).unwrap();
-                assert!((due - (origin + t)).abs() <= 1, "factor {factor} t {t}: {due}");
+                assert!(
+                    (due - (origin + t)).abs() <= 1,
+                    "factor {factor} t {t}: {due}"
+                );
             }
         }
     }

@@ -320,7 +320,10 @@ impl Profile {
         ] {
             range.check(field)?;
         }
-        for (field, range) in [("price_cents", self.price_cents), ("power_kw", self.power_kw)] {
+        for (field, range) in [
+            ("price_cents", self.price_cents),
+            ("power_kw", self.power_kw),
+        ] {
             if range.min > range.max {
                 return Err(Error::Profile(format!(
                     "`{field}`: empty range {range} (the minimum exceeds the maximum)"
@@ -449,7 +452,7 @@ fn millis(d: Duration) -> u64 {
 }
 
 fn check_duration(field: &str, d: Duration) -> Result<()> {
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         return Err(Error::Profile(format!(
             "`{field}`: {} is not a whole number of milliseconds",
             humantime::format_duration(d)
@@ -494,7 +497,9 @@ mod human_opt {
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         super::human::deserialize(d).map(Some)
     }
 }
@@ -528,7 +533,10 @@ mod tests {
 
     #[test]
     fn int_ranges_parse_and_print() {
-        assert_eq!("40..=99".parse::<IntRange>().unwrap(), IntRange::new(40, 99));
+        assert_eq!(
+            "40..=99".parse::<IntRange>().unwrap(),
+            IntRange::new(40, 99)
+        );
         assert_eq!("7".parse::<IntRange>().unwrap(), IntRange::new(7, 7));
         assert_eq!(IntRange::new(10, 30).to_string(), "10..=30");
         for bad in ["40..99", "99..=40", "-1..=3", "a"] {
@@ -543,8 +551,14 @@ mod tests {
             p.validate().unwrap();
             assert!(p.grace_separates_idles(), "{name}");
         }
-        assert_eq!(Profile::study_literal().charging_duration, DurationRange::secs(8, 10));
-        assert!(matches!(Profile::builtin("nope"), Err(Error::UnknownProfile(_))));
+        assert_eq!(
+            Profile::study_literal().charging_duration,
+            DurationRange::secs(8, 10)
+        );
+        assert!(matches!(
+            Profile::builtin("nope"),
+            Err(Error::UnknownProfile(_))
+        ));
     }
 
     #[test]
@@ -572,18 +586,68 @@ mod tests {
     }
 
     #[test]
+    fn spec_reads_a_scenario_table() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Scenario {
+            profile: ProfileSpec,
+        }
+        let s: Scenario = toml::from_str(
+            r#"
+            [profile]
+            base = "study"
+            charging_duration = "30m..60m"
+            overstay_probability = 0.25
+            overstay_grace = "6m 30s"
+            price_cents = "50..=80"
+            "#,
+        )
+        .unwrap();
+        let p = s.profile.resolve().unwrap();
+        assert_eq!(p.charging_duration, DurationRange::mins(30, 60));
+        assert_eq!(p.overstay_probability, 0.25);
+        assert_eq!(p.overstay_grace, Duration::from_secs(390));
+        assert_eq!(p.price_cents, IntRange::new(50, 80));
+        assert_eq!(p.arrival_tick, Duration::from_secs(60));
+
+        let err = toml::from_str::<Scenario>("[profile]\ncharging = \"1m\"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `charging`"),
+            "{err}"
+        );
+        let err = toml::from_str::<Scenario>("[profile]\ncharging_duration = \"40m..20m\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("40m..20m"), "{err}");
+        // A resolved profile written back reads the same.
+        let text = toml::to_string(&p).unwrap();
+        assert_eq!(toml::from_str::<Profile>(&text).unwrap(), p);
+    }
+
+    #[test]
     fn spec_errors_are_clear() {
         let unknown_base = ProfileSpec::named("fast").resolve().unwrap_err();
-        assert!(unknown_base.to_string().contains("study-literal"), "{unknown_base}");
+        assert!(
+            unknown_base.to_string().contains("study-literal"),
+            "{unknown_base}"
+        );
 
-        let unknown_field = serde_json::from_str::<ProfileSpec>(r#"{"charging":"1m"}"#).unwrap_err();
-        assert!(unknown_field.to_string().contains("unknown field"), "{unknown_field}");
+        let unknown_field =
+            serde_json::from_str::<ProfileSpec>(r#"{"charging":"1m"}"#).unwrap_err();
+        assert!(
+            unknown_field.to_string().contains("unknown field"),
+            "{unknown_field}"
+        );
 
         let p = ProfileSpec {
             no_charge_probability: Some(1.5),
             ..ProfileSpec::default()
         };
-        assert!(p.resolve().unwrap_err().to_string().contains("no_charge_probability"));
+        assert!(
+            p.resolve()
+                .unwrap_err()
+                .to_string()
+                .contains("no_charge_probability")
+        );
 
         let p = ProfileSpec {
             arrival_tick: Some(Duration::ZERO),

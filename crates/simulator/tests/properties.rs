@@ -17,7 +17,9 @@ fn grace_ms(config: &FleetConfig) -> i64 {
 fn per_charger(events: &[Event]) -> BTreeMap<u32, Vec<Vec<u8>>> {
     let mut map: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
     for e in events {
-        map.entry(e.meta.charger_index).or_default().push(e.json.clone());
+        map.entry(e.meta.charger_index)
+            .or_default()
+            .push(e.json.clone());
     }
     map
 }
@@ -30,12 +32,23 @@ fn check_all(config: &FleetConfig) -> Result<(), TestCaseError> {
     let rebuilt = reconstruct(&events, grace_ms(config));
     prop_assert_eq!(rebuilt.len(), truth.len());
     for (r, t) in rebuilt.iter().zip(&truth) {
-        prop_assert!(r == t, "differs in {:?}: {:?} vs {:?}", r.differing_fields(t), r, t);
+        prop_assert!(
+            r == t,
+            "differs in {:?}: {:?} vs {:?}",
+            r.differing_fields(t),
+            r,
+            t
+        );
     }
     // Determinism: a second run gives the same bytes.
     let (again, truth_again) = run(config);
     prop_assert!(events.len() == again.len());
-    prop_assert!(events.iter().zip(&again).all(|(a, b)| a.meta == b.meta && a.json == b.json));
+    prop_assert!(
+        events
+            .iter()
+            .zip(&again)
+            .all(|(a, b)| a.meta == b.meta && a.json == b.json)
+    );
     prop_assert!(truth == truth_again);
     Ok(())
 }
@@ -173,9 +186,16 @@ fn growth_at_fleet_scale() {
     };
     let (a, _) = run(&small);
     let (b, _) = run(&big);
-    let b: Vec<_> = b.into_iter().filter(|e| e.meta.charger_index < 100).collect();
+    let b: Vec<_> = b
+        .into_iter()
+        .filter(|e| e.meta.charger_index < 100)
+        .collect();
     assert_eq!(a.len(), b.len());
-    assert!(a.iter().zip(&b).all(|(x, y)| x.meta == y.meta && x.json == y.json));
+    assert!(
+        a.iter()
+            .zip(&b)
+            .all(|(x, y)| x.meta == y.meta && x.json == y.json)
+    );
 }
 
 #[test]
@@ -237,14 +257,22 @@ fn write_jsonl_is_reproducible_and_complete() {
     assert_eq!(truth, truth2);
     assert_eq!(summary, summary2);
 
-    let event_lines: Vec<&[u8]> = events.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    let event_lines: Vec<&[u8]> = events
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     assert_eq!(event_lines.len() as u64, summary.events);
     assert_eq!(
         event_lines.iter().map(|l| l.len() as u64).sum::<u64>(),
         summary.event_bytes
     );
     let (expected_events, expected_truth) = run(&config);
-    assert!(event_lines.iter().zip(&expected_events).all(|(l, e)| *l == e.json.as_slice()));
+    assert!(
+        event_lines
+            .iter()
+            .zip(&expected_events)
+            .all(|(l, e)| *l == e.json.as_slice())
+    );
     let truth_bytes = truth.clone();
     let sessions: Vec<events::Session> = String::from_utf8(truth)
         .unwrap()
@@ -261,10 +289,7 @@ fn write_jsonl_is_reproducible_and_complete() {
         expected_lines.push(b'\n');
     }
     assert_eq!(truth_bytes, expected_lines);
-    assert_eq!(
-        summary.charged + summary.no_charge,
-        summary.sessions
-    );
+    assert_eq!(summary.charged + summary.no_charge, summary.sessions);
     assert_eq!(
         sessions.iter().filter(|s| s.overstay).count() as u64,
         summary.overstays
@@ -275,4 +300,47 @@ fn write_jsonl_is_reproducible_and_complete() {
     let s = write_jsonl(&config, &mut only_events, None::<&mut std::io::Sink>).unwrap();
     assert_eq!(only_events, events);
     assert_eq!(s.sessions, summary.sessions);
+}
+
+/// FNV-1a, 64 bits: a fingerprint of a run's bytes.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The events of a fixed config never change: not with a dependency upgrade (the random streams
+/// are this crate's own), not by accident. If this fails, the change alters every seed's events
+/// and must be deliberate (update the fingerprints and say so).
+#[test]
+fn golden_fingerprints() {
+    for (profile, expected_events, expected_truth) in [
+        (
+            "study",
+            6_009_876_926_271_171_665u64,
+            14_745_558_504_527_967_785u64,
+        ),
+        (
+            "study-literal",
+            7_574_313_049_490_541_896,
+            2_429_619_227_434_238_833,
+        ),
+    ] {
+        let config = FleetConfig {
+            chargers: 20,
+            seed: 42,
+            span_ms: 2 * 3_600_000,
+            profile: Profile::builtin(profile).unwrap(),
+            ..FleetConfig::default()
+        };
+        let (mut events, mut truth) = (Vec::new(), Vec::new());
+        write_jsonl(&config, &mut events, Some(&mut truth)).unwrap();
+        let first =
+            String::from_utf8_lossy(events.split(|b| *b == b'\n').next().unwrap()).into_owned();
+        assert_eq!(
+            (fnv1a(&events), fnv1a(&truth)),
+            (expected_events, expected_truth),
+            "{profile}: first event {first}"
+        );
+    }
 }

@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
+pub mod aggregate;
 pub mod services;
 pub mod simulate;

@@ -19,7 +19,10 @@ pub fn run(config: &FleetConfig) -> (Vec<Event>, Vec<Session>) {
     let mut truth = Vec::new();
     let mut buf = Vec::new();
     while let Some(meta) = sim.next_event(&mut buf) {
-        assert_eq!(sim.charger_id(meta.charger_index), simulator::charger_id_for(meta.charger_index));
+        assert_eq!(
+            sim.charger_id(meta.charger_index),
+            simulator::charger_id_for(meta.charger_index)
+        );
         events.push(Event {
             meta,
             json: buf.clone(),
@@ -44,8 +47,7 @@ fn in_ints(range: &IntRange, v: u32) -> bool {
 fn is_code(s: Option<&str>, len: usize) -> bool {
     s.is_some_and(|s| {
         s.len() == len
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
     })
 }
@@ -53,12 +55,36 @@ fn is_code(s: Option<&str>, len: usize) -> bool {
 /// Where a charger is in its visit, as read from its events.
 #[derive(Debug, Clone, PartialEq)]
 enum State {
-    Free { departed: Option<i64> },
-    Parked { arrived: i64, plate: String },
-    Identified { arrived: i64, plate: String, at: i64, user: String, price: f64 },
-    Charging { plate: String, user: String, price: f64, started: i64 },
-    Ended { plate: String, user: String, price: f64, ended: i64 },
-    Disconnected { plate: String, ended: i64 },
+    Free {
+        departed: Option<i64>,
+    },
+    Parked {
+        arrived: i64,
+        plate: String,
+    },
+    Identified {
+        arrived: i64,
+        plate: String,
+        at: i64,
+        user: String,
+        price: f64,
+    },
+    Charging {
+        plate: String,
+        user: String,
+        price: f64,
+        started: i64,
+    },
+    Ended {
+        plate: String,
+        user: String,
+        price: f64,
+        ended: i64,
+    },
+    Disconnected {
+        plate: String,
+        ended: i64,
+    },
 }
 
 /// Checks that the events are in global `(timestamp, index, seq)` order, that every charger's
@@ -71,7 +97,12 @@ pub fn validate(config: &FleetConfig, events: &[Event]) -> Result<(), String> {
     let mut states: HashMap<u32, (State, u64)> = HashMap::new();
     let mut previous: Option<(i64, u32, u64)> = None;
     for (n, e) in events.iter().enumerate() {
-        let fail = |what: String| Err(format!("event {n} ({}): {what}", String::from_utf8_lossy(&e.json)));
+        let fail = |what: String| {
+            Err(format!(
+                "event {n} ({}): {what}",
+                String::from_utf8_lossy(&e.json)
+            ))
+        };
         let key = (e.meta.timestamp_ms, e.meta.charger_index, e.meta.seq);
         if previous.is_some_and(|prev| prev >= key) {
             return fail(format!("out of global order after {previous:?}"));
@@ -99,7 +130,13 @@ pub fn validate(config: &FleetConfig, events: &[Event]) -> Result<(), String> {
         }
         *next_seq += 1;
         let new = match (state.clone(), &s.reading) {
-            (State::Free { departed }, Reading::Parking { vehicle_detected: true, plate }) => {
+            (
+                State::Free { departed },
+                Reading::Parking {
+                    vehicle_detected: true,
+                    plate,
+                },
+            ) => {
                 if !is_code(plate.as_deref(), 8) {
                     return fail("bad plate".into());
                 }
@@ -108,14 +145,26 @@ pub fn validate(config: &FleetConfig, events: &[Event]) -> Result<(), String> {
                 }
                 match departed {
                     Some(d) if ts - d < tick || (ts - d) % tick != 0 => {
-                        return fail(format!("arrival {} ms after the departure, not a tick multiple", ts - d));
+                        return fail(format!(
+                            "arrival {} ms after the departure, not a tick multiple",
+                            ts - d
+                        ));
                     }
                     None if ts < config.start_ms => return fail("arrival before the start".into()),
                     _ => {}
                 }
-                State::Parked { arrived: ts, plate: plate.as_deref().unwrap_or_default().to_owned() }
+                State::Parked {
+                    arrived: ts,
+                    plate: plate.as_deref().unwrap_or_default().to_owned(),
+                }
             }
-            (State::Parked { arrived, plate }, Reading::Parking { vehicle_detected: false, plate: left }) => {
+            (
+                State::Parked { arrived, plate },
+                Reading::Parking {
+                    vehicle_detected: false,
+                    plate: left,
+                },
+            ) => {
                 if left.as_deref() != Some(plate.as_str()) {
                     return fail("leave with another plate".into());
                 }
@@ -124,11 +173,20 @@ pub fn validate(config: &FleetConfig, events: &[Event]) -> Result<(), String> {
                 }
                 State::Free { departed: Some(ts) }
             }
-            (State::Parked { arrived, plate }, Reading::UserData { user_connection: true, user_id, price }) => {
+            (
+                State::Parked { arrived, plate },
+                Reading::UserData {
+                    user_connection: true,
+                    user_id,
+                    price,
+                },
+            ) => {
                 if !is_code(user_id.as_deref(), 16) {
                     return fail("bad user id".into());
                 }
-                let Some(price) = *price else { return fail("no price".into()) };
+                let Some(price) = *price else {
+                    return fail("no price".into());
+                };
                 let cents = (price * 100.0).round() as u32;
                 if f64::from(cents) / 100.0 != price || !in_ints(&p.price_cents, cents) {
                     return fail("price not whole cents in range".into());
@@ -136,30 +194,87 @@ pub fn validate(config: &FleetConfig, events: &[Event]) -> Result<(), String> {
                 if !in_range(&p.identification_delay, ts - arrived) {
                     return fail("identification delay out of range".into());
                 }
-                State::Identified { arrived, plate, at: ts, user: user_id.as_deref().unwrap_or_default().to_owned(), price }
+                State::Identified {
+                    arrived,
+                    plate,
+                    at: ts,
+                    user: user_id.as_deref().unwrap_or_default().to_owned(),
+                    price,
+                }
             }
-            (State::Identified { plate, at, user, price, .. }, Reading::Charger { recharging: true, energy_delivered }) => {
+            (
+                State::Identified {
+                    plate,
+                    at,
+                    user,
+                    price,
+                    ..
+                },
+                Reading::Charger {
+                    recharging: true,
+                    energy_delivered,
+                },
+            ) => {
                 if !in_ints(&p.power_kw, *energy_delivered) {
                     return fail("power out of range".into());
                 }
                 if !in_range(&p.charge_start_delay, ts - at) {
                     return fail("charge start delay out of range".into());
                 }
-                State::Charging { plate, user, price, started: ts }
+                State::Charging {
+                    plate,
+                    user,
+                    price,
+                    started: ts,
+                }
             }
-            (State::Charging { plate, user, price, started }, Reading::Charger { recharging: false, energy_delivered: 0 }) => {
+            (
+                State::Charging {
+                    plate,
+                    user,
+                    price,
+                    started,
+                },
+                Reading::Charger {
+                    recharging: false,
+                    energy_delivered: 0,
+                },
+            ) => {
                 if !in_range(&p.charging_duration, ts - started) {
                     return fail("charging duration out of range".into());
                 }
-                State::Ended { plate, user, price, ended: ts }
+                State::Ended {
+                    plate,
+                    user,
+                    price,
+                    ended: ts,
+                }
             }
-            (State::Ended { plate, user, price, ended }, Reading::UserData { user_connection: false, user_id, price: p2 }) => {
+            (
+                State::Ended {
+                    plate,
+                    user,
+                    price,
+                    ended,
+                },
+                Reading::UserData {
+                    user_connection: false,
+                    user_id,
+                    price: p2,
+                },
+            ) => {
                 if ts != ended || user_id.as_deref() != Some(user.as_str()) || *p2 != Some(price) {
                     return fail("disconnect differs from the connection or the charge end".into());
                 }
                 State::Disconnected { plate, ended }
             }
-            (State::Disconnected { plate, ended }, Reading::Parking { vehicle_detected: false, plate: left }) => {
+            (
+                State::Disconnected { plate, ended },
+                Reading::Parking {
+                    vehicle_detected: false,
+                    plate: left,
+                },
+            ) => {
                 if left.as_deref() != Some(plate.as_str()) {
                     return fail("leave with another plate".into());
                 }
@@ -196,11 +311,17 @@ pub fn reconstruct(events: &[Event], grace_ms: i64) -> Vec<Session> {
         let id = s.charger_id.to_string();
         let ts = s.timestamp_ms;
         match s.reading {
-            Reading::Parking { vehicle_detected: true, plate } => {
+            Reading::Parking {
+                vehicle_detected: true,
+                plate,
+            } => {
                 open.insert(
                     id.clone(),
                     Open {
-                        times: SessionTimes { arrived_at: ts, ..SessionTimes::default() },
+                        times: SessionTimes {
+                            arrived_at: ts,
+                            ..SessionTimes::default()
+                        },
                         parties: SessionParties {
                             charger_id: id,
                             plate: plate.map(|p| p.into_owned()),
@@ -209,7 +330,10 @@ pub fn reconstruct(events: &[Event], grace_ms: i64) -> Vec<Session> {
                     },
                 );
             }
-            Reading::Parking { vehicle_detected: false, .. } => {
+            Reading::Parking {
+                vehicle_detected: false,
+                ..
+            } => {
                 let mut o = open.remove(&id).expect("open visit");
                 o.times.departed_at = ts;
                 out.push(Session::new(
@@ -220,19 +344,31 @@ pub fn reconstruct(events: &[Event], grace_ms: i64) -> Vec<Session> {
                     vec![],
                 ));
             }
-            Reading::UserData { user_connection: true, user_id, price } => {
+            Reading::UserData {
+                user_connection: true,
+                user_id,
+                price,
+            } => {
                 let o = open.get_mut(&id).expect("open visit");
                 o.times.identified_at = Some(ts);
                 o.parties.user_id = user_id.map(|u| u.into_owned());
                 o.parties.price_eur_per_kwh = price;
             }
-            Reading::UserData { user_connection: false, .. } => {}
-            Reading::Charger { recharging: true, energy_delivered } => {
+            Reading::UserData {
+                user_connection: false,
+                ..
+            } => {}
+            Reading::Charger {
+                recharging: true,
+                energy_delivered,
+            } => {
                 let o = open.get_mut(&id).expect("open visit");
                 o.times.charge_started_at = Some(ts);
                 o.parties.power_kw = Some(energy_delivered);
             }
-            Reading::Charger { recharging: false, .. } => {
+            Reading::Charger {
+                recharging: false, ..
+            } => {
                 let o = open.get_mut(&id).expect("open visit");
                 o.times.charge_ended_at = Some(ts);
             }

@@ -1,0 +1,812 @@
+//! One visit's state and the sequential state machine that builds visits from a charger's
+//! signals taken in canonical order.
+//!
+//! A visit has one slot per step (arrival, identification, charge start, charge end, user
+//! disconnect, departure). Times are stored as offsets from the arrival, strings inline, so an
+//! open visit is a fixed-size value of about a hundred bytes; the slots are also a lossless
+//! record of the signals that filled them, which lets the sessionizer take a visit apart and
+//! replay its signals when an earlier signal turns up late.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use events::{Flag, Reading, Session, SessionParties, SessionTimes, Signal};
+
+use crate::compact::{FxBuild, Inline, InlineText, Key, fingerprint};
+
+/// Slot (and signal kind) indices.
+pub(crate) const A: u8 = 0;
+pub(crate) const I: u8 = 1;
+pub(crate) const S: u8 = 2;
+pub(crate) const E: u8 = 3;
+pub(crate) const D: u8 = 4;
+pub(crate) const L: u8 = 5;
+
+/// `present` bit: every signal of the visit carried a `seq`.
+const ALL_SEQ: u8 = 1 << 6;
+const SLOT_BITS: u8 = 0b0011_1111;
+
+/// `bits`: the plate came from the departure signal (the arrival had none).
+const PLATE_FROM_L: u8 = 1;
+/// `bits`: the departure signal carried a plate (equal to the visit's).
+const L_PLATE: u8 = 2;
+/// `bits`: user id and price came from the disconnect signal (no identification seen).
+const USER_FROM_D: u8 = 4;
+/// `bits`: the disconnect signal carried a user id (equal to the visit's).
+const D_USER: u8 = 8;
+
+/// Strings too long for their inline slot, by (charger, arrival key, field).
+pub(crate) type Spill = HashMap<(u32, Key, u8), Box<str>, FxBuild>;
+const PLATE_FIELD: u8 = 0;
+const USER_FIELD: u8 = 1;
+
+/// The kind of a signal, as a slot index.
+pub(crate) fn kind_of(reading: &Reading<'_>) -> u8 {
+    match reading {
+        Reading::Parking {
+            vehicle_detected: true,
+            ..
+        } => A,
+        Reading::Parking { .. } => L,
+        Reading::UserData {
+            user_connection: true,
+            ..
+        } => I,
+        Reading::UserData { .. } => D,
+        Reading::Charger {
+            recharging: true, ..
+        } => S,
+        Reading::Charger { .. } => E,
+    }
+}
+
+/// What a signal of this kind is, for people.
+pub(crate) fn kind_name(kind: u8) -> &'static str {
+    match kind {
+        A => "arrival (vehicle_detected=true)",
+        I => "identification (user_connection=true)",
+        S => "charge start (recharging=true)",
+        E => "charge end (recharging=false)",
+        D => "user disconnect (user_connection=false)",
+        _ => "departure (vehicle_detected=false)",
+    }
+}
+
+/// Why the state machine refused a signal at its place in the canonical order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reject {
+    NoVehicle,
+    PlateMismatch,
+    AlreadyParked,
+    AlreadyIdentified,
+    IdentifiedAfterDisconnect,
+    AlreadyDisconnected,
+    UserMismatch,
+    AlreadyCharging,
+    SecondCharge,
+    EndWithoutStart,
+    AlreadyEnded,
+    OutOfRange,
+}
+
+impl Reject {
+    pub fn describe(self, kind: u8) -> String {
+        let what = kind_name(kind);
+        match self {
+            Reject::NoVehicle if kind == L => format!("{what} with no visit: no vehicle is parked"),
+            Reject::NoVehicle => {
+                format!("{what} while the bay is empty: no arrival was seen before it")
+            }
+            Reject::PlateMismatch => {
+                format!("{what} with a plate different from the parked vehicle's")
+            }
+            Reject::AlreadyParked => format!("{what} repeats the arrival of the parked vehicle"),
+            Reject::AlreadyIdentified => {
+                format!("{what} while a user is already identified in this visit")
+            }
+            Reject::IdentifiedAfterDisconnect => {
+                format!("{what} after the user of this visit was disconnected")
+            }
+            Reject::AlreadyDisconnected => {
+                format!("{what} after the user of this visit was already disconnected")
+            }
+            Reject::UserMismatch => {
+                format!("{what} names a user different from the one identified in this visit")
+            }
+            Reject::AlreadyCharging => format!("{what} while the vehicle is already charging"),
+            Reject::SecondCharge => {
+                format!("{what} after charging already ended: one charge per visit")
+            }
+            Reject::EndWithoutStart => format!("{what} without a charge start in this visit"),
+            Reject::AlreadyEnded => format!("{what} after charging already ended"),
+            Reject::OutOfRange => format!(
+                "{what} too far from its visit's arrival (more than 49 days or 32767 signals)"
+            ),
+        }
+    }
+}
+
+/// A signal as the state machine sees it, borrowed from a decoded [`Signal`] or a [`Rec`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecRef<'a> {
+    pub kind: u8,
+    pub key: Key,
+    /// Whether the producer sent a `seq` (then `key.tb` is it).
+    pub seq: bool,
+    pub offset: i64,
+    /// Plate (parking) or user id (user data).
+    pub text: Option<&'a str>,
+    pub price: Option<f64>,
+    /// kW of a charge start.
+    pub power: u32,
+}
+
+impl<'a> RecRef<'a> {
+    pub fn of_signal(signal: &'a Signal<'a>, tb: u64, offset: i64) -> RecRef<'a> {
+        let (text, price, power) = match &signal.reading {
+            Reading::Parking { plate, .. } => (plate.as_deref(), None, 0),
+            Reading::UserData { user_id, price, .. } => (user_id.as_deref(), *price, 0),
+            Reading::Charger {
+                energy_delivered, ..
+            } => (None, None, *energy_delivered),
+        };
+        RecRef {
+            kind: kind_of(&signal.reading),
+            key: Key {
+                ts: signal.timestamp_ms,
+                tb: signal.seq.unwrap_or(tb),
+            },
+            seq: signal.seq.is_some(),
+            offset,
+            text,
+            price,
+            power,
+        }
+    }
+
+    /// Whether `self` and `other` carry the same content for duplicate detection: the fields
+    /// that make a signal what it is (the disconnect's price and a charge end's power are not
+    /// kept, so they do not count).
+    pub fn same_content(&self, other: &RecRef<'_>) -> bool {
+        self.kind == other.kind
+            && self.text == other.text
+            && match self.kind {
+                I => price_bits(self.price) == price_bits(other.price),
+                S => self.power == other.power,
+                _ => true,
+            }
+    }
+
+    /// Duplicate test: same kind, same time, and then same `seq` (when both have one) or, without
+    /// `seq`, same content. `Some(false)` when the `seq` matches but the content differs.
+    pub fn duplicate_of(&self, other: &RecRef<'_>) -> Option<bool> {
+        if self.kind != other.kind || self.key.ts != other.key.ts {
+            return None;
+        }
+        if self.seq && other.seq {
+            if self.key.tb != other.key.tb {
+                return None;
+            }
+            return Some(self.same_content(other));
+        }
+        self.same_content(other).then_some(true)
+    }
+
+    pub fn fingerprint(&self) -> u32 {
+        let price = if self.kind == I { self.price } else { None };
+        let power = if self.kind == S { self.power } else { 0 };
+        fingerprint(
+            self.kind,
+            self.key.ts,
+            self.seq.then_some(self.key.tb),
+            self.text,
+            price,
+            power,
+        )
+    }
+
+    pub fn to_owned_rec(self, raw: Option<&[u8]>) -> Rec {
+        Rec {
+            kind: self.kind,
+            key: self.key,
+            seq: self.seq,
+            offset: self.offset,
+            text: self.text.map(Box::from),
+            price: self.price,
+            power: self.power,
+            raw: raw.map(Box::from),
+            reject: Reject::NoVehicle,
+        }
+    }
+}
+
+fn price_bits(p: Option<f64>) -> Option<u64> {
+    p.map(f64::to_bits)
+}
+
+/// An owned signal, kept while it waits (buffered out of order, or refused for now) or while a
+/// charger's visits are rebuilt.
+#[derive(Debug, Clone)]
+pub(crate) struct Rec {
+    pub kind: u8,
+    pub key: Key,
+    pub seq: bool,
+    /// Position in its partition (for a signal taken back out of a visit: the visit's first).
+    pub offset: i64,
+    pub text: Option<Box<str>>,
+    pub price: Option<f64>,
+    pub power: u32,
+    /// The bytes as received, when this signal was buffered straight from the input.
+    pub raw: Option<Box<[u8]>>,
+    /// Why the state machine last refused it.
+    pub reject: Reject,
+}
+
+impl Rec {
+    pub fn as_ref(&self) -> RecRef<'_> {
+        RecRef {
+            kind: self.kind,
+            key: self.key,
+            seq: self.seq,
+            offset: self.offset,
+            text: self.text.as_deref(),
+            price: self.price,
+            power: self.power,
+        }
+    }
+
+    /// The signal as JSON: the bytes received, or a re-encoding when they were not kept.
+    pub fn payload(&self, charger_id: &str) -> (Vec<u8>, bool) {
+        if let Some(raw) = &self.raw {
+            return (raw.to_vec(), false);
+        }
+        let text = self.text.as_deref().map(Cow::Borrowed);
+        let reading = match self.kind {
+            A | L => Reading::Parking {
+                vehicle_detected: self.kind == A,
+                plate: text,
+            },
+            I | D => Reading::UserData {
+                user_connection: self.kind == I,
+                user_id: text,
+                price: self.price,
+            },
+            _ => Reading::Charger {
+                recharging: self.kind == S,
+                energy_delivered: self.power,
+            },
+        };
+        let mut out = Vec::with_capacity(128);
+        events::encode_into(
+            &Signal {
+                timestamp_ms: self.key.ts,
+                charger_id: Cow::Borrowed(charger_id),
+                seq: self.seq.then_some(self.key.tb),
+                reading,
+            },
+            &mut out,
+        );
+        (out, true)
+    }
+}
+
+/// How a visit ended in the state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closure {
+    /// Its departure signal.
+    Departure,
+    /// Another arrival while it was still parked.
+    NextArrival,
+    /// A later signal of its charger came more than the inactivity gap after its last one, or
+    /// the stream moved on (advance) or ended (finish).
+    Inactivity,
+}
+
+/// A visit closed by the state machine, waiting to be final and emitted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClosedVisit {
+    pub visit: Visit,
+    pub closure: Closure,
+    /// The key of the signal that closed it (its departure, the next arrival, or the signal that
+    /// came after the gap); for a closure by advance or finish, the visit's last key.
+    pub closer: Key,
+    pub closer_seq: bool,
+}
+
+impl ClosedVisit {
+    /// The keys below this belong to this visit or earlier ones once it is emitted.
+    pub fn closed_below(&self) -> Key {
+        match self.closure {
+            Closure::Departure => self.closer.succ(),
+            Closure::NextArrival => self.closer,
+            Closure::Inactivity => self.closer,
+        }
+    }
+}
+
+/// One visit. `present == 0` is the empty visit (no vehicle parked).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Visit {
+    a_ts: i64,
+    a_tb: u64,
+    /// Smallest input offset among its signals (what a restart must replay from).
+    pub first_offset: i64,
+    /// EUR/kWh; NaN when none.
+    price: f64,
+    /// Slots I, S, E, D, L: event time minus the arrival's.
+    dts: [u32; 5],
+    /// Slots I, S, E, D, L: tiebreak minus the arrival's.
+    dtb: [i16; 5],
+    plate: Inline<8>,
+    user: Inline<16>,
+    power: u16,
+    present: u8,
+    bits: u8,
+}
+
+/// The outcome of one step of the state machine.
+#[derive(Debug)]
+pub(crate) struct StepOut {
+    pub closed: Option<ClosedVisit>,
+    pub rejected: Option<Reject>,
+}
+
+impl Visit {
+    pub const EMPTY: Visit = Visit {
+        a_ts: 0,
+        a_tb: 0,
+        first_offset: i64::MAX,
+        price: f64::NAN,
+        dts: [0; 5],
+        dtb: [0; 5],
+        plate: Inline::NONE,
+        user: Inline::NONE,
+        power: 0,
+        present: 0,
+        bits: 0,
+    };
+
+    #[inline]
+    pub fn is_open(&self) -> bool {
+        self.present & 1 != 0
+    }
+
+    #[inline]
+    pub fn has(&self, slot: u8) -> bool {
+        self.present & (1 << slot) != 0
+    }
+
+    pub fn all_seq(&self) -> bool {
+        self.present & ALL_SEQ != 0
+    }
+
+    /// How many signals fill the visit.
+    pub fn count(&self) -> u32 {
+        (self.present & SLOT_BITS).count_ones()
+    }
+
+    pub fn arrival_key(&self) -> Key {
+        Key {
+            ts: self.a_ts,
+            tb: self.a_tb,
+        }
+    }
+
+    #[inline]
+    pub fn key(&self, slot: u8) -> Key {
+        if slot == A {
+            return self.arrival_key();
+        }
+        let i = usize::from(slot - 1);
+        Key {
+            ts: self.a_ts + i64::from(self.dts[i]),
+            tb: self.a_tb.wrapping_add_signed(i64::from(self.dtb[i])),
+        }
+    }
+
+    /// The largest key among its signals.
+    pub fn max_key(&self) -> Key {
+        let mut max = self.arrival_key();
+        for slot in I..=L {
+            if self.has(slot) {
+                max = max.max(self.key(slot));
+            }
+        }
+        max
+    }
+
+    fn text<'a, const N: usize>(
+        &self,
+        inline: &'a Inline<N>,
+        field: u8,
+        c: u32,
+        spill: &'a Spill,
+    ) -> Option<&'a str> {
+        match inline.view() {
+            InlineText::Absent => None,
+            InlineText::Text(t) => Some(t),
+            InlineText::Spilled => spill
+                .get(&(c, self.arrival_key(), field))
+                .map(|s| &**s),
+        }
+    }
+
+    pub fn plate<'a>(&'a self, c: u32, spill: &'a Spill) -> Option<&'a str> {
+        self.text(&self.plate, PLATE_FIELD, c, spill)
+    }
+
+    pub fn user<'a>(&'a self, c: u32, spill: &'a Spill) -> Option<&'a str> {
+        self.text(&self.user, USER_FIELD, c, spill)
+    }
+
+    pub fn price(&self) -> Option<f64> {
+        (!self.price.is_nan()).then_some(self.price)
+    }
+
+    fn set_plate(&mut self, text: Option<&str>, c: u32, spill: &mut Spill) {
+        self.plate = match Inline::new(text) {
+            Some(inline) => inline,
+            None => {
+                spill.insert(
+                    (c, self.arrival_key(), PLATE_FIELD),
+                    text.unwrap_or_default().into(),
+                );
+                Inline::SPILL
+            }
+        };
+    }
+
+    fn set_user(&mut self, text: Option<&str>, c: u32, spill: &mut Spill) {
+        self.user = match Inline::new(text) {
+            Some(inline) => inline,
+            None => {
+                spill.insert(
+                    (c, self.arrival_key(), USER_FIELD),
+                    text.unwrap_or_default().into(),
+                );
+                Inline::SPILL
+            }
+        };
+    }
+
+    /// Removes the visit's spilled strings, if any (when it is emitted or taken apart).
+    pub fn release(&self, c: u32, spill: &mut Spill) {
+        if self.plate.is_spilled() {
+            spill.remove(&(c, self.arrival_key(), PLATE_FIELD));
+        }
+        if self.user.is_spilled() {
+            spill.remove(&(c, self.arrival_key(), USER_FIELD));
+        }
+    }
+
+    fn arrive(r: &RecRef<'_>, c: u32, spill: &mut Spill) -> Visit {
+        let mut v = Visit {
+            a_ts: r.key.ts,
+            a_tb: r.key.tb,
+            first_offset: r.offset,
+            present: 1 | if r.seq { ALL_SEQ } else { 0 },
+            ..Visit::EMPTY
+        };
+        v.set_plate(r.text, c, spill);
+        v
+    }
+
+    /// Fills `slot` with `r`'s time and tiebreak; `false` when they do not fit the compact form.
+    fn fill(&mut self, slot: u8, r: &RecRef<'_>) -> bool {
+        let Ok(dts) = u32::try_from(r.key.ts - self.a_ts) else {
+            return false;
+        };
+        let Ok(dtb) = i16::try_from(i128::from(r.key.tb) - i128::from(self.a_tb)) else {
+            return false;
+        };
+        let i = usize::from(slot - 1);
+        self.dts[i] = dts;
+        self.dtb[i] = dtb;
+        self.present |= 1 << slot;
+        if !r.seq {
+            self.present &= !ALL_SEQ;
+        }
+        self.first_offset = self.first_offset.min(r.offset);
+        true
+    }
+
+    /// The signal that fills `slot`, as far as the visit keeps it.
+    pub fn slot_rec<'a>(&'a self, slot: u8, c: u32, spill: &'a Spill) -> RecRef<'a> {
+        let (text, price, power) = match slot {
+            A => (
+                (self.bits & PLATE_FROM_L == 0)
+                    .then(|| self.plate(c, spill))
+                    .flatten(),
+                None,
+                0,
+            ),
+            L => (
+                (self.bits & (PLATE_FROM_L | L_PLATE) != 0)
+                    .then(|| self.plate(c, spill))
+                    .flatten(),
+                None,
+                0,
+            ),
+            I => (self.user(c, spill), self.price(), 0),
+            D => (
+                (self.bits & (USER_FROM_D | D_USER) != 0)
+                    .then(|| self.user(c, spill))
+                    .flatten(),
+                self.price(),
+                0,
+            ),
+            S => (None, None, u32::from(self.power)),
+            _ => (None, None, 0),
+        };
+        RecRef {
+            kind: slot,
+            key: self.key(slot),
+            seq: self.all_seq(),
+            offset: self.first_offset,
+            text,
+            price,
+            power,
+        }
+    }
+
+    /// Whether `r` duplicates a signal of this visit: `Some(true)` duplicate, `Some(false)` same
+    /// `seq` with other content (a conflict), `None` not a duplicate.
+    pub fn duplicate(&self, r: &RecRef<'_>, c: u32, spill: &Spill) -> Option<bool> {
+        if !self.has(r.kind) {
+            return None;
+        }
+        r.duplicate_of(&self.slot_rec(r.kind, c, spill))
+    }
+
+    /// Fingerprints of its signals (to recognise their duplicates once it is emitted).
+    pub fn fingerprints(&self, c: u32, spill: &Spill) -> [u32; 6] {
+        let mut fps = [0; 6];
+        for slot in A..=L {
+            if self.has(slot) {
+                fps[usize::from(slot)] = self.slot_rec(slot, c, spill).fingerprint();
+            }
+        }
+        fps
+    }
+
+    /// Takes the visit apart into its signals (releasing its spilled strings).
+    pub fn decompose(&self, c: u32, spill: &mut Spill, out: &mut Vec<Rec>) {
+        for slot in A..=L {
+            if self.has(slot) {
+                out.push(self.slot_rec(slot, c, spill).to_owned_rec(None));
+            }
+        }
+        self.release(c, spill);
+    }
+
+    /// Whether the visit is one of the two shapes of a normal visit, complete and in canonical
+    /// order: arrival then departure only, or arrival, identification, charge start, charge
+    /// end and user disconnect (either order, after the identification), departure.
+    pub fn is_canonical(&self) -> bool {
+        match self.present & SLOT_BITS {
+            0b10_0001 => true,
+            0b11_1111 => {
+                let k = |s| self.key(s);
+                k(A) < k(I)
+                    && k(I) < k(S)
+                    && k(S) < k(E)
+                    && k(I) < k(D)
+                    && k(E).max(k(D)) < k(L)
+                    && self.bits & USER_FROM_D == 0
+            }
+            _ => false,
+        }
+    }
+
+    /// Builds the session of a closed visit (releasing its spilled strings).
+    pub fn into_session(
+        self,
+        closure: Closure,
+        charger_id: &str,
+        ordinal: u32,
+        grace_ms: i64,
+        c: u32,
+        spill: &mut Spill,
+    ) -> Session {
+        let arrived_at = self.a_ts;
+        let ts = |slot: u8| self.has(slot).then(|| self.key(slot).ts);
+        let departed_at = match closure {
+            Closure::Departure => ts(L).unwrap_or(arrived_at),
+            Closure::NextArrival | Closure::Inactivity => self.max_key().ts,
+        };
+        let mut flags = Vec::new();
+        match closure {
+            Closure::Departure => {}
+            Closure::NextArrival => flags.push(Flag::ClosedByNextArrival),
+            Closure::Inactivity => flags.push(Flag::ClosedByInactivity),
+        }
+        let charge_started_at = ts(S);
+        let mut charge_ended_at = ts(E);
+        if charge_started_at.is_some() && charge_ended_at.is_none() {
+            charge_ended_at = Some(departed_at);
+            flags.push(Flag::InferredChargeEnd);
+        }
+        if self.has(I) && !self.has(D) {
+            flags.push(Flag::InferredUserDisconnect);
+        }
+        if self.has(S) && !(self.has(I) && self.key(I) < self.key(S)) {
+            flags.push(Flag::ChargeWithoutIdentification);
+        }
+        let parties = SessionParties {
+            charger_id: charger_id.to_owned(),
+            plate: self.plate(c, spill).map(str::to_owned),
+            user_id: self.user(c, spill).map(str::to_owned),
+            price_eur_per_kwh: self.price(),
+            power_kw: self.has(S).then_some(u32::from(self.power)),
+        };
+        self.release(c, spill);
+        let times = SessionTimes {
+            arrived_at,
+            identified_at: ts(I),
+            charge_started_at,
+            charge_ended_at,
+            departed_at,
+        };
+        Session::new(
+            Session::id_for(charger_id, arrived_at, ordinal),
+            parties,
+            times,
+            grace_ms,
+            flags,
+        )
+    }
+}
+
+/// One step of the state machine, for the next signal of a charger in canonical order.
+///
+/// `open` is the visit in progress (empty when the bay is free). A closed visit comes out in
+/// [`StepOut::closed`]; a refused signal in [`StepOut::rejected`] (the caller keeps it until
+/// no earlier signal can arrive, then dead-letters it).
+pub(crate) fn step(
+    open: &mut Visit,
+    r: &RecRef<'_>,
+    gap_ms: i64,
+    c: u32,
+    spill: &mut Spill,
+) -> StepOut {
+    let mut closed = None;
+    if open.is_open() && r.key.ts.saturating_sub(open.max_key().ts) > gap_ms {
+        closed = Some(ClosedVisit {
+            visit: std::mem::replace(open, Visit::EMPTY),
+            closure: Closure::Inactivity,
+            closer: r.key,
+            closer_seq: r.seq,
+        });
+    }
+    if !open.is_open() {
+        if r.kind == A {
+            *open = Visit::arrive(r, c, spill);
+            return StepOut {
+                closed,
+                rejected: None,
+            };
+        }
+        return StepOut {
+            closed,
+            rejected: Some(Reject::NoVehicle),
+        };
+    }
+    let rejected = apply(open, r, c, spill);
+    if rejected.is_none() {
+        match r.kind {
+            A => {
+                // `apply` refused nothing: the new arrival closes the parked visit.
+                let previous = std::mem::replace(open, Visit::arrive(r, c, spill));
+                closed = Some(ClosedVisit {
+                    visit: previous,
+                    closure: Closure::NextArrival,
+                    closer: r.key,
+                    closer_seq: r.seq,
+                });
+            }
+            L => {
+                closed = Some(ClosedVisit {
+                    visit: std::mem::replace(open, Visit::EMPTY),
+                    closure: Closure::Departure,
+                    closer: r.key,
+                    closer_seq: r.seq,
+                });
+            }
+            _ => {}
+        }
+    }
+    StepOut { closed, rejected }
+}
+
+/// Applies `r` to the open visit `v`, or says why not.
+fn apply(v: &mut Visit, r: &RecRef<'_>, c: u32, spill: &mut Spill) -> Option<Reject> {
+    match r.kind {
+        A => {
+            // The same vehicle reported again (a bouncing sensor) is not a new visit.
+            let same = r.text.is_some() && r.text == v.plate(c, spill) && v.count() == 1;
+            same.then_some(Reject::AlreadyParked)
+        }
+        L => {
+            let parked = v.plate(c, spill);
+            if let (Some(p), Some(q)) = (parked, r.text)
+                && p != q
+            {
+                return Some(Reject::PlateMismatch);
+            }
+            let parked_unknown = parked.is_none();
+            if !v.fill(L, r) {
+                return Some(Reject::OutOfRange);
+            }
+            if r.text.is_some() {
+                if parked_unknown {
+                    v.set_plate(r.text, c, spill);
+                    v.bits |= PLATE_FROM_L;
+                }
+                v.bits |= L_PLATE;
+            }
+            None
+        }
+        I => {
+            if v.has(I) {
+                return Some(Reject::AlreadyIdentified);
+            }
+            if v.has(D) {
+                return Some(Reject::IdentifiedAfterDisconnect);
+            }
+            if !v.fill(I, r) {
+                return Some(Reject::OutOfRange);
+            }
+            v.set_user(r.text, c, spill);
+            v.price = r.price.unwrap_or(f64::NAN);
+            None
+        }
+        D => {
+            if v.has(D) {
+                return Some(Reject::AlreadyDisconnected);
+            }
+            if v.has(I)
+                && let (Some(u), Some(q)) = (v.user(c, spill), r.text)
+                && u != q
+            {
+                return Some(Reject::UserMismatch);
+            }
+            if !v.fill(D, r) {
+                return Some(Reject::OutOfRange);
+            }
+            if !v.has(I) {
+                v.set_user(r.text, c, spill);
+                v.price = r.price.unwrap_or(f64::NAN);
+                v.bits |= USER_FROM_D;
+            }
+            if r.text.is_some() {
+                v.bits |= D_USER;
+            }
+            None
+        }
+        S => {
+            if v.has(E) {
+                return Some(Reject::SecondCharge);
+            }
+            if v.has(S) {
+                return Some(Reject::AlreadyCharging);
+            }
+            if !v.fill(S, r) {
+                return Some(Reject::OutOfRange);
+            }
+            v.power = u16::try_from(r.power).unwrap_or(u16::MAX);
+            None
+        }
+        _ => {
+            if !v.has(S) {
+                return Some(Reject::EndWithoutStart);
+            }
+            if v.has(E) {
+                return Some(Reject::AlreadyEnded);
+            }
+            if !v.fill(E, r) {
+                return Some(Reject::OutOfRange);
+            }
+            None
+        }
+    }
+}

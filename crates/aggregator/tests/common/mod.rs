@@ -1,0 +1,143 @@
+//! Helpers shared by the aggregator's integration tests: signal builders in the study's JSON
+//! format, and a runner that collects outputs.
+#![allow(dead_code)]
+
+use aggregator::{Output, Sessionizer, SessionizerConfig, Source};
+use events::Session;
+
+/// 2023-11-14 22:13:20 UTC, in epoch milliseconds.
+pub const T0: i64 = 1_700_000_000_000;
+pub const MIN: i64 = 60_000;
+pub const SEC: i64 = 1000;
+
+pub fn arrive(ts: i64, c: &str, plate: &str) -> String {
+    format!(r#"{{"timestamp":{ts},"charger_id":"{c}","vehicle_detected":true,"plate":"{plate}"}}"#)
+}
+pub fn leave(ts: i64, c: &str, plate: &str) -> String {
+    format!(r#"{{"timestamp":{ts},"charger_id":"{c}","vehicle_detected":false,"plate":"{plate}"}}"#)
+}
+pub fn ident(ts: i64, c: &str, user: &str, price: f64) -> String {
+    format!(
+        r#"{{"timestamp":{ts},"charger_id":"{c}","user_id":"{user}","price":{price},"user_connection":true}}"#
+    )
+}
+pub fn disc(ts: i64, c: &str, user: &str, price: f64) -> String {
+    format!(
+        r#"{{"timestamp":{ts},"charger_id":"{c}","user_id":"{user}","price":{price},"user_connection":false}}"#
+    )
+}
+pub fn start(ts: i64, c: &str, kw: u32) -> String {
+    format!(r#"{{"timestamp":{ts},"charger_id":"{c}","recharging":true,"energy_delivered":{kw}}}"#)
+}
+pub fn stop(ts: i64, c: &str) -> String {
+    format!(r#"{{"timestamp":{ts},"charger_id":"{c}","recharging":false,"energy_delivered":0}}"#)
+}
+/// Appends `"seq":n` to a signal built above.
+pub fn with_seq(json: &str, seq: u64) -> String {
+    format!("{},\"seq\":{seq}}}", &json[..json.len() - 1])
+}
+
+/// A charged visit of charger `c` arriving at `t`: identification +2 min, charge start +4 min,
+/// `charge_min` minutes of charging at 22 kW, disconnect with the charge end, departure
+/// `idle_min` later.
+pub fn charged_visit(c: &str, t: i64, charge_min: i64, idle_min: i64) -> Vec<String> {
+    let end = t + 4 * MIN + charge_min * MIN;
+    vec![
+        arrive(t, c, "AB12CD34"),
+        ident(t + 2 * MIN, c, "USER000000000001", 0.57),
+        start(t + 4 * MIN, c, 22),
+        stop(end, c),
+        disc(end, c, "USER000000000001", 0.57),
+        leave(end + idle_min * MIN, c, "AB12CD34"),
+    ]
+}
+
+/// The session of [`charged_visit`], as the ground truth would build it.
+pub fn charged_session(c: &str, t: i64, charge_min: i64, idle_min: i64, grace_ms: i64) -> Session {
+    let end = t + 4 * MIN + charge_min * MIN;
+    Session::new(
+        Session::id_for(c, t, 0),
+        events::SessionParties {
+            charger_id: c.into(),
+            plate: Some("AB12CD34".into()),
+            user_id: Some("USER000000000001".into()),
+            price_eur_per_kwh: Some(0.57),
+            power_kw: Some(22),
+        },
+        events::SessionTimes {
+            arrived_at: t,
+            identified_at: Some(t + 2 * MIN),
+            charge_started_at: Some(t + 4 * MIN),
+            charge_ended_at: Some(end),
+            departed_at: end + idle_min * MIN,
+        },
+        grace_ms,
+        vec![],
+    )
+}
+
+/// Outputs of a run, with the index of the input line being pushed when each came out
+/// (`usize::MAX` for `finish`).
+#[derive(Debug, Default)]
+pub struct Run {
+    pub outputs: Vec<(usize, Output)>,
+}
+
+impl Run {
+    pub fn sessions(&self) -> Vec<Session> {
+        self.outputs
+            .iter()
+            .filter_map(|(_, o)| match o {
+                Output::Session { session, .. } => Some(session.clone()),
+                Output::DeadLetter { .. } => None,
+            })
+            .collect()
+    }
+
+    /// `(source offset, reason)` of every dead letter.
+    pub fn dead(&self) -> Vec<(i64, String)> {
+        self.outputs
+            .iter()
+            .filter_map(|(_, o)| match o {
+                Output::DeadLetter { source, reason, .. } => Some((source.offset, reason.clone())),
+                Output::Session { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The input index at which the session with this arrival time came out.
+    pub fn emitted_at(&self, arrived_at: i64) -> Option<usize> {
+        self.outputs.iter().find_map(|(i, o)| match o {
+            Output::Session { session, .. } if session.arrived_at == arrived_at => Some(*i),
+            _ => None,
+        })
+    }
+}
+
+/// Pushes `lines` (offsets = their indices, partition 0) and, unless `finish` is false, ends the
+/// input.
+pub fn run_with(s: &mut Sessionizer, lines: &[String], finish: bool) -> Run {
+    let mut run = Run::default();
+    for (i, line) in lines.iter().enumerate() {
+        let source = Source {
+            partition: 0,
+            offset: i as i64,
+        };
+        s.push(line.as_bytes(), source, &mut |o| run.outputs.push((i, o)));
+    }
+    if finish {
+        s.finish(&mut |o| run.outputs.push((usize::MAX, o)));
+    }
+    run
+}
+
+pub fn run(config: SessionizerConfig, lines: &[String]) -> Run {
+    let mut s = Sessionizer::new(config).unwrap();
+    run_with(&mut s, lines, true)
+}
+
+/// Sorts sessions by id, for comparisons as sets.
+pub fn sorted(mut sessions: Vec<Session>) -> Vec<Session> {
+    sessions.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+    sessions
+}
