@@ -25,6 +25,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a scenario end to end on real Kafka and ClickHouse: check every session, measure
+    /// throughput and latency, write report.json and report.html. Exit 0 when every check
+    /// passed, 1 when one failed, 2 when the scenario is malformed.
+    Run(cmd::run::RunArgs),
+    /// Check scenario files without running them.
+    Validate(cmd::run::ValidateArgs),
     /// Start, check or keep running the Kafka broker and ClickHouse server the pipeline uses.
     #[command(subcommand)]
     Services(cmd::services::ServicesCommand),
@@ -78,6 +84,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => cmd::run::run(args).await,
+            Command::Validate(args) => cmd::run::validate(args),
             Command::Services(command) => cmd::services::run(command).await,
             Command::Simulate(args) => cmd::simulate::run(args).await,
             Command::Aggregate(args) => cmd::aggregate::aggregate(args).await,

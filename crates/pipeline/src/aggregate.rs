@@ -97,6 +97,8 @@ pub struct AggregateStats {
     pub suppressed: AtomicU64,
     /// Times the state was rebuilt from the committed offsets (rebalances, failed commits).
     pub rebuilds: AtomicU64,
+    /// Input partitions assigned to this instance now.
+    pub assigned_partitions: AtomicU64,
 }
 
 /// Creates the output topics (sessions, dead letters) if they are missing.
@@ -187,6 +189,10 @@ pub fn run(
             producer.abort_transaction(TIMEOUT)?;
             state.rebuild(&consumer, options, false)?;
             stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+            stats.assigned_partitions.store(
+                consumer.assignment().map(|a| a.count() as u64).unwrap_or(0),
+                Ordering::Relaxed,
+            );
             producer.begin_transaction()?;
             last_commit = Instant::now();
             // A message polled together with the rebalance belongs to the new assignment and

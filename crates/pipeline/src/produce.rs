@@ -157,6 +157,7 @@ pub fn produce(
     }
     let producer: ThreadedProducer<DeliveryCounter> =
         config.create_with_context(DeliveryCounter::default())?;
+    wait_for_leaders(&producer, &options.topic, partitions)?;
 
     let started = Instant::now();
     let mut report = ProduceReport {
@@ -212,6 +213,7 @@ pub fn produce(
             progress(snapshot(&report, producer.context(), sim_time_ms, started));
         }
     }
+    let sent_in = started.elapsed();
     // Everything sent must be accounted for: wait for every delivery report.
     producer.flush(Duration::from_secs(120))?;
     sim.take_completed_sessions(|session| {
@@ -227,6 +229,12 @@ pub fn produce(
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     report.elapsed_s = started.elapsed().as_secs_f64();
+    tracing::debug!(
+        events = report.events,
+        sent_ms = sent_in.as_millis() as u64,
+        total_ms = (report.elapsed_s * 1000.0) as u64,
+        "produced"
+    );
     report.events_per_s = report.events as f64 / report.elapsed_s.max(1e-9);
     progress(snapshot(&report, context, sim_time_ms, started));
     if report.delivered + report.failed != report.events {
@@ -237,6 +245,37 @@ pub fn produce(
         )));
     }
     Ok(report)
+}
+
+/// Waits until every partition of `topic` has a leader, so the first signals are not held back
+/// by a fresh topic's elections (which would show up as latency of the pipeline).
+fn wait_for_leaders(
+    producer: &ThreadedProducer<DeliveryCounter>,
+    topic: &str,
+    partitions: u32,
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(5))?;
+        let led = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions())
+            .filter(|p| p.leader() >= 0 && p.error().is_none())
+            .count();
+        if led >= partitions as usize {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Other(format!(
+                "{led} of {partitions} partitions of {topic} have a leader after 30 s"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn snapshot(

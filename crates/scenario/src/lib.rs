@@ -6,6 +6,7 @@ pub mod compare;
 pub mod file;
 pub mod metrics;
 pub mod report;
+pub mod run;
 
 pub use file::Scenario;
 

@@ -60,9 +60,12 @@ pub struct KpiSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct KpiRow {
     pub kpi: String,
+    /// The row's key columns, as text.
     pub key: String,
-    pub expected: f64,
-    pub observed: f64,
+    /// The row's values from the ground truth, as text.
+    pub expected: String,
+    /// The row's values from ClickHouse, as text.
+    pub observed: String,
     pub passed: bool,
 }
 
@@ -322,8 +325,8 @@ impl Report {
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class={cls}>{}</td></tr>",
                 esc(&row.kpi),
                 esc(&row.key),
-                row.observed,
-                row.expected,
+                esc(&row.observed),
+                esc(&row.expected),
                 if row.passed { "=" } else { "≠" }
             );
         }
@@ -334,7 +337,7 @@ impl Report {
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}h1{font-size:1.5em}\
 .sub{color:#666}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}\
-th{background:#f4f4f4}td:first-child{text-align:left}.ok{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}\
+th{background:#f4f4f4}td:first-child,td:last-child{text-align:left}.ok{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}\
 svg{background:#fcfcfc;border:1px solid #eee}svg text{font:11px sans-serif;fill:#444}";
 
 fn esc(text: &str) -> String {
