@@ -93,6 +93,14 @@ pub struct Run {
     /// `compression.type` of the signal producer.
     #[serde(default = "default_kafka_compression")]
     pub kafka_compression: String,
+    /// How long the signal producer waits to fill a batch (`linger.ms`): short for latency,
+    /// longer for throughput when many partitions share the load.
+    #[serde(default = "default_linger", with = "human")]
+    pub linger: Duration,
+}
+
+fn default_linger() -> Duration {
+    Duration::from_millis(5)
 }
 
 fn default_compression() -> Compression {

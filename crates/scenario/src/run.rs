@@ -103,6 +103,7 @@ pub async fn run(scenario: &Scenario, progress: &(dyn Fn(&RunProgress) + Sync)) 
     let produce_options = ProduceOptions {
         max_partitions: scenario.fleet.max_partitions,
         compression: scenario.run.kafka_compression.clone(),
+        linger_ms: u32::try_from(scenario.run.linger.as_millis()).unwrap_or(u32::MAX),
         ..ProduceOptions::default()
     };
     produce::prepare_topic(&services.kafka, &produce_options, fleet.chargers)

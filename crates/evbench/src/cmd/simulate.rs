@@ -50,6 +50,10 @@ pub struct SimulateArgs {
     /// With `--brokers`: at most this many partitions (one per charger up to it).
     #[arg(long, default_value_t = 1000)]
     max_partitions: u32,
+    /// With `--brokers`: how long the producer waits to fill a batch (`linger.ms`); longer
+    /// batches carry more signals per request when many partitions share the load.
+    #[arg(long, default_value = "5ms", value_parser = humantime::parse_duration)]
+    linger: Duration,
     /// With `--brokers`: `compression.type` of the producer.
     #[arg(long, default_value = "lz4")]
     kafka_compression: String,
@@ -134,6 +138,7 @@ async fn to_kafka(
     let options = ProduceOptions {
         max_partitions: args.max_partitions,
         compression: args.kafka_compression.clone(),
+        linger_ms: u32::try_from(args.linger.as_millis()).unwrap_or(u32::MAX),
         ..ProduceOptions::default()
     };
     let partitions = produce::prepare_topic(&kafka, &options, config.chargers)

@@ -1,0 +1,201 @@
+//! `evbench schema print | apply`: the ClickHouse schema for a server version, and migrations.
+
+use anyhow::Context;
+use clap::Subcommand;
+use harness::{ClickHouseEndpoint, Secret, ServerVersion};
+use schema::kafka_engine::{self, KafkaEngineConfig};
+use schema::{Dialect, Schema, migrate, users};
+
+use crate::Failure;
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Print every statement of the schema for a server version (bootstrap, then each migration),
+    /// optionally the Kafka-engine tables and the users, without connecting anywhere.
+    Print {
+        /// The ClickHouse version the SQL is for (`18.16` = the portable core; 22.3 and later get
+        /// codecs, DateTime64, LowCardinality).
+        #[arg(long, default_value = "18.16")]
+        server_version: String,
+        /// The database.
+        #[arg(long, default_value = schema::DEFAULT_DATABASE)]
+        database: String,
+        /// Also print the Kafka engine tables and views reading these brokers.
+        #[arg(long)]
+        kafka_brokers: Option<String>,
+        /// Also print the users (`users.d` XML for old servers, SQL for modern ones), with the
+        /// SHA-256 of EVBENCH_INGEST_PASSWORD and EVBENCH_GRAFANA_PASSWORD.
+        #[arg(long)]
+        users: bool,
+    },
+    /// Apply the missing migrations to a server (its version is detected) and print them.
+    Apply {
+        /// The server's HTTP URL.
+        #[arg(long, env = "EVBENCH_CLICKHOUSE_URL")]
+        url: String,
+        /// An administrative user (DDL rights).
+        #[arg(long, env = "EVBENCH_CLICKHOUSE_USER", default_value = "default")]
+        user: String,
+        /// Its password.
+        #[arg(
+            long,
+            env = "EVBENCH_CLICKHOUSE_PASSWORD",
+            hide_env_values = true,
+            default_value = ""
+        )]
+        password: String,
+        /// The database.
+        #[arg(long, default_value = schema::DEFAULT_DATABASE)]
+        database: String,
+        /// On servers with SQL access control, also create the `ingest` and `grafana` users
+        /// (passwords from EVBENCH_INGEST_PASSWORD and EVBENCH_GRAFANA_PASSWORD).
+        #[arg(long)]
+        users: bool,
+    },
+}
+
+pub async fn run(command: SchemaCommand) -> Result<(), Failure> {
+    match command {
+        SchemaCommand::Print {
+            server_version,
+            database,
+            kafka_brokers,
+            users,
+        } => print(&server_version, &database, kafka_brokers.as_deref(), users),
+        SchemaCommand::Apply {
+            url,
+            user,
+            password,
+            database,
+            users,
+        } => apply(url, user, Secret::new(password), &database, users).await,
+    }
+}
+
+fn input(error: impl Into<anyhow::Error>) -> Failure {
+    Failure::Input(error.into())
+}
+
+fn print(
+    version: &str,
+    database: &str,
+    brokers: Option<&str>,
+    with_users: bool,
+) -> Result<(), Failure> {
+    let dialect = Dialect::parse_version(version).ok_or_else(|| {
+        input(anyhow::anyhow!(
+            "unreadable server version {version:?} (e.g. 18.16 or 26.9)"
+        ))
+    })?;
+    let schema = Schema::new(dialect)
+        .with_database(database)
+        .map_err(input)?;
+    println!("-- evbench schema for {dialect}, database {database}");
+    for statement in schema.bootstrap_statements() {
+        println!("{statement};\n");
+    }
+    for migration in schema.migrations() {
+        println!(
+            "-- migration {}: {} (checksum {})",
+            migration.version,
+            migration.name,
+            migration.checksum()
+        );
+        for statement in &migration.statements {
+            println!("{statement};\n");
+        }
+    }
+    if let Some(brokers) = brokers {
+        println!("-- Kafka engine ingestion (the study's path)");
+        for statement in
+            kafka_engine::statements(&schema, &KafkaEngineConfig::new(brokers)).map_err(input)?
+        {
+            println!("{statement};\n");
+        }
+    }
+    if with_users {
+        let passwords = users::Passwords::from_env().map_err(input)?;
+        if dialect.sql_access {
+            println!("-- users");
+            for statement in users::users_sql(&schema, &passwords) {
+                println!("{statement};");
+            }
+        } else {
+            println!(
+                "-- users: save as users.d/{} on the server\n{}",
+                users::USERS_FILE,
+                users::users_xml(&schema, &passwords)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Connects to `url` as `user`, detects its version, and returns its endpoint.
+pub(crate) async fn connect(
+    url: String,
+    user: String,
+    password: Secret,
+) -> Result<ClickHouseEndpoint, Failure> {
+    let probe = clickhouse::Client::default()
+        .with_url(&url)
+        .with_user(&user)
+        .with_password(password.expose())
+        .with_compression(clickhouse::Compression::None)
+        .with_validation(false);
+    let text: String = probe
+        .query("SELECT version()")
+        .fetch_one()
+        .await
+        .with_context(|| format!("connecting to ClickHouse at {url} as {user}"))?;
+    let version = ServerVersion::parse(&text)
+        .ok_or_else(|| anyhow::anyhow!("unreadable server version {text:?}"))?;
+    Ok(ClickHouseEndpoint {
+        url,
+        user,
+        password,
+        version,
+    })
+}
+
+async fn apply(
+    url: String,
+    user: String,
+    password: Secret,
+    database: &str,
+    with_users: bool,
+) -> Result<(), Failure> {
+    let endpoint = connect(url, user, password).await?;
+    let dialect = Dialect::for_server(&endpoint.version);
+    let schema = Schema::new(dialect)
+        .with_database(database)
+        .map_err(input)?;
+    let client = endpoint.client();
+    let applied = migrate::apply(&client, &schema)
+        .await
+        .context("applying migrations")?;
+    if applied.is_empty() {
+        println!("{database}: up to date ({dialect})");
+    }
+    for a in &applied {
+        println!("applied {} {}", a.version, a.name);
+    }
+    if with_users {
+        if !dialect.sql_access {
+            return Err(input(anyhow::anyhow!(
+                "{dialect} keeps users in XML: `evbench schema print --users` prints users.d/{}",
+                users::USERS_FILE
+            )));
+        }
+        let passwords = users::Passwords::from_env().map_err(input)?;
+        users::apply_sql(&client, &schema, &passwords)
+            .await
+            .context("creating users")?;
+        println!(
+            "users {} and {} ready",
+            users::INGEST_USER,
+            users::GRAFANA_USER
+        );
+    }
+    Ok(())
+}

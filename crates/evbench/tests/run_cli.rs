@@ -1,0 +1,225 @@
+//! `evbench run` and `evbench validate`: exit codes, the report files, and the HTML report
+//! rendered by a real (headless) browser.
+
+use std::path::Path;
+use std::process::Command;
+
+fn evbench() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_evbench"))
+}
+
+const TINY: &str = r#"
+name = "tiny"
+seed = 5
+
+[fleet]
+chargers = 20
+
+[run]
+span = "20m"
+compression = "max"
+"#;
+
+#[test]
+fn malformed_scenarios_exit_2_naming_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        TINY.replace("chargers = 20", "chargers = 20\nchargrs = 3"),
+    )
+    .unwrap();
+    for command in ["validate", "run"] {
+        let output = evbench()
+            .arg(command)
+            .arg(&path)
+            .args(if command == "run" {
+                vec!["--out", "/dev/null"]
+            } else {
+                vec![]
+            })
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("chargrs") && stderr.contains("line 7"),
+            "{command}: {stderr}"
+        );
+    }
+    std::fs::write(&path, TINY.replace("\"20m\"", "\"twenty minutes\"")).unwrap();
+    let output = evbench().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("line 9"));
+    let output = evbench()
+        .args(["validate", "no-such-file.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn shipped_scenarios_validate() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios");
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    for name in [
+        "quickstart",
+        "study-speed",
+        "kafka-engine",
+        "fleet-10k",
+        "steady-latency",
+    ] {
+        assert!(
+            files
+                .iter()
+                .any(|p| p.file_stem().is_some_and(|s| s == name)),
+            "scenarios/{name}.toml missing"
+        );
+    }
+    let output = evbench().arg("validate").args(&files).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Renders `html` in headless Chromium: the DOM it built, or `None` (with the reason printed)
+/// when no Chromium is installed.
+fn render(html: &Path, screenshot: &Path) -> Option<String> {
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let Some(chromium) = chromium else {
+        eprintln!("SKIPPED rendering report.html: no chromium on PATH (ci/setup installs it)");
+        return None;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let url = format!("file://{}", html.display());
+    let dom = Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        dom.status.success(),
+        "chromium --dump-dom failed: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let shot = Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--window-size=1000,2000")
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        shot.status.success(),
+        "chromium --screenshot failed: {}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    Some(String::from_utf8_lossy(&dom.stdout).into_owned())
+}
+
+#[test]
+fn an_unmeetable_threshold_exits_1_and_names_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.toml");
+    std::fs::write(
+        &path,
+        format!("{TINY}\n[checks]\nmin_events_per_s = 1e12\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = evbench()
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("min-events-per-s"),
+        "the failed check is named: {stderr}"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["scenario"], "tiny");
+    let checks = report["checks"].as_array().unwrap();
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        vec!["min-events-per-s"],
+        "only the threshold fails; the pipeline itself is exact"
+    );
+    // Everything else about the run is exact.
+    let sessions = &report["sessions"];
+    assert!(sessions["expected"].as_u64().unwrap() > 0);
+    assert_eq!(sessions["expected"], sessions["matched"]);
+    for key in ["missing", "unexpected", "duplicated", "mismatched"] {
+        assert_eq!(sessions[key], 0, "sessions.{key}");
+    }
+    assert_eq!(report["events"]["produced"], report["events"]["stored"]);
+    assert!(
+        report["latency_ms"]["event_to_session_topic"]["p50"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(
+        report["latency_ms"]["event_to_clickhouse"]["p99"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+
+    let screenshot = dir.path().join("report.png");
+    if let Some(dom) = render(&out.join("report.html"), &screenshot) {
+        assert!(
+            dom.contains("<svg") && dom.contains("<polyline"),
+            "charts in the rendered DOM"
+        );
+        assert!(dom.contains("min-events-per-s") && dom.contains("FAIL"));
+        let png = std::fs::read(&screenshot).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 20_000,
+            "a real screenshot ({} bytes)",
+            png.len()
+        );
+    }
+}
