@@ -31,6 +31,12 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Check scenario files without running them.
     Validate(cmd::run::ValidateArgs),
+    /// Print or apply the ClickHouse schema (tables, migrations, users, KPI queries).
+    #[command(subcommand)]
+    Schema(cmd::schema::SchemaCommand),
+    /// Run the sink: raw signals and sessions from Kafka into ClickHouse, offsets committed only
+    /// after ClickHouse acknowledged.
+    Sink(cmd::sink::SinkArgs),
     /// Start, check or keep running the Kafka broker and ClickHouse server the pipeline uses.
     #[command(subcommand)]
     Services(cmd::services::ServicesCommand),
@@ -87,6 +93,8 @@ fn main() -> ExitCode {
             Command::Run(args) => cmd::run::run(args).await,
             Command::Validate(args) => cmd::run::validate(args),
             Command::Services(command) => cmd::services::run(command).await,
+            Command::Schema(command) => cmd::schema::run(command).await,
+            Command::Sink(args) => cmd::sink::run(args).await,
             Command::Simulate(args) => cmd::simulate::run(args).await,
             Command::Aggregate(args) => cmd::aggregate::aggregate(args).await,
             Command::Sessionize(args) => cmd::aggregate::sessionize(args),

@@ -439,6 +439,13 @@ impl NativeClickHouse {
         write_file(&self.dir.path().join("users.d").join(name), xml)
     }
 
+    /// Adds a server configuration fragment to `config.d/` (merged into `config.xml`, e.g. the
+    /// `<kafka>` section of the Kafka engine). Most sections are read at start-up:
+    /// [`restart`](Self::restart) to apply it.
+    pub fn add_config_file(&self, name: &str, xml: &str) -> Result<()> {
+        write_file(&self.dir.path().join("config.d").join(name), xml)
+    }
+
     /// Stops the server, keeping its data and ports (for outage tests).
     pub fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {

@@ -124,7 +124,12 @@ impl Services {
     }
 
     /// Stops what the provider started (also done on drop).
-    pub fn stop(mut self) {
+    pub fn stop(self) {}
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        // ClickHouse first: its Kafka engine tables stall its shutdown once the broker is gone.
         if let Backend::Native { kafka, clickhouse } = &mut self.backend {
             clickhouse.stop();
             kafka.stop();

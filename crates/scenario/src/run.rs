@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aggregator::SessionizerConfig;
 use events::Session;
-use harness::{ProviderKind, Services};
+use harness::Services;
 use pipeline::aggregate::{self, AggregateOptions, AggregateStats, SIGNAL_TS_HEADER};
 use pipeline::produce::{self, ProduceOptions};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -149,9 +149,16 @@ pub async fn run(scenario: &Scenario, progress: &(dyn Fn(&RunProgress) + Sync)) 
         }
         Ingestion::KafkaEngine => {
             drop(sink_stop_rx);
-            return Err(Error::Run(
-                "the kafka-engine ingestion path is not wired into the runner yet".into(),
-            ));
+            let config = schema::kafka_engine::KafkaEngineConfig::new(&services.kafka.bootstrap);
+            match services.native_clickhouse() {
+                // Native servers get the engine's <kafka> settings (read_committed) and a restart.
+                Some(native) => {
+                    schema::kafka_engine::install_native(native, &schema, &config).await
+                }
+                None => schema::kafka_engine::apply(&admin, &schema, &config).await,
+            }
+            .map_err(|e| run_error("kafka engine tables", e))?;
+            None
         }
     };
 
@@ -521,8 +528,13 @@ pub async fn run(scenario: &Scenario, progress: &(dyn Fn(&RunProgress) + Sync)) 
             event_to_clickhouse: clickhouse_latency.distribution(),
         },
     };
+    if scenario.run.ingestion == Ingestion::KafkaEngine {
+        // A Kafka table whose broker has gone stalls the server's shutdown: drop them first.
+        if let Err(e) = schema::kafka_engine::drop(&admin, &schema).await {
+            tracing::warn!(error = %e, "dropping the Kafka engine tables");
+        }
+    }
     drop(services);
-    let _ = ProviderKind::Native;
     Ok(report)
 }
 

@@ -2,5 +2,7 @@
 
 pub mod aggregate;
 pub mod run;
+pub mod schema;
 pub mod services;
 pub mod simulate;
+pub mod sink;
