@@ -207,8 +207,12 @@ const _: () = assert!(std::mem::size_of::<Charger>() == 128);
 
 impl Charger {
     /// Draws ticks from `first` until a vehicle arrives (then draws its whole visit and returns
-    /// the arrival time) or the span ends (`None`: this charger is done).
+    /// the arrival time) or the span ends (`None`: this charger is done). A tick that cannot
+    /// receive a vehicle draws nothing, so a longer span never changes the earlier draws.
     fn schedule_arrival(&mut self, plan: &Plan, first: i64, end_ms: i64) -> Option<i64> {
+        if plan.arrival.is_never() {
+            return None;
+        }
         let mut t = first;
         while t < end_ms {
             if self.rng.hit(plan.arrival) {

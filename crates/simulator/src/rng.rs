@@ -107,6 +107,11 @@ impl Chance {
         // Scaling by a power of two is exact; the cast truncates below 2^-53.
         Chance((p.clamp(0.0, 1.0) * (1u64 << 53) as f64) as u64)
     }
+
+    /// Whether this chance never hits.
+    pub(crate) fn is_never(self) -> bool {
+        self.0 == 0
+    }
 }
 
 #[cfg(test)]
