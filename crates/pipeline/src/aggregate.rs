@@ -173,6 +173,11 @@ pub fn run(
         .set("enable.idempotence", "true")
         .set("linger.ms", "2")
         .set("transaction.timeout.ms", "10000")
+        // Right after a commit the broker answers the next transaction's first request with
+        // CONCURRENT_TRANSACTIONS until its markers are written; the default 100 ms backoff
+        // would add that to every transaction.
+        .set("retry.backoff.ms", "5")
+        .set("retry.backoff.max.ms", "50")
         .set("log_level", "4")
         .create()?;
     producer.init_transactions(TIMEOUT)?;

@@ -714,20 +714,26 @@ impl SessionObserver {
 }
 
 /// Polls the sessions table every 100 ms and notes when each session first became visible.
+/// Only rows ingested in the last few seconds are read (`ingested_at` is filled by the server
+/// at insert), so a poll costs the same at the end of a long run as at its start.
 async fn poll_visibility(
     client: clickhouse::Client,
     schema: Schema,
     seen: Arc<Mutex<HashMap<String, i64>>>,
     stop: Arc<AtomicBool>,
 ) {
-    let sql = format!(
-        "SELECT session_id FROM {}",
-        schema.qualified(schema::table::SESSIONS)
-    );
+    let table = schema.qualified(schema::table::SESSIONS);
     let mut known: HashSet<String> = HashSet::new();
+    let mut since_s = now_ms() / 1000 - 5;
     while !stop.load(Ordering::Relaxed) {
+        let sql =
+            format!("SELECT session_id FROM {table} WHERE ingested_at >= toDateTime({since_s})");
+        let polled_s = now_ms() / 1000;
         if let Ok(ids) = client.query(&sql).fetch_all::<String>().await {
             let visible_ms = now_ms();
+            // Rows of the last two seconds are read again next time: `ingested_at` has whole
+            // seconds, and a slow insert may land with an earlier second than a fast one.
+            since_s = polled_s - 2;
             let mut fresh = Vec::new();
             for id in ids {
                 if known.insert(id.clone()) {
