@@ -73,3 +73,51 @@ fn bad_input_exits_2() {
         );
     }
 }
+
+#[test]
+fn sessionize_reproduces_the_ground_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let truth = dir.path().join("truth.jsonl");
+    let sessions = dir.path().join("sessions.jsonl");
+    let status = Command::new(env!("CARGO_BIN_EXE_evbench"))
+        .args([
+            "simulate",
+            "--chargers",
+            "200",
+            "--span",
+            "3h",
+            "--seed",
+            "21",
+            "--out",
+        ])
+        .arg(&events)
+        .arg("--truth")
+        .arg(&truth)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = Command::new(env!("CARGO_BIN_EXE_evbench"))
+        .arg("sessionize")
+        .arg(&events)
+        .arg("--out")
+        .arg(&sessions)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let as_set = |path: &std::path::Path| {
+        let mut lines: Vec<String> = std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let (expected, got) = (as_set(&truth), as_set(&sessions));
+    assert!(expected.len() > 500, "a real sample: {}", expected.len());
+    assert_eq!(
+        got, expected,
+        "sessionize output differs from the ground truth"
+    );
+}
