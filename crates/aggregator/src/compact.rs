@@ -45,7 +45,7 @@ pub(crate) struct Inline<const N: usize> {
 /// What an [`Inline`] holds.
 pub(crate) enum InlineText<'a> {
     Absent,
-    Text(&'a str),
+    Text(&'a [u8]),
     Spilled,
 }
 
@@ -60,12 +60,12 @@ impl<const N: usize> Inline<N> {
     };
 
     /// `Some(inline)` when `text` fits (or is `None`), `None` when it must be spilled.
-    pub fn new(text: Option<&str>) -> Option<Self> {
+    pub fn new(text: Option<&[u8]>) -> Option<Self> {
         match text {
             None => Some(Self::NONE),
             Some(s) if s.len() <= N && N < usize::from(ABSENT) => {
                 let mut bytes = [0; N];
-                bytes[..s.len()].copy_from_slice(s.as_bytes());
+                bytes[..s.len()].copy_from_slice(s);
                 Some(Inline {
                     bytes,
                     len: s.len() as u8,
@@ -79,12 +79,20 @@ impl<const N: usize> Inline<N> {
         match self.len {
             ABSENT => InlineText::Absent,
             SPILLED => InlineText::Spilled,
-            n => {
-                let bytes = &self.bytes[..usize::from(n).min(N)];
-                // Only ever filled from a `&str` of exactly these bytes.
-                InlineText::Text(std::str::from_utf8(bytes).unwrap_or_default())
-            }
+            n => InlineText::Text(&self.bytes[..usize::from(n).min(N)]),
         }
+    }
+
+    /// Whether it holds exactly `text` inline.
+    #[inline]
+    pub fn holds(&self, text: &[u8]) -> bool {
+        if usize::from(self.len) != text.len() || text.len() > N {
+            return false;
+        }
+        // Compare whole padded arrays: a few word compares instead of a `memcmp` call.
+        let mut padded = [0u8; N];
+        padded[..text.len()].copy_from_slice(text);
+        padded == self.bytes
     }
 
     pub fn is_spilled(&self) -> bool {
@@ -160,7 +168,7 @@ pub(crate) fn fingerprint(
     kind: u8,
     ts: i64,
     seq: Option<u64>,
-    text: Option<&str>,
+    text: Option<&[u8]>,
     price: Option<f64>,
     power: u32,
 ) -> u32 {
@@ -177,7 +185,7 @@ pub(crate) fn fingerprint(
     match text {
         Some(t) => {
             h.write_u8(1);
-            h.write(t.as_bytes());
+            h.write(t);
         }
         None => h.write_u8(0),
     }
@@ -195,16 +203,17 @@ mod tests {
 
     #[test]
     fn inline_holds_what_fits() {
-        let p = Inline::<8>::new(Some("AB12CD34")).unwrap();
-        assert!(matches!(p.view(), InlineText::Text("AB12CD34")));
-        assert!(Inline::<8>::new(Some("AB12CD345")).is_none());
+        let p = Inline::<8>::new(Some(b"AB12CD34")).unwrap();
+        assert!(matches!(p.view(), InlineText::Text(b"AB12CD34")));
+        assert!(p.holds(b"AB12CD34") && !p.holds(b"AB12CD3"));
+        assert!(Inline::<8>::new(Some(b"AB12CD345")).is_none());
         assert!(matches!(
             Inline::<8>::new(None).unwrap().view(),
             InlineText::Absent
         ));
         assert!(matches!(
-            Inline::<8>::new(Some("")).unwrap().view(),
-            InlineText::Text("")
+            Inline::<8>::new(Some(b"")).unwrap().view(),
+            InlineText::Text(b"")
         ));
         assert!(Inline::<8>::SPILL.is_spilled());
     }
@@ -215,18 +224,26 @@ mod tests {
         let b = Key { ts: 6, tb: 0 };
         assert!(a < b);
         assert!(a < a.succ() && a.succ() < b);
-        assert_eq!(Key { ts: 1, tb: u64::MAX }.succ(), Key { ts: 2, tb: 0 });
+        assert_eq!(
+            Key {
+                ts: 1,
+                tb: u64::MAX
+            }
+            .succ(),
+            Key { ts: 2, tb: 0 }
+        );
     }
 
     #[test]
     fn fingerprints_see_every_field() {
-        let base = fingerprint(1, 10, Some(3), Some("U"), Some(0.5), 0);
-        assert_eq!(base, fingerprint(1, 10, Some(3), Some("U"), Some(0.5), 0));
-        assert_ne!(base, fingerprint(2, 10, Some(3), Some("U"), Some(0.5), 0));
-        assert_ne!(base, fingerprint(1, 11, Some(3), Some("U"), Some(0.5), 0));
-        assert_ne!(base, fingerprint(1, 10, None, Some("U"), Some(0.5), 0));
-        assert_ne!(base, fingerprint(1, 10, Some(3), Some("V"), Some(0.5), 0));
-        assert_ne!(base, fingerprint(1, 10, Some(3), Some("U"), Some(0.6), 0));
-        assert_ne!(base, fingerprint(1, 10, Some(3), Some("U"), Some(0.5), 1));
+        let u: Option<&[u8]> = Some(b"U");
+        let base = fingerprint(1, 10, Some(3), u, Some(0.5), 0);
+        assert_eq!(base, fingerprint(1, 10, Some(3), u, Some(0.5), 0));
+        assert_ne!(base, fingerprint(2, 10, Some(3), u, Some(0.5), 0));
+        assert_ne!(base, fingerprint(1, 11, Some(3), u, Some(0.5), 0));
+        assert_ne!(base, fingerprint(1, 10, None, u, Some(0.5), 0));
+        assert_ne!(base, fingerprint(1, 10, Some(3), Some(b"V"), Some(0.5), 0));
+        assert_ne!(base, fingerprint(1, 10, Some(3), u, Some(0.6), 0));
+        assert_ne!(base, fingerprint(1, 10, Some(3), u, Some(0.5), 1));
     }
 }

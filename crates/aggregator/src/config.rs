@@ -154,7 +154,10 @@ mod tests {
                 .unwrap();
         assert_eq!(c.overstay_grace, Duration::from_secs(6));
         assert_eq!(c.reorder_tolerance, Duration::from_millis(1500));
-        assert_eq!(c.inactivity_gap, SessionizerConfig::default().inactivity_gap);
+        assert_eq!(
+            c.inactivity_gap,
+            SessionizerConfig::default().inactivity_gap
+        );
         let e = serde_json::from_str::<SessionizerConfig>(r#"{"grace":"6s"}"#).unwrap_err();
         assert!(e.to_string().contains("unknown field `grace`"), "{e}");
         let e = serde_json::from_str::<SessionizerConfig>(r#"{"overstay_grace":"6 parsecs"}"#)

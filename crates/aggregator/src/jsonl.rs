@@ -4,9 +4,9 @@ use std::io::{BufRead, BufWriter, Write};
 
 use serde::Serialize;
 
+use crate::Result;
 use crate::config::SessionizerConfig;
 use crate::sessionizer::{Output, Sessionizer, Source};
-use crate::Result;
 
 /// Counts of a [`sessionize_jsonl`] run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

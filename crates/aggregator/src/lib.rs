@@ -19,8 +19,8 @@
 //! # Canonical order, and how the input may differ from it
 //! A charger's signals are taken in *canonical order*: by timestamp, then by `seq` when the
 //! producer sends one (evbench's simulator does), else in the order they came in (so with
-//! second-resolution timestamps, ties keep input order). The state machine ([`visit`] module,
-//! private) processes signals in that order; the sessionizer makes real input look like it:
+//! second-resolution timestamps, ties keep input order). The state machine processes signals in
+//! that order; the sessionizer makes real input look like it:
 //!
 //! * **Duplicates** — same charger, same timestamp, same kind, and the same `seq` (when both
 //!   have one) or else the same content — are ignored (counted in [`Stats::duplicates`]). A
@@ -54,45 +54,71 @@
 //!   merely late) are held until the tolerance has passed, then dead-lettered.
 //!
 //! # Exactly-once protocol (for the Kafka runner)
-//! Outputs are a deterministic function of each partition's record sequence, so a restart can
-//! rebuild the state by replaying, provided it replays far enough and drops what was already
-//! produced:
+//! The sessionizer keeps no state that cannot be rebuilt from its input: after a crash, the
+//! runner replays each partition from a committed offset and drops what was already produced.
 //!
 //! 1. **Commit** (in the same transaction as the produced outputs), per partition `p`: the
-//!    offset [`Sessionizer::resume_offset`]`(p)` — the first record still needed to rebuild the
-//!    open visits, buffered signals and each charger's last visit while late signals of it may
-//!    still come — or, when it is `None`, the position after the last record consumed; and,
-//!    as the offset's metadata, [`Sessionizer::mark`]`(p)` ([`Mark::encode`]): the last offset
-//!    consumed and the largest time given to `advance`.
+//!    offset [`Sessionizer::resume_offset`]`(p)` — or, when it is `None`, the position after
+//!    the last record consumed — and, as the offset's metadata, [`Sessionizer::mark`]`(p)`
+//!    ([`Mark::encode`]): the last offset consumed and the largest time given to `advance`.
 //! 2. **Restart**: read the committed offsets and marks, build a [`ReplayGuard`] from the
 //!    marks ([`Mark::decode`]), seek each partition to its committed offset, and pass every
-//!    output through [`ReplayGuard::filter`]. Outputs triggered by a record at or before the mark
-//!    were produced before (they are suppressed); the rest are new.
+//!    output through [`ReplayGuard::filter`] (or test [`ReplayGuard::admits`]). Outputs
+//!    triggered by a record at or before the mark were produced before the crash and are
+//!    suppressed; the rest are new.
 //! 3. **Rebalance**: a partition that moves to another instance is a restart for it: the new
-//!    owner resumes from its committed offset and mark. The old owner should commit before
-//!    giving it up and then drop the chargers of that partition (create a fresh sessionizer,
-//!    or keep one sessionizer per partition).
+//!    owner resumes from its committed offset and mark. The old owner commits before giving
+//!    it up and drops its state (a fresh sessionizer, or one sessionizer per partition).
+//!
+//! What `resume_offset` holds back, per charger: the first signal of every visit not yet
+//! emitted, of every buffered signal, and of the last emitted visit while late signals of it
+//! may still come (the charger's event time has not passed its end by the tolerance) or while
+//! a visit that arrived in the same millisecond is still open (its ordinal depends on it). The
+//! signal that holds the charger's latest event time is always among them, so a replay judges
+//! lateness exactly as the first run did. Where a decision about a signal depended on earlier
+//! signals that are no longer held — a signal refused as late, as belonging to a visit already
+//! emitted, as a conflicting `seq`, a repeated arrival of an emitted visit, or a visit whose
+//! signals came in before its arrival — the pair of offsets is remembered, and the resume point
+//! never falls between them. The cost is a peek at a heap and a walk over those pairs, which
+//! only faults create.
 //!
 //! Every output carries its [`Trigger`]: the record whose processing produced it (a departure,
 //! a late signal that completed a visit, the record itself for a dead letter) or the `advance`
 //! deadline. Triggers, not the positions of the signals inside a visit, decide suppression,
 //! which keeps outputs that became final only later (after a reordered signal) exact.
 //!
-//! Limits: `advance` is driven by the runner's view of event time across partitions, so an
-//! inactivity closure may happen at a different point after a restart when partitions are
-//! consumed at very different speeds; `advance` should therefore be given a time that every
-//! partition has reached (a low watermark), and the gap should dwarf consumer lag. A charger
-//! settled by `advance` no longer holds its last visit, so a duplicate of that visit arriving
-//! after a restart would not be recognised.
+//! Property tests crash and restart the sessionizer at random points (with the simulator's
+//! events and with generated visits, over one or several partitions, with duplicates,
+//! reordering within the tolerance, lost signals, signals later than the tolerance and
+//! undecodable records) and check that every output of an uninterrupted run comes out exactly
+//! once. Limits:
+//! * Contradictory signals (a departure naming another plate, arrivals repeated with other
+//!   signals in between, ...) combined with reordering can make a replay interpret the
+//!   contradictory part differently (which visit a refused signal is charged to), and so emit
+//!   its sessions or dead letters differently after a restart.
+//! * `advance` is driven by the runner's view of event time across partitions, so an
+//!   inactivity closure may happen at another point after a restart when partitions are
+//!   consumed at very different speeds: give `advance` a time every partition has reached (a
+//!   low watermark), with a gap that dwarfs consumer lag. A charger settled by `advance` no
+//!   longer holds its last visit.
+//! * A charger whose signals move to another partition in the middle of a visit is refused
+//!   there (dead letter) rather than followed.
 //!
 //! # Memory
-//! A charger's state, its open visit included, is [`CHARGER_STATE_BYTES`] bytes (times stored
-//! as offsets from the arrival, plate and user id inline); visits waiting for a late signal
-//! and buffered signals live in a side allocation only while they exist. Charger ids are
-//! interned once.
+//! A charger's state, its open visit and its id included, is [`CHARGER_STATE_BYTES`] bytes
+//! (times stored as offsets from the arrival, plate, user id and charger id inline, longer ones
+//! kept aside); visits waiting for a late signal and buffered signals live in a side allocation
+//! only while they exist. The id index costs 8 bytes a slot, half full at most.
+//!
+//! # Speed
+//! evbench's own producers write signals in one fixed layout, which a byte scanner reads; any
+//! other layout goes through [`events::decode`] (the scanner's answers are property-tested to
+//! be that decoder's). A complete visit that arrives in order touches no allocation but its
+//! session's strings.
 
 mod compact;
 mod config;
+mod fastdecode;
 mod jsonl;
 mod replay;
 mod sessionizer;
@@ -101,9 +127,7 @@ mod visit;
 pub use config::SessionizerConfig;
 pub use jsonl::{Summary, sessionize_jsonl};
 pub use replay::ReplayGuard;
-pub use sessionizer::{
-    CHARGER_STATE_BYTES, Mark, Output, Sessionizer, Source, Stats, Trigger,
-};
+pub use sessionizer::{CHARGER_STATE_BYTES, Mark, Output, Sessionizer, Source, Stats, Trigger};
 
 /// Errors of the aggregator crate.
 #[derive(Debug, thiserror::Error)]

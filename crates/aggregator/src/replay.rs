@@ -13,7 +13,10 @@ impl Mark {
     /// `evbench-aggregator/1 through=1234 advanced=1700000000000` (`advanced=-` when none).
     pub fn encode(&self) -> String {
         match self.advanced_to {
-            Some(t) => format!("{MARK_PREFIX} through={} advanced={t}", self.emitted_through),
+            Some(t) => format!(
+                "{MARK_PREFIX} through={} advanced={t}",
+                self.emitted_through
+            ),
             None => format!("{MARK_PREFIX} through={} advanced=-", self.emitted_through),
         }
     }
@@ -123,7 +126,11 @@ mod tests {
         ] {
             assert_eq!(Mark::decode(&m.encode()).unwrap(), m);
         }
-        for bad in ["", "x through=1 advanced=-", "evbench-aggregator/1 through=a advanced=-"] {
+        for bad in [
+            "",
+            "x through=1 advanced=-",
+            "evbench-aggregator/1 through=a advanced=-",
+        ] {
             assert!(Mark::decode(bad).is_err(), "{bad}");
         }
     }

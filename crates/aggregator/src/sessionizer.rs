@@ -3,11 +3,14 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::hash::Hasher as _;
+use std::ops::{Index, IndexMut};
 
-use events::{Reading, Session};
+use events::Session;
 
-use crate::compact::{FxBuild, Key};
+use crate::compact::{FxBuild, FxHasher, Inline, InlineText, Key};
 use crate::config::SessionizerConfig;
+use crate::fastdecode::{Decoded, decode_canonical};
 use crate::visit::{self, ClosedVisit, Closure, Rec, RecRef, Spill, Visit};
 
 /// The position of a record in its input log (a Kafka partition and offset, or a line number).
@@ -105,8 +108,12 @@ pub struct Mark {
     pub advanced_to: Option<i64>,
 }
 
-/// `Charger::flags`: the charger has an entry in the inactivity wheel.
-const IN_WHEEL: u8 = 1;
+/// `Charger::bits`: the charger has an entry in the inactivity wheel (the low six bits say
+/// which of `fps` are set, one per slot).
+const IN_WHEEL: u8 = 1 << 7;
+const FP_BITS: u8 = 0b0011_1111;
+/// `Charger::arrived_back` when no visit was emitted yet.
+const NO_ARRIVAL: u32 = u32::MAX;
 
 /// Everything the sessionizer keeps for one charger. Rarely used parts (visits waiting to be
 /// final, signals buffered out of order) live behind `extra`, allocated only while needed.
@@ -114,18 +121,23 @@ const IN_WHEEL: u8 = 1;
 struct Charger {
     /// The visit in progress (empty when the bay is free).
     open: Visit,
+    /// The charger id when it fits (longer ones live in `Sessionizer::long_names`).
+    name: Inline<16>,
     /// Keys below this belong to visits already emitted.
     closed_below: Key,
-    /// Arrival time of the last emitted visit (`i64::MIN`: none yet), for ordinals.
-    last_arrived_at: i64,
+    /// Arrival time of the last emitted visit as `closed_below.ts` minus it (`NO_ARRIVAL`:
+    /// none), for ordinals.
+    arrived_back: u32,
+    /// Offset of the signal that holds the charger's latest event time (`max_ts`): what a late
+    /// signal is judged against.
+    max_off: i64,
     /// Offset a restart must replay from to rebuild the last emitted visit (and its same-
     /// millisecond predecessors) while signals of it may still come: `i64::MAX` when released.
     retained_hold: i64,
     /// Fingerprints of the last emitted visit's signals (duplicates of them are ignored).
     fps: [u32; 6],
-    /// Which of `fps` are set (bit per slot).
-    fp_mask: u8,
-    flags: u8,
+    /// Which of `fps` are set (bit per slot), and `IN_WHEEL`.
+    bits: u8,
     /// Ordinal of the last emitted visit among those that arrived in its millisecond.
     ordinal: u16,
     /// Tiebreak for signals without `seq`: their arrival order at this charger.
@@ -145,20 +157,56 @@ struct Extra {
 }
 
 impl Charger {
-    fn new(pidx: u32) -> Charger {
+    fn new(pidx: u32, name: Inline<16>) -> Charger {
         Charger {
             open: Visit::EMPTY,
+            name,
             closed_below: Key::MIN,
-            last_arrived_at: i64::MIN,
+            arrived_back: NO_ARRIVAL,
+            max_off: i64::MAX,
             retained_hold: i64::MAX,
             fps: [0; 6],
-            fp_mask: 0,
-            flags: 0,
+            bits: 0,
             ordinal: 0,
             next_tb: 0,
             pidx,
             extra: None,
         }
+    }
+
+    /// Arrival time of the last emitted visit.
+    fn last_arrived_at(&self) -> Option<i64> {
+        (self.arrived_back != NO_ARRIVAL)
+            .then(|| self.closed_below.ts - i64::from(self.arrived_back))
+    }
+
+    /// Records the arrival time of the last emitted visit (after `closed_below` is updated).
+    fn set_last_arrived_at(&mut self, at: Option<i64>) {
+        self.arrived_back = at
+            .and_then(|at| u32::try_from(self.closed_below.ts.saturating_sub(at)).ok())
+            .filter(|&back| back != NO_ARRIVAL)
+            .unwrap_or(NO_ARRIVAL);
+    }
+
+    /// Releases the last emitted visit's hold once no signal of it can come any more (the
+    /// watermark passed its end) and no visit still open arrived in the same millisecond (whose
+    /// ordinal depends on it).
+    fn release_retained(&mut self, wm: Option<i64>) {
+        if self.retained_hold == i64::MAX || wm.is_none_or(|w| self.closed_below.ts >= w) {
+            return;
+        }
+        if let Some(t) = self.last_arrived_at() {
+            let same_ms = |v: &Visit| v.is_open() && v.arrival_key().ts == t;
+            if same_ms(&self.open)
+                || self
+                    .extra
+                    .as_ref()
+                    .is_some_and(|x| x.awaiting.iter().any(|cv| same_ms(&cv.visit)))
+            {
+                return;
+            }
+        }
+        self.retained_hold = i64::MAX;
     }
 
     fn has_state(&self) -> bool {
@@ -182,7 +230,12 @@ impl Charger {
         h
     }
 
-    /// Latest event time among the signals accepted into visits (buffered refusals excluded).
+    /// Latest event time among the charger's signals taken so far: in visits, emitted or not,
+    /// and buffered refusals (which may yet join a visit); not those dead-lettered on arrival.
+    ///
+    /// Counting the buffered refusals keeps lateness a function of what a restart replays: the
+    /// signal that sets this time is always held (see `hold`), so a replay judges every later
+    /// signal against the same time.
     fn max_ts(&self) -> Option<i64> {
         let mut m = (self.closed_below != Key::MIN).then_some(self.closed_below.ts);
         if self.open.is_open() {
@@ -191,6 +244,9 @@ impl Charger {
         if let Some(x) = &self.extra {
             for cv in &x.awaiting {
                 m = m.max(Some(cv.visit.max_key().ts));
+            }
+            if let Some(p) = x.pending.last() {
+                m = m.max(Some(p.key.ts));
             }
         }
         m
@@ -215,13 +271,166 @@ impl Charger {
     }
 }
 
+/// Charger states in chunks of `CHUNK`: a big fleet never reallocates them all at once, and the
+/// unused capacity is at most half of one chunk (a plain `Vec` can leave half its memory idle
+/// after doubling).
+#[derive(Debug, Default)]
+struct Chargers {
+    chunks: Vec<Vec<Charger>>,
+    len: usize,
+}
+
+const CHUNK: usize = 1024;
+
+impl Chargers {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, charger: Charger) {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::new());
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push(charger);
+            self.len += 1;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Charger> {
+        self.chunks.iter().flatten()
+    }
+
+    /// Charger states allocated (the last chunk grows by doubling up to `CHUNK`).
+    fn allocated(&self) -> usize {
+        self.chunks.iter().map(Vec::capacity).sum()
+    }
+}
+
+impl Index<usize> for Chargers {
+    type Output = Charger;
+
+    #[inline]
+    fn index(&self, i: usize) -> &Charger {
+        &self.chunks[i / CHUNK][i % CHUNK]
+    }
+}
+
+impl IndexMut<usize> for Chargers {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut Charger {
+        &mut self.chunks[i / CHUNK][i % CHUNK]
+    }
+}
+
+/// Charger id → index: open addressing over `(hash tag << 32) | index` slots, at most half
+/// full. The id itself is compared in the charger's state, which is loaded anyway.
+#[derive(Debug, Default)]
+struct ChargerIndex {
+    slots: Vec<u64>,
+    len: usize,
+}
+
+const EMPTY_SLOT: u64 = u64::MAX;
+
+fn hash_id(id: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(id);
+    let x = h.finish();
+    let x = (x ^ (x >> 31)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 29)
+}
+
+impl ChargerIndex {
+    fn find(&self, hash: u64, mut is: impl FnMut(u32) -> bool) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let tag = hash >> 32;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == EMPTY_SLOT {
+                return None;
+            }
+            if slot >> 32 == tag && is(slot as u32) {
+                return Some(slot as u32);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn put(slots: &mut [u64], hash: u64, idx: u32) {
+        let mask = slots.len() - 1;
+        let mut i = hash as usize & mask;
+        while slots[i] != EMPTY_SLOT {
+            i = (i + 1) & mask;
+        }
+        slots[i] = (hash >> 32 << 32) | u64::from(idx);
+    }
+
+    /// Adds `idx`; `rehash(j)` gives the hash of charger `j` when the table grows.
+    fn insert(&mut self, hash: u64, idx: u32, rehash: impl Fn(u32) -> u64) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let mut slots = vec![EMPTY_SLOT; (self.slots.len() * 2).max(64)];
+            for &slot in &self.slots {
+                if slot != EMPTY_SLOT {
+                    Self::put(&mut slots, rehash(slot as u32), slot as u32);
+                }
+            }
+            self.slots = slots;
+        }
+        Self::put(&mut self.slots, hash, idx);
+        self.len += 1;
+    }
+}
+
+/// What [`Sessionizer::duplicate`] found.
+enum Dup {
+    New,
+    /// An exact duplicate (of a signal of the last emitted visit when `of_emitted`).
+    Same {
+        of_emitted: bool,
+    },
+    /// The same `seq` with other content.
+    Conflict,
+}
+
 /// Per input partition: the last offset consumed and the offsets its chargers hold.
 #[derive(Debug)]
 struct PartitionState {
     partition: i32,
     last_offset: Option<i64>,
-    /// Multiset of the chargers' holds.
-    holds: BTreeMap<i64, u32>,
+    /// `(hold, charger)` entries, smallest first. An entry is current while its charger still
+    /// holds exactly that offset on this partition; stale entries are dropped when they reach
+    /// the top, so the top is always current and `resume_offset` is a peek.
+    holds: BinaryHeap<Reverse<(i64, u32)>>,
+    /// Chargers of this partition holding an offset.
+    live: usize,
+    /// Refusals that depend on earlier signals: offset of the refused signal → the smallest
+    /// offset it depends on. A restart must not start between the two.
+    refusals: BTreeMap<i64, i64>,
+}
+
+impl PartitionState {
+    /// Where a restart must start: the smallest hold (or the position after the last record
+    /// consumed), moved back before every recorded refusal it would otherwise split from the
+    /// signals it depends on. One pass over the refusals from the latest down: the point only
+    /// moves back, so a refusal ending before it can no longer matter.
+    fn resume(&self) -> Option<i64> {
+        let mut resume = match self.holds.peek() {
+            Some(&Reverse((offset, _))) => offset,
+            None => self.last_offset? + 1,
+        };
+        for (&end, &dep) in self.refusals.iter().rev() {
+            if end < resume {
+                break;
+            }
+            resume = resume.min(dep);
+        }
+        Some(resume)
+    }
 }
 
 /// Durations of the config in milliseconds.
@@ -239,9 +448,10 @@ struct Millis {
 pub struct Sessionizer {
     config: SessionizerConfig,
     ms: Millis,
-    ids: HashMap<Box<str>, u32, FxBuild>,
-    names: Vec<Box<str>>,
-    chargers: Vec<Charger>,
+    index: ChargerIndex,
+    /// Charger ids longer than the inline 16 bytes.
+    long_names: HashMap<u32, Box<str>, FxBuild>,
+    chargers: Chargers,
     partitions: Vec<PartitionState>,
     pmap: HashMap<i32, u32, FxBuild>,
     last_pidx: usize,
@@ -271,9 +481,9 @@ impl Sessionizer {
         Ok(Sessionizer {
             config,
             ms,
-            ids: HashMap::default(),
-            names: Vec::new(),
-            chargers: Vec::new(),
+            index: ChargerIndex::default(),
+            long_names: HashMap::default(),
+            chargers: Chargers::default(),
             partitions: Vec::new(),
             pmap: HashMap::default(),
             last_pidx: 0,
@@ -316,9 +526,8 @@ impl Sessionizer {
     /// signals and buffered signals, partition holds and the inactivity wheel.
     pub fn state_bytes(&self) -> usize {
         use std::mem::size_of;
-        let ids: usize = self.names.iter().map(|n| 2 * n.len()).sum();
-        let index = self.ids.capacity() * (size_of::<Box<str>>() + size_of::<u32>() + 1)
-            + self.names.capacity() * size_of::<Box<str>>();
+        let long: usize = self.long_names.values().map(|n| n.len() + 32).sum();
+        let index = self.index.slots.capacity() * size_of::<u64>() + long;
         let extra: usize = self
             .chargers
             .iter()
@@ -329,9 +538,12 @@ impl Sessionizer {
                     + x.pending.capacity() * size_of::<Rec>()
             })
             .sum();
-        let holds: usize = self.partitions.iter().map(|p| p.holds.len() * 48).sum();
-        self.chargers.capacity() * size_of::<Charger>()
-            + ids
+        let holds: usize = self
+            .partitions
+            .iter()
+            .map(|p| p.holds.capacity() * size_of::<Reverse<(i64, u32)>>())
+            .sum();
+        self.chargers.allocated() * size_of::<Charger>()
             + index
             + extra
             + holds
@@ -349,24 +561,29 @@ impl Sessionizer {
         self.stats.signals += 1;
         let pidx = self.partition_index(source.partition);
         let part = &mut self.partitions[pidx];
-        part.last_offset = Some(part.last_offset.map_or(source.offset, |o| o.max(source.offset)));
+        part.last_offset = Some(
+            part.last_offset
+                .map_or(source.offset, |o| o.max(source.offset)),
+        );
         let trigger = Trigger::Signal(source);
-        let signal = match events::decode(bytes) {
-            Ok(s) => s,
-            Err(e) => {
-                let reason = format!("undecodable signal: {e}");
-                return self.dead(out, source, trigger, reason, bytes.to_vec(), false);
-            }
+        let general;
+        let signal = match decode_canonical(bytes) {
+            Some(decoded) => decoded,
+            None => match events::decode(bytes) {
+                Ok(s) => {
+                    general = s;
+                    Decoded::of_signal(&general)
+                }
+                Err(e) => {
+                    let reason = format!("undecodable signal: {e}");
+                    return self.dead(out, source, trigger, reason, bytes.to_vec(), false);
+                }
+            },
         };
-        if let Reading::Charger {
-            recharging: true,
-            energy_delivered,
-        } = signal.reading
-            && !(1..=1000).contains(&energy_delivered)
-        {
+        if signal.kind == visit::S && !(1..=1000).contains(&signal.power) {
             let reason = format!(
-                "impossible power: charge start with energy_delivered = {energy_delivered} kW, \
-                 outside 1..=1000"
+                "impossible power: charge start with energy_delivered = {} kW, outside 1..=1000",
+                signal.power
             );
             return self.dead(out, source, trigger, reason, bytes.to_vec(), false);
         }
@@ -383,14 +600,16 @@ impl Sessionizer {
             );
             return self.dead(out, source, trigger, reason, bytes.to_vec(), false);
         }
-        let c = self.charger_index(&signal.charger_id, pidx);
+        let c = self.charger_index(signal.charger_id, pidx);
         let ch = &mut self.chargers[c as usize];
         if ch.pidx as usize != pidx {
             if ch.open.is_open() || ch.extra.is_some() {
                 let reason = format!(
                     "charger {} moved from partition {} to partition {} while a visit of it was \
                      open; a visit must stay in one partition",
-                    signal.charger_id, self.partitions[ch.pidx as usize].partition, source.partition
+                    String::from_utf8_lossy(signal.charger_id),
+                    self.partitions[ch.pidx as usize].partition,
+                    source.partition
                 );
                 return self.dead(out, source, trigger, reason, bytes.to_vec(), false);
             }
@@ -398,9 +617,11 @@ impl Sessionizer {
             let before = ch.hold();
             let old = ch.pidx as usize;
             ch.retained_hold = i64::MAX;
+            ch.max_off = i64::MAX;
             ch.pidx = pidx as u32;
-            update_hold(&mut self.partitions[old], before, i64::MAX);
+            self.update_hold(old, c, before, i64::MAX);
         }
+        let ch = &mut self.chargers[c as usize];
         let tb = if signal.seq.is_some() {
             0
         } else {
@@ -408,7 +629,7 @@ impl Sessionizer {
             ch.next_tb = t.wrapping_add(1);
             u64::from(t)
         };
-        let r = RecRef::of_signal(&signal, tb, source.offset);
+        let r = RecRef::of_decoded(&signal, tb, source.offset);
         self.accept(c, r, bytes, source, out);
         self.stream_time = Some(self.stream_time.map_or(ts, |t| t.max(ts)));
     }
@@ -419,8 +640,14 @@ impl Sessionizer {
     /// [`events::Flag::ClosedByInactivity`] at its last signal, its refused signals
     /// dead-lettered. Cost: proportional to the chargers settled, not to the fleet.
     pub fn advance(&mut self, event_time_ms: i64, out: &mut impl FnMut(Output)) {
-        self.advanced_to = Some(self.advanced_to.map_or(event_time_ms, |t| t.max(event_time_ms)));
-        self.stream_time = Some(self.stream_time.map_or(event_time_ms, |t| t.max(event_time_ms)));
+        self.advanced_to = Some(
+            self.advanced_to
+                .map_or(event_time_ms, |t| t.max(event_time_ms)),
+        );
+        self.stream_time = Some(
+            self.stream_time
+                .map_or(event_time_ms, |t| t.max(event_time_ms)),
+        );
         let gap = self.ms.gap;
         while let Some(&Reverse((ts, c))) = self.wheel.peek() {
             if ts.saturating_add(gap) >= event_time_ms {
@@ -428,7 +655,7 @@ impl Sessionizer {
             }
             self.wheel.pop();
             let ch = &mut self.chargers[c as usize];
-            ch.flags &= !IN_WHEEL;
+            ch.bits &= !IN_WHEEL;
             if !ch.has_state() {
                 continue;
             }
@@ -441,7 +668,7 @@ impl Sessionizer {
                 };
                 self.flush(c, trigger, out);
             } else {
-                ch.flags |= IN_WHEEL;
+                ch.bits |= IN_WHEEL;
                 self.wheel.push(Reverse((last, c)));
             }
         }
@@ -452,7 +679,7 @@ impl Sessionizer {
         self.wheel.clear();
         for c in 0..self.chargers.len() as u32 {
             let ch = &mut self.chargers[c as usize];
-            ch.flags &= !IN_WHEEL;
+            ch.bits &= !IN_WHEEL;
             if ch.has_state() {
                 self.flush(c, Trigger::Finish, out);
             }
@@ -461,14 +688,16 @@ impl Sessionizer {
 
     /// The smallest offset of `partition` a restart must replay from to rebuild what is still
     /// open (visits in progress or waiting to be final, buffered signals, and the last visit of
-    /// each charger while late signals of it may still come). `None`: nothing is held, commit
-    /// the position after the last record consumed. O(log n).
+    /// each charger while late signals of it may still come), moved back so that it never falls
+    /// between a refused signal and the signals its refusal depended on (see the crate docs).
+    /// `None`: nothing is held, commit the position after the last record consumed. A heap peek
+    /// plus a walk over the recent refusals (which only faulty input creates).
     pub fn resume_offset(&self, partition: i32) -> Option<i64> {
         let pidx = *self.pmap.get(&partition)?;
-        self.partitions[pidx as usize]
-            .holds
-            .first_key_value()
-            .map(|(&offset, _)| offset)
+        let part = &self.partitions[pidx as usize];
+        let resume = part.resume()?;
+        let consumed = part.last_offset.map(|o| o + 1);
+        (part.holds.peek().is_some() || Some(resume) != consumed).then_some(resume)
     }
 
     /// What to store with the commit of `partition` for [`crate::ReplayGuard`]; `None` when
@@ -498,22 +727,45 @@ impl Sessionizer {
             self.partitions.push(PartitionState {
                 partition,
                 last_offset: None,
-                holds: BTreeMap::new(),
+                holds: BinaryHeap::new(),
+                live: 0,
+                refusals: BTreeMap::new(),
             });
         }
         self.last_pidx = pidx;
         pidx
     }
 
-    fn charger_index(&mut self, id: &str, pidx: usize) -> u32 {
-        if let Some(&c) = self.ids.get(id) {
+    fn charger_index(&mut self, id: &[u8], pidx: usize) -> u32 {
+        let hash = hash_id(id);
+        let (chargers, long_names) = (&self.chargers, &self.long_names);
+        let found = self.index.find(hash, |c| {
+            let ch = &chargers[c as usize];
+            if ch.name.is_spilled() {
+                long_names.get(&c).is_some_and(|n| n.as_bytes() == id)
+            } else {
+                ch.name.holds(id)
+            }
+        });
+        if let Some(c) = found {
             return c;
         }
         let c = self.chargers.len() as u32;
-        self.ids.insert(id.into(), c);
-        self.names.push(id.into());
-        self.chargers.push(Charger::new(pidx as u32));
+        let name = Inline::new(Some(id)).unwrap_or_else(|| {
+            self.long_names
+                .insert(c, String::from_utf8_lossy(id).into_owned().into());
+            Inline::SPILL
+        });
+        self.chargers.push(Charger::new(pidx as u32, name));
+        let (chargers, long_names) = (&self.chargers, &self.long_names);
+        self.index.insert(hash, c, |j| {
+            hash_id(name_of(&chargers[j as usize], j, long_names).as_bytes())
+        });
         c
+    }
+
+    fn name(&self, c: u32) -> &str {
+        name_of(&self.chargers[c as usize], c, &self.long_names)
     }
 
     fn dead(
@@ -548,9 +800,16 @@ impl Sessionizer {
         let ci = c as usize;
         let tolerance = self.ms.tolerance;
         let ch = &self.chargers[ci];
-        if let Some(max) = ch.max_ts()
+        let pidx = ch.pidx as usize;
+        let max_before = ch.max_ts();
+        // Refusals that depend on what came before are recorded with the earliest offset they
+        // depend on, so that a restart never replays the refused signal without it (see
+        // `resume_offset`).
+        if let Some(max) = max_before
             && r.key.ts < max.saturating_sub(tolerance)
         {
+            let dep = ch.max_off;
+            self.history_refusal(pidx, dep, source.offset);
             let reason = format!(
                 "late signal: {} is {} behind the charger's latest signal, beyond the \
                  reorder tolerance of {}",
@@ -561,11 +820,21 @@ impl Sessionizer {
             return self.dead(out, source, trigger, reason, raw.to_vec(), false);
         }
         match self.duplicate(c, &r) {
-            Some(true) => {
+            Dup::Same { of_emitted } => {
+                // A repeated arrival of a visit already emitted would open a visit of its own
+                // if replayed without that visit.
+                if of_emitted && r.kind == visit::A {
+                    let dep = self.chargers[ci]
+                        .retained_hold
+                        .min(self.chargers[ci].max_off);
+                    self.history_refusal(pidx, dep, source.offset);
+                }
                 self.stats.duplicates += 1;
                 return;
             }
-            Some(false) => {
+            Dup::Conflict => {
+                let dep = self.chargers[ci].hold().min(self.chargers[ci].max_off);
+                self.history_refusal(pidx, dep, source.offset);
                 let reason = format!(
                     "{} has the same seq {} as an earlier signal of the charger but other content",
                     visit::kind_name(r.kind),
@@ -573,48 +842,56 @@ impl Sessionizer {
                 );
                 return self.dead(out, source, trigger, reason, raw.to_vec(), false);
             }
-            None => {}
+            Dup::New => {}
         }
         let ch = &mut self.chargers[ci];
         if r.key < ch.closed_below {
+            let dep = ch.retained_hold.min(ch.max_off);
+            self.history_refusal(pidx, dep, source.offset);
             let reason = format!(
                 "{} arrived after the visit it belongs to was closed and emitted",
                 visit::kind_name(r.kind)
             );
             return self.dead(out, source, trigger, reason, raw.to_vec(), false);
         }
+        if max_before.is_none_or(|m| r.key.ts >= m) {
+            ch.max_off = source.offset;
+        }
         let hold_before = ch.hold();
         let in_order = ch.max_unsettled().is_none_or(|m| r.key > m);
-        if in_order {
+        let max_now = if in_order {
             let step = visit::step(&mut ch.open, &r, self.ms.gap, c, &mut self.spill);
             if let Some(rejected) = step.rejected {
                 let mut rec = r.to_owned_rec(Some(raw));
                 rec.reject = rejected;
                 ch.extra().pending.push(rec);
             }
+            // In order, the newcomer is the latest signal taken.
+            let max_now = Some(max_before.map_or(r.key.ts, |m| m.max(r.key.ts)));
             if let Some(closed) = step.closed {
-                let emit_now = ch.extra.is_none() && {
-                    let wm = ch.max_ts().map(|m| m.saturating_sub(tolerance));
-                    is_final(&closed, wm, &[])
-                };
-                if emit_now {
+                let wm = max_now.map(|m| m.saturating_sub(tolerance));
+                if ch.extra.is_none() && is_final(&closed, wm, &[]) {
                     self.emit(c, closed, trigger, out);
                 } else {
                     let x = self.chargers[ci].extra();
                     x.awaiting.push(closed);
                 }
             }
+            max_now
         } else {
             self.rebuild(c, r, raw);
-        }
-        self.settle(c, trigger, out);
-        let ch = &mut self.chargers[ci];
+            self.chargers[ci].max_ts()
+        };
+        self.settle(c, max_now, trigger, out);
+        let ch = &self.chargers[ci];
         let hold_after = ch.hold();
         if hold_after != hold_before {
-            update_hold(&mut self.partitions[ch.pidx as usize], hold_before, hold_after);
+            let pidx = ch.pidx as usize;
+            self.update_hold(pidx, c, hold_before, hold_after);
         }
-        if ch.flags & IN_WHEEL == 0 && ch.has_state() {
-            ch.flags |= IN_WHEEL;
+        let ch = &mut self.chargers[ci];
+        if ch.bits & IN_WHEEL == 0 && ch.has_state() {
+            ch.bits |= IN_WHEEL;
             let last = last_event(ch);
             self.wheel.push(Reverse((last, c)));
         }
@@ -622,33 +899,60 @@ impl Sessionizer {
 
     /// `Some(true)`: `r` duplicates a signal already seen; `Some(false)`: same `seq`, other
     /// content; `None`: new.
-    fn duplicate(&self, c: u32, r: &RecRef<'_>) -> Option<bool> {
+    fn duplicate(&self, c: u32, r: &RecRef<'_>) -> Dup {
+        let of = |d: bool| {
+            if d {
+                Dup::Same { of_emitted: false }
+            } else {
+                Dup::Conflict
+            }
+        };
         let ch = &self.chargers[c as usize];
         if ch.open.is_open()
             && let Some(d) = ch.open.duplicate(r, c, &self.spill)
         {
-            return Some(d);
+            return of(d);
         }
         if let Some(x) = &ch.extra {
             for cv in &x.awaiting {
                 if let Some(d) = cv.visit.duplicate(r, c, &self.spill) {
-                    return Some(d);
+                    return of(d);
                 }
             }
             for p in &x.pending {
                 if let Some(d) = r.duplicate_of(&p.as_ref()) {
-                    return Some(d);
+                    return of(d);
                 }
             }
         }
         let slot = 1u8 << r.kind;
         if r.key.ts <= ch.closed_below.ts
-            && ch.fp_mask & slot != 0
+            && ch.bits & slot != 0
             && ch.fps[usize::from(r.kind)] == r.fingerprint()
         {
-            return Some(true);
+            return Dup::Same { of_emitted: true };
         }
-        None
+        Dup::New
+    }
+
+    /// Notes that what happened to the signal at `end` depends on the signals from offset `dep`
+    /// on (it was refused because of them, or built into a visit with them): a restart must not
+    /// start between the two.
+    fn history_refusal(&mut self, pidx: usize, dep: i64, end: i64) {
+        if dep >= end {
+            return;
+        }
+        let part = &mut self.partitions[pidx];
+        part.refusals
+            .entry(end)
+            .and_modify(|d| *d = (*d).min(dep))
+            .or_insert(dep);
+        if part.refusals.len() > 64 && part.refusals.len().is_power_of_two() {
+            // Refusals that end before the resume point can never matter again (it only grows).
+            if let Some(resume) = part.resume() {
+                part.refusals = part.refusals.split_off(&resume);
+            }
+        }
     }
 
     /// The slow path: `r` comes before signals already taken. Takes the charger's unsettled
@@ -682,12 +986,24 @@ impl Sessionizer {
 
     /// Emits what became final: waiting visits in order, refused signals that no earlier signal
     /// can rescue any more; releases the last visit's hold once no signal of it can come.
-    fn settle(&mut self, c: u32, trigger: Trigger, out: &mut impl FnMut(Output)) {
+    ///
+    /// `max_ts` is the charger's [`Charger::max_ts`] (emitting does not change it).
+    fn settle(
+        &mut self,
+        c: u32,
+        max_ts: Option<i64>,
+        trigger: Trigger,
+        out: &mut impl FnMut(Output),
+    ) {
         let ci = c as usize;
-        let tolerance = self.ms.tolerance;
+        let wm = max_ts.map(|m| m.saturating_sub(self.ms.tolerance));
+        let ch = &mut self.chargers[ci];
+        if ch.extra.is_none() {
+            ch.release_retained(wm);
+            return;
+        }
         loop {
             let ch = &mut self.chargers[ci];
-            let wm = ch.max_ts().map(|m| m.saturating_sub(tolerance));
             let Some(x) = &mut ch.extra else { break };
             let Some(front) = x.awaiting.first() else {
                 break;
@@ -699,7 +1015,6 @@ impl Sessionizer {
             self.emit(c, closed, trigger, out);
         }
         let ch = &mut self.chargers[ci];
-        let wm = ch.max_ts().map(|m| m.saturating_sub(tolerance));
         if let Some(x) = &mut ch.extra {
             let closed_below = ch.closed_below;
             let is_done = |p: &Rec| p.key < closed_below || wm.is_some_and(|w| p.key.ts < w);
@@ -718,9 +1033,7 @@ impl Sessionizer {
         {
             ch.extra = None;
         }
-        if ch.retained_hold != i64::MAX && wm.is_some_and(|w| ch.closed_below.ts < w) {
-            ch.retained_hold = i64::MAX;
-        }
+        ch.release_retained(wm);
     }
 
     /// Settles everything of a charger at once (advance past its silence, or end of input).
@@ -728,7 +1041,7 @@ impl Sessionizer {
         let ci = c as usize;
         let ch = &mut self.chargers[ci];
         let before = ch.hold();
-        let mut max = ch.max_unsettled();
+        let max = ch.max_unsettled();
         let extra = ch.extra.take();
         let mut pending = Vec::new();
         if let Some(x) = extra {
@@ -753,13 +1066,47 @@ impl Sessionizer {
             self.dead_rec(c, rec, trigger, out);
         }
         let ch = &mut self.chargers[ci];
-        if let Some(m) = max.take() {
+        if let Some(m) = max {
+            let arrived = ch.last_arrived_at();
             ch.closed_below = ch.closed_below.max(m.succ());
+            ch.set_last_arrived_at(arrived);
         }
         ch.retained_hold = i64::MAX;
         let after = ch.hold();
         if before != after {
-            update_hold(&mut self.partitions[ch.pidx as usize], before, after);
+            let pidx = ch.pidx as usize;
+            self.update_hold(pidx, c, before, after);
+        }
+    }
+
+    /// Records that charger `c` (on partition `pidx`) now holds `after` instead of `before`
+    /// (`i64::MAX`: nothing).
+    fn update_hold(&mut self, pidx: usize, c: u32, before: i64, after: i64) {
+        if before == after {
+            return;
+        }
+        let part = &mut self.partitions[pidx];
+        if before == i64::MAX {
+            part.live += 1;
+        }
+        if after == i64::MAX {
+            part.live = part.live.saturating_sub(1);
+        } else {
+            part.holds.push(Reverse((after, c)));
+        }
+        let chargers = &self.chargers;
+        let current = |&Reverse((offset, c)): &Reverse<(i64, u32)>| {
+            let ch = &chargers[c as usize];
+            ch.pidx as usize == pidx && ch.hold() == offset
+        };
+        while let Some(top) = part.holds.peek() {
+            if current(top) {
+                break;
+            }
+            part.holds.pop();
+        }
+        if part.holds.len() > 4 * part.live + 1024 {
+            part.holds.retain(current);
         }
     }
 
@@ -769,17 +1116,29 @@ impl Sessionizer {
             partition: self.partitions[ch.pidx as usize].partition,
             offset: rec.offset,
         };
-        let (payload, reencoded) = rec.payload(&self.names[c as usize]);
+        let (payload, reencoded) = rec.payload(self.name(c));
         let reason = rec.reject.describe(rec.kind);
         self.dead(out, source, trigger, reason, payload, reencoded);
     }
 
     /// Emits a final visit as a session and makes it the charger's retained last visit.
-    fn emit(&mut self, c: u32, closed: ClosedVisit, trigger: Trigger, out: &mut impl FnMut(Output)) {
-        let ch = &mut self.chargers[c as usize];
+    fn emit(
+        &mut self,
+        c: u32,
+        closed: ClosedVisit,
+        trigger: Trigger,
+        out: &mut impl FnMut(Output),
+    ) {
         let v = closed.visit;
+        // Signals of the visit that came in before its arrival: a restart starting between them
+        // and the arrival would rebuild a different visit from the arrival on.
+        if v.arrival_offset() > v.first_offset {
+            let pidx = self.chargers[c as usize].pidx as usize;
+            self.history_refusal(pidx, v.first_offset, v.arrival_offset());
+        }
+        let ch = &mut self.chargers[c as usize];
         let arrived_at = v.arrival_key().ts;
-        let ordinal = if ch.last_arrived_at == arrived_at {
+        let ordinal = if ch.last_arrived_at() == Some(arrived_at) {
             ch.ordinal.saturating_add(1)
         } else {
             0
@@ -790,11 +1149,10 @@ impl Sessionizer {
             v.first_offset
         };
         ch.fps = v.fingerprints(c, &self.spill);
-        ch.fp_mask = (0..6u8)
-            .filter(|&s| v.has(s))
-            .fold(0, |m, s| m | (1 << s));
+        let mask = (0..6u8).filter(|&s| v.has(s)).fold(0, |m, s| m | (1 << s));
+        ch.bits = (ch.bits & !FP_BITS) | mask;
         ch.closed_below = ch.closed_below.max(closed.closed_below());
-        ch.last_arrived_at = arrived_at;
+        ch.set_last_arrived_at(Some(arrived_at));
         ch.ordinal = ordinal;
         let partition = self.partitions[ch.pidx as usize].partition;
         let closing = match trigger {
@@ -806,9 +1164,10 @@ impl Sessionizer {
                     .unwrap_or(v.first_offset),
             },
         };
+        let name = name_of(&self.chargers[c as usize], c, &self.long_names);
         let session = v.into_session(
             closed.closure,
-            &self.names[c as usize],
+            name,
             u32::from(ordinal),
             self.ms.grace,
             c,
@@ -847,25 +1206,23 @@ fn is_final(closed: &ClosedVisit, wm: Option<i64>, pending: &[Rec]) -> bool {
     closed.closure == Closure::Departure && in_range == 0 && v.is_canonical()
 }
 
+fn name_of<'a>(
+    ch: &'a Charger,
+    c: u32,
+    long_names: &'a HashMap<u32, Box<str>, FxBuild>,
+) -> &'a str {
+    match ch.name.view() {
+        // Always filled from a `&str`.
+        InlineText::Text(t) => std::str::from_utf8(t).unwrap_or_default(),
+        _ => long_names.get(&c).map_or("", |n| n),
+    }
+}
+
 /// The latest event time of anything the charger holds.
 fn last_event(ch: &Charger) -> i64 {
     let m = ch.max_unsettled().map(|k| k.ts);
     let c = (ch.closed_below != Key::MIN).then_some(ch.closed_below.ts);
     m.max(c).unwrap_or(i64::MIN)
-}
-
-fn update_hold(p: &mut PartitionState, before: i64, after: i64) {
-    if before != i64::MAX
-        && let Some(n) = p.holds.get_mut(&before)
-    {
-        *n -= 1;
-        if *n == 0 {
-            p.holds.remove(&before);
-        }
-    }
-    if after != i64::MAX {
-        *p.holds.entry(after).or_insert(0) += 1;
-    }
 }
 
 /// Milliseconds for people (`1m 30s`, `250ms`).

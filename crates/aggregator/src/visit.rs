@@ -12,6 +12,8 @@ use std::collections::HashMap;
 
 use events::{Flag, Reading, Session, SessionParties, SessionTimes, Signal};
 
+use crate::fastdecode::Decoded;
+
 use crate::compact::{FxBuild, Inline, InlineText, Key, fingerprint};
 
 /// Slot (and signal kind) indices.
@@ -34,9 +36,12 @@ const L_PLATE: u8 = 2;
 const USER_FROM_D: u8 = 4;
 /// `bits`: the disconnect signal carried a user id (equal to the visit's).
 const D_USER: u8 = 8;
+/// `bits`: the slot holding the largest key, in the top three bits.
+const LAST_SHIFT: u8 = 5;
+const LOW_BITS: u8 = (1 << LAST_SHIFT) - 1;
 
 /// Strings too long for their inline slot, by (charger, arrival key, field).
-pub(crate) type Spill = HashMap<(u32, Key, u8), Box<str>, FxBuild>;
+pub(crate) type Spill = HashMap<(u32, Key, u8), Box<[u8]>, FxBuild>;
 const PLATE_FIELD: u8 = 0;
 const USER_FIELD: u8 = 1;
 
@@ -134,33 +139,26 @@ pub(crate) struct RecRef<'a> {
     /// Whether the producer sent a `seq` (then `key.tb` is it).
     pub seq: bool,
     pub offset: i64,
-    /// Plate (parking) or user id (user data).
-    pub text: Option<&'a str>,
+    /// Plate (parking) or user id (user data), UTF-8.
+    pub text: Option<&'a [u8]>,
     pub price: Option<f64>,
     /// kW of a charge start.
     pub power: u32,
 }
 
 impl<'a> RecRef<'a> {
-    pub fn of_signal(signal: &'a Signal<'a>, tb: u64, offset: i64) -> RecRef<'a> {
-        let (text, price, power) = match &signal.reading {
-            Reading::Parking { plate, .. } => (plate.as_deref(), None, 0),
-            Reading::UserData { user_id, price, .. } => (user_id.as_deref(), *price, 0),
-            Reading::Charger {
-                energy_delivered, ..
-            } => (None, None, *energy_delivered),
-        };
+    pub fn of_decoded(d: &Decoded<'a>, tb: u64, offset: i64) -> RecRef<'a> {
         RecRef {
-            kind: kind_of(&signal.reading),
+            kind: d.kind,
             key: Key {
-                ts: signal.timestamp_ms,
-                tb: signal.seq.unwrap_or(tb),
+                ts: d.timestamp_ms,
+                tb: d.seq.unwrap_or(tb),
             },
-            seq: signal.seq.is_some(),
+            seq: d.seq.is_some(),
             offset,
-            text,
-            price,
-            power,
+            text: d.text,
+            price: d.price,
+            power: d.power,
         }
     }
 
@@ -233,7 +231,7 @@ pub(crate) struct Rec {
     pub seq: bool,
     /// Position in its partition (for a signal taken back out of a visit: the visit's first).
     pub offset: i64,
-    pub text: Option<Box<str>>,
+    pub text: Option<Box<[u8]>>,
     pub price: Option<f64>,
     pub power: u32,
     /// The bytes as received, when this signal was buffered straight from the input.
@@ -260,7 +258,7 @@ impl Rec {
         if let Some(raw) = &self.raw {
             return (raw.to_vec(), false);
         }
-        let text = self.text.as_deref().map(Cow::Borrowed);
+        let text = self.text.as_deref().map(String::from_utf8_lossy);
         let reading = match self.kind {
             A | L => Reading::Parking {
                 vehicle_detected: self.kind == A,
@@ -331,6 +329,9 @@ pub(crate) struct Visit {
     a_tb: u64,
     /// Smallest input offset among its signals (what a restart must replay from).
     pub first_offset: i64,
+    /// The arrival's offset minus `first_offset` (non-zero when signals of the visit came in
+    /// before its arrival).
+    a_delta: u32,
     /// EUR/kWh; NaN when none.
     price: f64,
     /// Slots I, S, E, D, L: event time minus the arrival's.
@@ -356,6 +357,7 @@ impl Visit {
         a_ts: 0,
         a_tb: 0,
         first_offset: i64::MAX,
+        a_delta: 0,
         price: f64::NAN,
         dts: [0; 5],
         dtb: [0; 5],
@@ -405,14 +407,9 @@ impl Visit {
     }
 
     /// The largest key among its signals.
+    #[inline]
     pub fn max_key(&self) -> Key {
-        let mut max = self.arrival_key();
-        for slot in I..=L {
-            if self.has(slot) {
-                max = max.max(self.key(slot));
-            }
-        }
-        max
+        self.key(self.bits >> LAST_SHIFT)
     }
 
     fn text<'a, const N: usize>(
@@ -421,21 +418,19 @@ impl Visit {
         field: u8,
         c: u32,
         spill: &'a Spill,
-    ) -> Option<&'a str> {
+    ) -> Option<&'a [u8]> {
         match inline.view() {
             InlineText::Absent => None,
             InlineText::Text(t) => Some(t),
-            InlineText::Spilled => spill
-                .get(&(c, self.arrival_key(), field))
-                .map(|s| &**s),
+            InlineText::Spilled => spill.get(&(c, self.arrival_key(), field)).map(|s| &**s),
         }
     }
 
-    pub fn plate<'a>(&'a self, c: u32, spill: &'a Spill) -> Option<&'a str> {
+    pub fn plate<'a>(&'a self, c: u32, spill: &'a Spill) -> Option<&'a [u8]> {
         self.text(&self.plate, PLATE_FIELD, c, spill)
     }
 
-    pub fn user<'a>(&'a self, c: u32, spill: &'a Spill) -> Option<&'a str> {
+    pub fn user<'a>(&'a self, c: u32, spill: &'a Spill) -> Option<&'a [u8]> {
         self.text(&self.user, USER_FIELD, c, spill)
     }
 
@@ -443,7 +438,7 @@ impl Visit {
         (!self.price.is_nan()).then_some(self.price)
     }
 
-    fn set_plate(&mut self, text: Option<&str>, c: u32, spill: &mut Spill) {
+    fn set_plate(&mut self, text: Option<&[u8]>, c: u32, spill: &mut Spill) {
         self.plate = match Inline::new(text) {
             Some(inline) => inline,
             None => {
@@ -456,7 +451,7 @@ impl Visit {
         };
     }
 
-    fn set_user(&mut self, text: Option<&str>, c: u32, spill: &mut Spill) {
+    fn set_user(&mut self, text: Option<&[u8]>, c: u32, spill: &mut Spill) {
         self.user = match Inline::new(text) {
             Some(inline) => inline,
             None => {
@@ -502,12 +497,25 @@ impl Visit {
         let i = usize::from(slot - 1);
         self.dts[i] = dts;
         self.dtb[i] = dtb;
+        if r.key > self.max_key() {
+            self.bits = (self.bits & LOW_BITS) | (slot << LAST_SHIFT);
+        }
         self.present |= 1 << slot;
         if !r.seq {
             self.present &= !ALL_SEQ;
         }
-        self.first_offset = self.first_offset.min(r.offset);
+        if r.offset < self.first_offset {
+            let more = u32::try_from(self.first_offset - r.offset).unwrap_or(u32::MAX);
+            self.a_delta = self.a_delta.saturating_add(more);
+            self.first_offset = r.offset;
+        }
         true
+    }
+
+    /// The offset of its arrival signal (at most the real one: a signal taken back out of a
+    /// visit carries that visit's first offset).
+    pub fn arrival_offset(&self) -> i64 {
+        self.first_offset.saturating_add(i64::from(self.a_delta))
     }
 
     /// The signal that fills `slot`, as far as the visit keeps it.
@@ -542,7 +550,11 @@ impl Visit {
             kind: slot,
             key: self.key(slot),
             seq: self.all_seq(),
-            offset: self.first_offset,
+            offset: if slot == A {
+                self.arrival_offset()
+            } else {
+                self.first_offset
+            },
             text,
             price,
             power,
@@ -634,8 +646,8 @@ impl Visit {
         }
         let parties = SessionParties {
             charger_id: charger_id.to_owned(),
-            plate: self.plate(c, spill).map(str::to_owned),
-            user_id: self.user(c, spill).map(str::to_owned),
+            plate: self.plate(c, spill).map(utf8),
+            user_id: self.user(c, spill).map(utf8),
             price_eur_per_kwh: self.price(),
             power_kw: self.has(S).then_some(u32::from(self.power)),
         };
@@ -655,6 +667,11 @@ impl Visit {
             flags,
         )
     }
+}
+
+/// Text kept as bytes (always from a `&str`) back as a `String`.
+fn utf8(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// One step of the state machine, for the next signal of a charger in canonical order.

@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aggregator::{Output, ReplayGuard, Sessionizer, SessionizerConfig, Source};
+use aggregator::{Output, Sessionizer, SessionizerConfig, Source};
 use common::*;
 use events::{Session, SessionParties, SessionTimes};
 use proptest::prelude::*;
@@ -45,7 +45,11 @@ fn arb_visit() -> impl Strategy<Value = VisitParams> {
         (2_000i64..12_000, 5_000i64..30_000, 10u32..=30, 40u32..=99),
     )
         .prop_map(
-            |((wait_ms, charged), (ident_ms, start_ms, charge_ms), (idle_ms, dwell_ms, power, cents))| {
+            |(
+                (wait_ms, charged),
+                (ident_ms, start_ms, charge_ms),
+                (idle_ms, dwell_ms, power, cents),
+            )| {
                 VisitParams {
                     wait_ms,
                     charged,
@@ -70,7 +74,13 @@ struct Fleet {
 }
 
 fn build(chargers: &[Vec<VisitParams>], seq: bool, seconds: bool) -> Fleet {
-    let round = |ms: i64| if seconds { (ms / 1000).max(1) * 1000 } else { ms };
+    let round = |ms: i64| {
+        if seconds {
+            (ms / 1000).max(1) * 1000
+        } else {
+            ms
+        }
+    };
     let mut signals = Vec::new();
     let mut sessions = Vec::new();
     for (c, visits) in chargers.iter().enumerate() {
@@ -143,13 +153,37 @@ fn build(chargers: &[Vec<VisitParams>], seq: bool, seconds: bool) -> Fleet {
 /// that ties keep their order), and some are delivered twice, the copy also within the tolerance.
 /// Returns indices into `fleet.signals`, copies included.
 fn deliver(fleet: &Fleet, seq: bool, delays: &[u16], dups: &[bool]) -> Vec<usize> {
+    deliver_with_faults(fleet, seq, delays, dups, &[])
+}
+
+/// [`deliver`], and with `faults[i]` (cycled) 1 the signal is lost, 2 it comes late: delayed
+/// by more than the tolerance.
+fn deliver_with_faults(
+    fleet: &Fleet,
+    seq: bool,
+    delays: &[u16],
+    dups: &[bool],
+    faults: &[u8],
+) -> Vec<usize> {
     let pick = |i: usize| i64::from(delays[i % delays.len()]) % (TOLERANCE_MS + 1);
+    let fault = |i: usize| {
+        if faults.is_empty() {
+            0
+        } else {
+            faults[i % faults.len()]
+        }
+    };
     let mut keyed: Vec<(i64, usize, usize)> = Vec::new();
     for (i, (c, ts, _, _)) in fleet.signals.iter().enumerate() {
         let delay = if seq {
             pick(i)
         } else {
             pick((*ts as usize).wrapping_mul(31).wrapping_add(*c))
+        };
+        let delay = match fault(i) {
+            1 => continue,
+            2 => 2 * TOLERANCE_MS + 1 + pick(i + 1) * 7,
+            _ => delay,
         };
         keyed.push((ts + delay, i, i));
         if dups[i % dups.len()] {
@@ -169,7 +203,9 @@ fn push_all(s: &mut Sessionizer, fleet: &Fleet, order: &[usize]) -> Vec<(usize, 
             partition: 0,
             offset: pos as i64,
         };
-        s.push(fleet.signals[i].2.as_bytes(), src, &mut |o| outs.push((pos, o)));
+        s.push(fleet.signals[i].2.as_bytes(), src, &mut |o| {
+            outs.push((pos, o))
+        });
     }
     s.finish(&mut |o| outs.push((usize::MAX, o)));
     outs
@@ -299,7 +335,9 @@ proptest! {
     }
 
     /// Crashes at random points, restarts from the committed offsets with the replay guard:
-    /// every output of an uninterrupted run comes out exactly once, nothing else.
+    /// every output of an uninterrupted run comes out exactly once, nothing else — with
+    /// duplicates, reordering, lost signals, signals later than the tolerance and undecodable
+    /// records in the input.
     #[test]
     fn restarts_neither_lose_nor_repeat(
         (chargers, seq, seconds) in arb_fleet(),
@@ -309,9 +347,11 @@ proptest! {
         garbage in prop::collection::vec(any::<u16>(), 0..4),
         commits in prop::collection::vec(any::<u16>(), 1..12),
         crashes in prop::collection::vec(any::<u16>(), 0..4),
+        faults in prop::collection::vec(prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)], 1..40),
+        short_gap in any::<bool>(),
     ) {
         let fleet = build(&chargers, seq, seconds);
-        let order = deliver(&fleet, seq, &delays, &dups);
+        let order = deliver_with_faults(&fleet, seq, &delays, &dups, &faults);
         // Records: (partition, offset, bytes); chargers spread over the partitions.
         let mut next = vec![0i64; partitions as usize];
         let mut records: Vec<(i32, i64, Vec<u8>)> = Vec::new();
@@ -324,77 +364,15 @@ proptest! {
             records.push((p, next[p as usize], fleet.signals[i].2.clone().into_bytes()));
             next[p as usize] += 1;
         }
-        let n = records.len();
-        let commit_at: Vec<usize> = commits.iter().map(|&c| usize::from(c) % n).collect();
-        let mut crash_at: Vec<usize> = crashes.iter().map(|&c| usize::from(c) % n).collect();
-        crash_at.sort();
-        crash_at.dedup();
-        // The low watermark a runner would advance to: event time of all records so far.
-        let ts_of = |r: &[u8]| events::decode(r).map(|s| s.timestamp_ms).ok();
-        let mut watermark = Vec::with_capacity(n);
-        let mut w = i64::MIN;
-        for r in &records {
-            w = w.max(ts_of(&r.2).unwrap_or(i64::MIN));
-            watermark.push(w);
-        }
-        let run_life = |resume: &HashMap<i32, i64>, marks: &HashMap<i32, aggregator::Mark>,
-                        stop: Option<usize>| {
-            let mut s = Sessionizer::new(config()).unwrap();
-            let guard = ReplayGuard::new(marks.iter().map(|(&p, &m)| (p, m)));
-            let mut outs: Vec<Output> = Vec::new();
-            let mut committed: Vec<Output> = Vec::new();
-            let mut resume = resume.clone();
-            let mut marks = marks.clone();
-            let mut consumed: HashMap<i32, i64> = HashMap::new();
-            let mut buf = Vec::new();
-            for (k, (p, offset, bytes)) in records.iter().enumerate() {
-                if *offset < resume.get(p).copied().unwrap_or(0) {
-                    continue;
-                }
-                if stop == Some(k) {
-                    // Crash: what was produced since the last commit is lost.
-                    return (committed, resume, marks, false);
-                }
-                s.push(bytes, Source { partition: *p, offset: *offset }, &mut |o| buf.push(o));
-                consumed.insert(*p, *offset);
-                if k % 5 == 4 {
-                    s.advance(watermark[k], &mut |o| buf.push(o));
-                }
-                outs.extend(buf.drain(..).filter(|o| guard.admits(o)));
-                if commit_at.contains(&k) {
-                    committed.append(&mut outs);
-                    for (&p, &last) in &consumed {
-                        resume.insert(p, s.resume_offset(p).unwrap_or(last + 1));
-                        marks.insert(p, s.mark(p).unwrap());
-                    }
-                }
-            }
-            s.finish(&mut |o| buf.push(o));
-            outs.extend(buf.drain(..).filter(|o| guard.admits(o)));
-            committed.append(&mut outs);
-            (committed, resume, marks, true)
+        let commit_at: Vec<usize> = commits.iter().map(|&c| usize::from(c)).collect();
+        let crash_at: Vec<usize> = crashes.iter().map(|&c| usize::from(c)).collect();
+        // A short inactivity gap makes `advance` and the gap rule close visits too.
+        let config = if short_gap {
+            SessionizerConfig { inactivity_gap: Duration::from_secs(20), ..config() }
+        } else {
+            config()
         };
-        // Uninterrupted.
-        let (expected, _, _, _) = run_life(&HashMap::new(), &HashMap::new(), None);
-        // With crashes: each life runs until its crash point (a point already passed crashes
-        // at the first record it would consume, i.e. right after the restart).
-        let mut resume = HashMap::new();
-        let mut marks = HashMap::new();
-        let mut produced = Vec::new();
-        for life in 0..=crash_at.len() {
-            let (mut committed, r, m, finished) = run_life(&resume, &marks, crash_at.get(life).copied());
-            produced.append(&mut committed);
-            resume = r;
-            marks = m;
-            if finished {
-                break;
-            }
-        }
-        let key = |o: &Output| format!("{o:?}");
-        let mut got: Vec<String> = produced.iter().map(key).collect();
-        let mut want: Vec<String> = expected.iter().map(key).collect();
-        got.sort();
-        want.sort();
+        let (want, got) = crash_and_replay(&config, &records, &commit_at, &crash_at);
         prop_assert_eq!(got, want);
     }
 }

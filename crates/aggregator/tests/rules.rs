@@ -73,7 +73,10 @@ fn the_same_with_seq_and_with_second_timestamps() {
 
 #[test]
 fn a_visit_without_charging() {
-    let lines = vec![arrive(T0, "c", "NOCHARGE"), leave(T0 + 12 * MIN, "c", "NOCHARGE")];
+    let lines = vec![
+        arrive(T0, "c", "NOCHARGE"),
+        leave(T0 + 12 * MIN, "c", "NOCHARGE"),
+    ];
     let r = run(config(), &lines);
     let s = &r.sessions()[0];
     assert_eq!(r.emitted_at(T0), Some(1));
@@ -216,7 +219,10 @@ fn the_next_visit_may_overtake_a_departure() {
     let in_order = run(config.clone(), &v).sessions();
     assert_eq!(in_order.len(), 2);
     // The next arrival comes before the departure: no ClosedByNextArrival, same sessions.
-    let lines: Vec<String> = [0, 1, 2, 3, 4, 6, 5, 7].iter().map(|&i| v[i].clone()).collect();
+    let lines: Vec<String> = [0, 1, 2, 3, 4, 6, 5, 7]
+        .iter()
+        .map(|&i| v[i].clone())
+        .collect();
     let r = run(config, &lines);
     assert_eq!(r.sessions(), in_order);
     assert!(r.dead().is_empty(), "{:?}", r.dead());
@@ -270,7 +276,13 @@ fn a_missing_disconnect_is_inferred_and_waits_only_for_the_tolerance() {
 #[test]
 fn a_missing_charge_end_is_inferred_at_departure() {
     let v = charged_visit("c", T0, 30, 3);
-    let lines = vec![v[0].clone(), v[1].clone(), v[2].clone(), v[4].clone(), v[5].clone()];
+    let lines = vec![
+        v[0].clone(),
+        v[1].clone(),
+        v[2].clone(),
+        v[4].clone(),
+        v[5].clone(),
+    ];
     let r = run(config(), &lines);
     let s = &r.sessions()[0];
     assert_eq!(s.flags, vec![Flag::InferredChargeEnd]);
@@ -352,7 +364,10 @@ fn impossible_and_contradictory_signals_are_dead_lettered_with_a_reason() {
     assert_eq!(dead.len(), expect.len(), "{dead:#?}");
     for ((offset, reason), (eo, er)) in dead.iter().zip(expect) {
         assert_eq!(*offset, eo, "{reason}");
-        assert!(reason.contains(er), "{offset}: {reason:?} should say {er:?}");
+        assert!(
+            reason.contains(er),
+            "{offset}: {reason:?} should say {er:?}"
+        );
     }
     let s = r.sessions();
     assert_eq!(s.len(), 1);
@@ -386,7 +401,10 @@ fn refusals_an_earlier_signal_may_explain_wait_for_the_tolerance() {
     let r = run_with(&mut s, &lines, false);
     let dead = r.dead();
     assert_eq!(dead.len(), 1);
-    assert_eq!(r.outputs[0].0, 2, "dead-lettered while pushing the departure");
+    assert_eq!(
+        r.outputs[0].0, 2,
+        "dead-lettered while pushing the departure"
+    );
     assert!(dead[0].1.contains("bay is empty"));
     assert_eq!(r.sessions().len(), 1);
 }
@@ -399,7 +417,10 @@ fn inactivity_closes_visits_that_never_end() {
     assert!(r.outputs.is_empty());
     let mut outs = Vec::new();
     s.advance(T0 + 4 * MIN + 2 * 3_600_000, &mut |o| outs.push(o));
-    assert!(outs.is_empty(), "exactly the gap is not longer than the gap");
+    assert!(
+        outs.is_empty(),
+        "exactly the gap is not longer than the gap"
+    );
     s.advance(T0 + 4 * MIN + 2 * 3_600_000 + 1, &mut |o| outs.push(o));
     assert_eq!(outs.len(), 1);
     match &outs[0] {
@@ -443,10 +464,18 @@ fn visits_in_the_same_millisecond_get_ordinals() {
     // Second-resolution timestamps: two whole visits in one second keep input order.
     let t = T0 / 1000;
     let lines = vec![
-        format!(r#"{{"timestamp":{t},"charger_id":"c","vehicle_detected":true,"plate":"FIRST001"}}"#),
-        format!(r#"{{"timestamp":{t},"charger_id":"c","vehicle_detected":false,"plate":"FIRST001"}}"#),
-        format!(r#"{{"timestamp":{t},"charger_id":"c","vehicle_detected":true,"plate":"SECOND02"}}"#),
-        format!(r#"{{"timestamp":{t},"charger_id":"c","vehicle_detected":false,"plate":"SECOND02"}}"#),
+        format!(
+            r#"{{"timestamp":{t},"charger_id":"c","vehicle_detected":true,"plate":"FIRST001"}}"#
+        ),
+        format!(
+            r#"{{"timestamp":{t},"charger_id":"c","vehicle_detected":false,"plate":"FIRST001"}}"#
+        ),
+        format!(
+            r#"{{"timestamp":{t},"charger_id":"c","vehicle_detected":true,"plate":"SECOND02"}}"#
+        ),
+        format!(
+            r#"{{"timestamp":{t},"charger_id":"c","vehicle_detected":false,"plate":"SECOND02"}}"#
+        ),
     ];
     let r = run(config(), &lines);
     let ids: Vec<String> = r.sessions().into_iter().map(|s| s.session_id).collect();
@@ -496,12 +525,27 @@ fn resume_offset_holds_what_a_restart_needs() {
     push(&mut s, &leave(T0 + MIN, "a", "AAAA0001"), 102, &mut sink);
     // a's visit is emitted but kept (held) while late signals of it may still come.
     assert_eq!(s.resume_offset(7), Some(100));
-    push(&mut s, &arrive(T0 + 2 * MIN, "a", "AAAA0002"), 103, &mut sink);
+    push(
+        &mut s,
+        &arrive(T0 + 2 * MIN, "a", "AAAA0002"),
+        103,
+        &mut sink,
+    );
     assert_eq!(s.resume_offset(7), Some(101));
-    push(&mut s, &leave(T0 + 3 * MIN, "b", "BBBB0001"), 104, &mut sink);
+    push(
+        &mut s,
+        &leave(T0 + 3 * MIN, "b", "BBBB0001"),
+        104,
+        &mut sink,
+    );
     // b's visit is kept in turn until b's event time moves past the tolerance.
     assert_eq!(s.resume_offset(7), Some(101));
-    push(&mut s, &arrive(T0 + 4 * MIN, "b", "BBBB0002"), 105, &mut sink);
+    push(
+        &mut s,
+        &arrive(T0 + 4 * MIN, "b", "BBBB0002"),
+        105,
+        &mut sink,
+    );
     assert_eq!(s.resume_offset(7), Some(103));
     assert_eq!(
         s.mark(7),
@@ -534,7 +578,11 @@ fn a_restart_with_the_replay_guard_emits_each_output_once() {
             .unwrap()
     });
     let all = run(config.clone(), &lines);
-    let expected = all.outputs.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>();
+    let expected = all
+        .outputs
+        .iter()
+        .map(|(_, o)| o.clone())
+        .collect::<Vec<_>>();
     for commit_at in 0..lines.len() {
         for crash_at in commit_at..=lines.len() {
             // First run: up to the crash; what was produced up to the commit counts.
@@ -577,7 +625,10 @@ fn a_restart_with_the_replay_guard_emits_each_output_once() {
             let mut want: Vec<String> = expected.iter().map(key).collect();
             got.sort();
             want.sort();
-            assert_eq!(got, want, "commit after line {commit_at}, crash at {crash_at}");
+            assert_eq!(
+                got, want,
+                "commit after line {commit_at}, crash at {crash_at}"
+            );
         }
     }
 }
@@ -587,13 +638,31 @@ fn a_charger_that_moves_partition_mid_visit_is_refused() {
     let mut s = Sessionizer::new(config()).unwrap();
     let mut outs = Vec::new();
     let src = |partition, offset| Source { partition, offset };
-    s.push(arrive(T0, "c", "AB12CD34").as_bytes(), src(1, 0), &mut |o| outs.push(o));
-    s.push(leave(T0 + MIN, "c", "AB12CD34").as_bytes(), src(2, 0), &mut |o| outs.push(o));
-    assert!(matches!(&outs[0], Output::DeadLetter { reason, .. } if reason.contains("moved from partition 1 to partition 2")));
-    s.push(leave(T0 + MIN, "c", "AB12CD34").as_bytes(), src(1, 1), &mut |o| outs.push(o));
+    s.push(
+        arrive(T0, "c", "AB12CD34").as_bytes(),
+        src(1, 0),
+        &mut |o| outs.push(o),
+    );
+    s.push(
+        leave(T0 + MIN, "c", "AB12CD34").as_bytes(),
+        src(2, 0),
+        &mut |o| outs.push(o),
+    );
+    assert!(
+        matches!(&outs[0], Output::DeadLetter { reason, .. } if reason.contains("moved from partition 1 to partition 2"))
+    );
+    s.push(
+        leave(T0 + MIN, "c", "AB12CD34").as_bytes(),
+        src(1, 1),
+        &mut |o| outs.push(o),
+    );
     assert!(matches!(&outs[1], Output::Session { .. }));
     // Between visits it may move (the last visit is then no longer held on the old partition).
-    s.push(arrive(T0 + 2 * MIN, "c", "AB12CD34").as_bytes(), src(2, 1), &mut |o| outs.push(o));
+    s.push(
+        arrive(T0 + 2 * MIN, "c", "AB12CD34").as_bytes(),
+        src(2, 1),
+        &mut |o| outs.push(o),
+    );
     assert_eq!(outs.len(), 2);
     assert_eq!(s.resume_offset(1), None);
     assert_eq!(s.resume_offset(2), Some(1));
@@ -602,7 +671,7 @@ fn a_charger_that_moves_partition_mid_visit_is_refused() {
 #[test]
 fn state_per_open_visit_is_under_200_bytes() {
     println!("state per charger, open visit included: {CHARGER_STATE_BYTES} bytes");
-    assert!(CHARGER_STATE_BYTES < 200, "{CHARGER_STATE_BYTES}");
+    const { assert!(CHARGER_STATE_BYTES < 200) };
 }
 
 #[test]
@@ -621,7 +690,12 @@ fn sessionize_jsonl_writes_sessions_and_dead_letters() {
     let summary =
         sessionize_jsonl(input.as_bytes(), &mut sessions, Some(&mut dead), config()).unwrap();
     assert_eq!(
-        (summary.signals, summary.sessions, summary.dead_letters, summary.chargers),
+        (
+            summary.signals,
+            summary.sessions,
+            summary.dead_letters,
+            summary.chargers
+        ),
         (9, 2, 1, 2)
     );
     let sessions: Vec<Session> = String::from_utf8(sessions)

@@ -2,6 +2,8 @@
 //! simulator's events reproduces its ground truth exactly — also with duplicates and with
 //! reordering inside the tolerance injected, and also without the simulator's `seq`.
 
+mod common;
+
 use std::time::Duration;
 
 use aggregator::{Output, Sessionizer, SessionizerConfig, Source};
@@ -9,8 +11,11 @@ use events::Session;
 use proptest::prelude::*;
 use simulator::{FleetConfig, Profile, Simulator};
 
-/// `(charger index, timestamp, json)` of every event, and the ground truth.
-fn simulate(config: FleetConfig) -> (Vec<(u32, i64, Vec<u8>)>, Vec<Session>) {
+/// `(charger index, timestamp, json)` of one event.
+type Event = (u32, i64, Vec<u8>);
+
+/// Every event, and the ground truth.
+fn simulate(config: FleetConfig) -> (Vec<Event>, Vec<Session>) {
     let mut sim = Simulator::new(config).unwrap();
     let mut json = Vec::new();
     let mut events = Vec::new();
@@ -27,7 +32,9 @@ fn strip_seq(json: &[u8]) -> Vec<u8> {
     let text = std::str::from_utf8(json).unwrap();
     match text.find(",\"seq\":") {
         Some(at) => {
-            let end = text[at + 1..].find([',', '}']).map_or(text.len(), |e| at + 1 + e);
+            let end = text[at + 1..]
+                .find([',', '}'])
+                .map_or(text.len(), |e| at + 1 + e);
             format!("{}{}", &text[..at], &text[end..]).into_bytes()
         }
         None => json.to_vec(),
@@ -88,7 +95,7 @@ proptest! {
             ..FleetConfig::default()
         });
         prop_assert!(!truth.is_empty() || events.is_empty());
-        let events: Vec<(u32, i64, Vec<u8>)> = if keep_seq {
+        let events: Vec<Event> = if keep_seq {
             events
         } else {
             events.into_iter().map(|(c, t, j)| (c, t, strip_seq(&j))).collect()
@@ -117,5 +124,60 @@ proptest! {
         let (sessions, dead) = sessionize(&config, &records);
         prop_assert!(dead.is_empty(), "{:?}", dead);
         prop_assert_eq!(by_id(sessions), truth);
+    }
+
+    /// Through crashes and restarts (offsets and marks committed, replay with the guard), over
+    /// partitions as the Kafka runner sees them — one per charger (the study's layout) or
+    /// several chargers per partition — the outputs are those of an uninterrupted run, which
+    /// are the ground truth.
+    #[test]
+    fn restarts_keep_the_ground_truth_exact(
+        chargers in 1u32..30,
+        seed in any::<u64>(),
+        partitions in prop_oneof![Just(0u32), 1u32..4],
+        delays in prop::collection::vec(any::<u16>(), 1..32),
+        dups in prop::collection::vec(prop::bool::weighted(0.15), 1..32),
+        commits in prop::collection::vec(any::<u16>(), 1..16),
+        crashes in prop::collection::vec(any::<u16>(), 0..4),
+    ) {
+        let profile = Profile::study_literal();
+        let tolerance_ms = 3_000i64;
+        let config = SessionizerConfig {
+            overstay_grace: profile.overstay_grace,
+            reorder_tolerance: Duration::from_millis(tolerance_ms as u64),
+            ..SessionizerConfig::default()
+        };
+        let (events, truth) = simulate(FleetConfig {
+            chargers,
+            seed,
+            span_ms: 90_000,
+            profile,
+            ..FleetConfig::default()
+        });
+        let pick = |k: usize| i64::from(delays[k % delays.len()]) % (tolerance_ms + 1);
+        let mut keyed = Vec::new();
+        for (i, (_, ts, _)) in events.iter().enumerate() {
+            keyed.push((ts + pick(i), i, i));
+            if dups[i % dups.len()] {
+                keyed.push((ts + pick(i).max(pick(i + 3)), events.len() + i, i));
+            }
+        }
+        keyed.sort();
+        // 0 partitions: one per charger.
+        let per = if partitions == 0 { chargers } else { partitions };
+        let mut next = vec![0i64; per as usize];
+        let mut records = Vec::new();
+        for &(_, _, i) in &keyed {
+            let p = events[i].0 % per;
+            records.push((p as i32, next[p as usize], events[i].2.clone()));
+            next[p as usize] += 1;
+        }
+        let commit_at: Vec<usize> = commits.iter().map(|&c| usize::from(c)).collect();
+        let crash_at: Vec<usize> = crashes.iter().map(|&c| usize::from(c)).collect();
+        let (want, got) = common::crash_and_replay(&config, &records, &commit_at, &crash_at);
+        prop_assert_eq!(&got, &want);
+        let sessions = want.iter().filter(|o| o.starts_with("Session")).count();
+        prop_assert_eq!(sessions, truth.len());
+        prop_assert_eq!(want.len(), truth.len(), "no dead letters either");
     }
 }

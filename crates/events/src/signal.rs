@@ -165,10 +165,10 @@ pub fn decode(bytes: &[u8]) -> Result<Signal<'_>> {
             plate: raw.plate,
         },
         (None, Some(user_connection), None) => {
-            if let Some(p) = raw.price {
-                if !p.is_finite() || p < 0.0 {
-                    return Err(Error::Impossible(format!("price {p}")));
-                }
+            if let Some(p) = raw.price
+                && (!p.is_finite() || p < 0.0)
+            {
+                return Err(Error::Impossible(format!("price {p}")));
             }
             Reading::UserData {
                 user_connection,

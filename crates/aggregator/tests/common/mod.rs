@@ -2,7 +2,9 @@
 //! format, and a runner that collects outputs.
 #![allow(dead_code)]
 
-use aggregator::{Output, Sessionizer, SessionizerConfig, Source};
+use std::collections::HashMap;
+
+use aggregator::{Mark, Output, ReplayGuard, Sessionizer, SessionizerConfig, Source};
 use events::Session;
 
 /// 2023-11-14 22:13:20 UTC, in epoch milliseconds.
@@ -140,4 +142,93 @@ pub fn run(config: SessionizerConfig, lines: &[String]) -> Run {
 pub fn sorted(mut sessions: Vec<Session>) -> Vec<Session> {
     sessions.sort_by(|a, b| a.session_id.cmp(&b.session_id));
     sessions
+}
+
+/// Runs `records` (`(partition, offset, bytes)`, in consumption order) like the Kafka runner
+/// would, once without interruption and once with crashes, and returns the outputs of both
+/// (as sorted debug strings).
+///
+/// The runner commits after the records at the indices `commit_at` (modulo the input length):
+/// per partition [`Sessionizer::resume_offset`] (or the position after the last record consumed)
+/// and [`Sessionizer::mark`]; outputs produced up to a commit count, later ones are lost when it
+/// crashes. It crashes before consuming the records at the indices `crash_at` (modulo the
+/// length), then restarts from the committed offsets with a [`ReplayGuard`] over the marks. It
+/// advances to the event time of all records so far every 5 records, and finishes at the end.
+pub fn crash_and_replay(
+    config: &SessionizerConfig,
+    records: &[(i32, i64, Vec<u8>)],
+    commit_at: &[usize],
+    crash_at: &[usize],
+) -> (Vec<String>, Vec<String>) {
+    let n = records.len().max(1);
+    let commit_at: Vec<usize> = commit_at.iter().map(|c| c % n).collect();
+    let mut crash_at: Vec<usize> = crash_at.iter().map(|c| c % n).collect();
+    crash_at.sort();
+    crash_at.dedup();
+    let mut watermark = Vec::with_capacity(records.len());
+    let mut w = i64::MIN;
+    for r in records {
+        w = w.max(events::decode(&r.2).map_or(i64::MIN, |s| s.timestamp_ms));
+        watermark.push(w);
+    }
+    let run_life = |resume: &HashMap<i32, i64>, marks: &HashMap<i32, Mark>, stop: Option<usize>| {
+        let mut s = Sessionizer::new(config.clone()).unwrap();
+        let guard = ReplayGuard::new(marks.iter().map(|(&p, &m)| (p, m)));
+        let mut outs: Vec<Output> = Vec::new();
+        let mut committed: Vec<Output> = Vec::new();
+        let mut resume = resume.clone();
+        let mut marks = marks.clone();
+        let mut consumed: HashMap<i32, i64> = HashMap::new();
+        let mut buf = Vec::new();
+        for (k, (p, offset, bytes)) in records.iter().enumerate() {
+            if *offset < resume.get(p).copied().unwrap_or(0) {
+                continue;
+            }
+            if stop == Some(k) {
+                // Crash: what was produced since the last commit is lost.
+                return (committed, resume, marks, false);
+            }
+            let src = Source {
+                partition: *p,
+                offset: *offset,
+            };
+            s.push(bytes, src, &mut |o| buf.push(o));
+            consumed.insert(*p, *offset);
+            if k % 5 == 4 {
+                s.advance(watermark[k], &mut |o| buf.push(o));
+            }
+            outs.extend(buf.drain(..).filter(|o| guard.admits(o)));
+            if commit_at.contains(&k) {
+                committed.append(&mut outs);
+                for (&p, &last) in &consumed {
+                    resume.insert(p, s.resume_offset(p).unwrap_or(last + 1));
+                    marks.insert(p, s.mark(p).unwrap());
+                }
+            }
+        }
+        s.finish(&mut |o| buf.push(o));
+        outs.extend(buf.drain(..).filter(|o| guard.admits(o)));
+        committed.append(&mut outs);
+        (committed, resume, marks, true)
+    };
+    let (expected, _, _, _) = run_life(&HashMap::new(), &HashMap::new(), None);
+    let mut resume = HashMap::new();
+    let mut marks = HashMap::new();
+    let mut produced = Vec::new();
+    for life in 0..=crash_at.len() {
+        let (mut committed, r, m, finished) =
+            run_life(&resume, &marks, crash_at.get(life).copied());
+        produced.append(&mut committed);
+        resume = r;
+        marks = m;
+        if finished {
+            break;
+        }
+    }
+    let key = |o: &Output| format!("{o:?}");
+    let mut want: Vec<String> = expected.iter().map(key).collect();
+    let mut got: Vec<String> = produced.iter().map(key).collect();
+    want.sort();
+    got.sort();
+    (want, got)
 }
