@@ -402,6 +402,8 @@ enum Dup {
 struct PartitionState {
     partition: i32,
     last_offset: Option<i64>,
+    /// The largest event time of the signals accepted from this partition.
+    event_time: Option<i64>,
     /// `(hold, charger)` entries, smallest first. An entry is current while its charger still
     /// holds exactly that offset on this partition; stale entries are dropped when they reach
     /// the top, so the top is always current and `resume_offset` is a peek.
@@ -555,6 +557,15 @@ impl Sessionizer {
         self.stream_time
     }
 
+    /// The largest event time accepted from `partition` (`None` before its first signal). A
+    /// runner takes the smallest of these over the partitions still delivering as the time to
+    /// [`advance`](Self::advance) to: the global [`stream_time`](Self::stream_time) would run
+    /// ahead of partitions that are consumed later and close their visits too early.
+    pub fn partition_time(&self, partition: i32) -> Option<i64> {
+        let pidx = *self.pmap.get(&partition)?;
+        self.partitions[pidx as usize].event_time
+    }
+
     /// Processes one record: decodes it and runs its charger's state machine; every session
     /// completed and every signal rejected by it is handed to `out`.
     pub fn push(&mut self, bytes: &[u8], source: Source, out: &mut impl FnMut(Output)) {
@@ -632,6 +643,8 @@ impl Sessionizer {
         let r = RecRef::of_decoded(&signal, tb, source.offset);
         self.accept(c, r, bytes, source, out);
         self.stream_time = Some(self.stream_time.map_or(ts, |t| t.max(ts)));
+        let part = &mut self.partitions[pidx];
+        part.event_time = Some(part.event_time.map_or(ts, |t| t.max(ts)));
     }
 
     /// Tells the sessionizer that the stream's event time reached `event_time_ms` (the runner
@@ -727,6 +740,7 @@ impl Sessionizer {
             self.partitions.push(PartitionState {
                 partition,
                 last_offset: None,
+                event_time: None,
                 holds: BinaryHeap::new(),
                 live: 0,
                 refusals: BTreeMap::new(),

@@ -217,6 +217,7 @@ pub fn run(
                     outputs.push(o)
                 });
             state.consumed = true;
+            state.note_activity(source.partition);
             stats.signals.fetch_add(1, Ordering::Relaxed);
             for output in outputs.drain(..) {
                 let closing_ts = match output.trigger() {
@@ -238,7 +239,7 @@ pub fn run(
             }
         }
         if state.consumed && last_commit.elapsed() >= options.commit_interval {
-            if let Some(now) = state.sessionizer.stream_time() {
+            if let Some(now) = state.watermark() {
                 state.sessionizer.advance(now, &mut |o| outputs.push(o));
                 for output in outputs.drain(..) {
                     if let Trigger::Advance { partition, .. } = output.trigger() {
@@ -292,7 +293,13 @@ struct State {
     /// Partitions with an inactivity closure in the open transaction (their mark must be
     /// committed with the new `advanced_to`).
     advanced: HashSet<i32>,
+    /// When each partition (by number) last delivered a record.
+    last_delivery: Vec<Option<Instant>>,
 }
+
+/// A partition that delivered nothing for this long is caught up (or its chargers went quiet):
+/// it no longer holds the watermark back.
+const IDLE_PARTITION: Duration = Duration::from_secs(10);
 
 impl State {
     fn new(options: &AggregateOptions) -> Result<State> {
@@ -303,7 +310,36 @@ impl State {
             consumed: false,
             committed: HashMap::new(),
             advanced: HashSet::new(),
+            last_delivery: Vec::new(),
         })
+    }
+
+    fn note_activity(&mut self, partition: i32) {
+        let Ok(index) = usize::try_from(partition) else {
+            return;
+        };
+        if index >= self.last_delivery.len() {
+            self.last_delivery.resize(index + 1, None);
+        }
+        self.last_delivery[index] = Some(Instant::now());
+    }
+
+    /// The event time every partition still delivering has reached: the smallest partition
+    /// time among those that delivered within [`IDLE_PARTITION`]; the stream's time when all
+    /// are idle. Inactivity closures use it, so a partition consumed later than the others
+    /// (a backlog, an unpaced run) does not see its visits closed by the others' progress.
+    fn watermark(&self) -> Option<i64> {
+        let now = Instant::now();
+        let active = self.sessionizer.partitions().filter(|&p| {
+            usize::try_from(p)
+                .ok()
+                .and_then(|i| self.last_delivery.get(i).copied().flatten())
+                .is_some_and(|seen| now.duration_since(seen) < IDLE_PARTITION)
+        });
+        active
+            .filter_map(|p| self.sessionizer.partition_time(p))
+            .min()
+            .or_else(|| self.sessionizer.stream_time())
     }
 
     /// Fresh state for the current assignment: marks from the committed offsets' metadata, and
