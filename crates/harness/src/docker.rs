@@ -1,11 +1,27 @@
-//! The docker provider: containers, where a Docker engine answers.
+//! The docker provider: `apache/kafka` and `clickhouse/clickhouse-server` containers, where a
+//! Docker engine answers.
 //!
-//! Machines without an engine (a `docker` client alone is not enough) get a clear reason and
-//! the callers skip; nothing here pretends a container ran.
+//! Driven through the `docker` command line (no extra crates): each container publishes its port
+//! on a free loopback port reserved here, and Kafka advertises exactly that host port (the
+//! container's own port would be unreachable from the host: a known pitfall of Kafka in
+//! containers). Containers run with `--rm` and are removed on drop. Machines without an engine
+//! (a `docker` client alone is not enough) get a clear reason and callers skip; nothing here
+//! pretends a container ran.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use crate::Error;
+use crate::endpoints::{PROBE_INTERVAL, client_for};
+use crate::{
+    ClickHouseEndpoint, Error, KafkaEndpoint, Result, Secret, ServerVersion, kafka_admin, ports,
+};
+
+/// The images, pinned: the broker matches the native provider's Kafka.
+pub const KAFKA_IMAGE: &str = "apache/kafka:4.1.1";
+/// A modern ClickHouse (the native provider has Debian's 18.16 here).
+pub const CLICKHOUSE_IMAGE: &str = "clickhouse/clickhouse-server:24.8";
+
+const START_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Why docker cannot be used here, or `None` when an engine answers.
 pub fn engine_problem() -> Option<String> {
@@ -26,13 +42,189 @@ pub fn engine_problem() -> Option<String> {
     }
 }
 
-/// The error for a docker request on this machine.
-pub(crate) fn unavailable_reason() -> Error {
-    match engine_problem() {
-        Some(reason) => Error::DockerUnavailable(reason),
-        None => Error::DockerUnavailable(
-            "a Docker engine answers, but this build of evbench has no container support yet; use --provider native or external"
-                .into(),
-        ),
+/// A running container, removed (`docker rm -f`) on drop.
+#[derive(Debug)]
+pub struct Container {
+    id: String,
+}
+
+impl Container {
+    fn run(args: &[String]) -> Result<Container> {
+        let out = Command::new("docker")
+            .arg("run")
+            .args(args)
+            .output()
+            .map_err(|e| Error::io("docker run", e))?;
+        if !out.status.success() {
+            return Err(Error::DockerUnavailable(format!(
+                "docker run failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(Container {
+            id: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        })
+    }
+
+    /// The container's output, for start-up errors.
+    fn logs(&self) -> String {
+        Command::new("docker")
+            .args(["logs", "--tail", "40", &self.id])
+            .output()
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.id]).output();
+    }
+}
+
+/// `docker run` arguments of a single-node KRaft broker that advertises `host_port` on loopback.
+pub fn kafka_run_args(host_port: u16) -> Vec<String> {
+    let env = [
+        "KAFKA_NODE_ID=1".to_owned(),
+        "KAFKA_PROCESS_ROLES=broker,controller".to_owned(),
+        "KAFKA_LISTENERS=PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093".to_owned(),
+        format!("KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://127.0.0.1:{host_port}"),
+        "KAFKA_CONTROLLER_LISTENER_NAMES=CONTROLLER".to_owned(),
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
+        "KAFKA_CONTROLLER_QUORUM_VOTERS=1@localhost:9093".to_owned(),
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR=1".to_owned(),
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR=1".to_owned(),
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR=1".to_owned(),
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS=0".to_owned(),
+        "KAFKA_AUTO_CREATE_TOPICS_ENABLE=false".to_owned(),
+    ];
+    let mut args = vec![
+        "-d".to_owned(),
+        "--rm".to_owned(),
+        "-p".to_owned(),
+        format!("127.0.0.1:{host_port}:9092"),
+    ];
+    for e in env {
+        args.push("-e".to_owned());
+        args.push(e);
+    }
+    args.push(KAFKA_IMAGE.to_owned());
+    args
+}
+
+/// `docker run` arguments of a ClickHouse server whose HTTP port is published on `host_port`.
+pub fn clickhouse_run_args(host_port: u16) -> Vec<String> {
+    [
+        "-d",
+        "--rm",
+        "-p",
+        &format!("127.0.0.1:{host_port}:8123"),
+        "-e",
+        "CLICKHOUSE_SKIP_USER_SETUP=1",
+        "--ulimit",
+        "nofile=262144:262144",
+        CLICKHOUSE_IMAGE,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Kafka and ClickHouse containers, ready.
+#[derive(Debug)]
+pub struct DockerServices {
+    pub kafka: KafkaEndpoint,
+    pub clickhouse: ClickHouseEndpoint,
+    // Dropped (removed) with the services.
+    _containers: Vec<Container>,
+}
+
+/// Starts both containers and waits until Kafka answers a metadata request and ClickHouse a query.
+pub(crate) async fn start() -> Result<DockerServices> {
+    if let Some(reason) = engine_problem() {
+        return Err(Error::DockerUnavailable(reason));
+    }
+    let (kafka_port, http_port) = (ports::free_port()?, ports::free_port()?);
+    let kafka_container = Container::run(&kafka_run_args(kafka_port))?;
+    let clickhouse_container = Container::run(&clickhouse_run_args(http_port))?;
+    let kafka = KafkaEndpoint {
+        bootstrap: format!("127.0.0.1:{kafka_port}"),
+        version: KAFKA_IMAGE.rsplit(':').next().unwrap_or("").to_owned(),
+    };
+    let url = format!("http://127.0.0.1:{http_port}");
+    let started = Instant::now();
+    let version = loop {
+        let probe = kafka.bootstrap.clone();
+        let kafka_ok = tokio::task::spawn_blocking(move || {
+            kafka_admin::broker_count(&probe, Duration::from_secs(2))
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .is_some_and(|n| n > 0);
+        // The first query right after start-up may be refused: keep asking.
+        let clickhouse_version = client_for(&url, "default", &Secret::default(), None)
+            .query("SELECT version()")
+            .fetch_one::<String>()
+            .await
+            .ok();
+        if let (true, Some(text)) = (kafka_ok, clickhouse_version) {
+            break ServerVersion::parse(&text)
+                .ok_or_else(|| Error::Other(format!("unreadable ClickHouse version {text:?}")))?;
+        }
+        if started.elapsed() > START_TIMEOUT {
+            return Err(Error::NotReady {
+                name: "docker containers",
+                waited_s: START_TIMEOUT.as_secs(),
+                last_error: format!("kafka ready: {kafka_ok}"),
+                log_tail: format!(
+                    "{}\n{}",
+                    kafka_container.logs(),
+                    clickhouse_container.logs()
+                ),
+            });
+        }
+        tokio::time::sleep(PROBE_INTERVAL * 5).await;
+    };
+    let clickhouse = ClickHouseEndpoint {
+        url,
+        user: "default".into(),
+        password: Secret::default(),
+        version,
+    };
+    Ok(DockerServices {
+        kafka,
+        clickhouse,
+        _containers: vec![kafka_container, clickhouse_container],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_advertises_the_published_host_port() {
+        let args = kafka_run_args(40123);
+        assert!(args.contains(&"127.0.0.1:40123:9092".to_owned()));
+        assert!(
+            args.contains(&"KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://127.0.0.1:40123".to_owned())
+        );
+        assert_eq!(args.last().map(String::as_str), Some(KAFKA_IMAGE));
+        assert!(
+            KAFKA_IMAGE.ends_with(crate::KAFKA_VERSION),
+            "docker and native run the same Kafka"
+        );
+    }
+
+    #[test]
+    fn clickhouse_publishes_http_on_loopback_only() {
+        let args = clickhouse_run_args(40124);
+        assert!(args.contains(&"127.0.0.1:40124:8123".to_owned()));
     }
 }

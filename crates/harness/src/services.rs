@@ -70,6 +70,10 @@ enum Backend {
         kafka: Box<NativeKafka>,
         clickhouse: Box<NativeClickHouse>,
     },
+    /// The containers are removed when this drops.
+    Docker {
+        _containers: Box<docker::DockerServices>,
+    },
     External,
 }
 
@@ -94,7 +98,17 @@ impl Services {
                     },
                 })
             }
-            ProviderKind::Docker => Err(docker::unavailable_reason()),
+            ProviderKind::Docker => {
+                let containers = docker::start().await?;
+                Ok(Services {
+                    provider,
+                    kafka: containers.kafka.clone(),
+                    clickhouse: containers.clickhouse.clone(),
+                    backend: Backend::Docker {
+                        _containers: Box::new(containers),
+                    },
+                })
+            }
             ProviderKind::External => {
                 let (kafka, clickhouse) = external::connect().await?;
                 Ok(Services {
@@ -111,7 +125,7 @@ impl Services {
     pub fn native_clickhouse(&mut self) -> Option<&mut NativeClickHouse> {
         match &mut self.backend {
             Backend::Native { clickhouse, .. } => Some(clickhouse),
-            Backend::External => None,
+            Backend::Docker { .. } | Backend::External => None,
         }
     }
 
@@ -119,7 +133,7 @@ impl Services {
     pub fn native_kafka(&mut self) -> Option<&mut NativeKafka> {
         match &mut self.backend {
             Backend::Native { kafka, .. } => Some(kafka),
-            Backend::External => None,
+            Backend::Docker { .. } | Backend::External => None,
         }
     }
 

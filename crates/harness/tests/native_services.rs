@@ -217,7 +217,7 @@ fn a_panic_while_services_run_leaves_no_process() {
 }
 
 #[tokio::test]
-async fn docker_provider_is_skipped_with_a_reason_when_no_engine_answers() {
+async fn docker_provider_round_trip_or_skip_with_a_reason() {
     match harness::docker::engine_problem() {
         Some(reason) => {
             eprintln!("SKIPPED docker provider: {reason}");
