@@ -556,8 +556,8 @@ mod tests {
                 table: vec![KpiRow {
                     kpi: "revenue".into(),
                     key: "2026-01-01".into(),
-                    expected: 1.5,
-                    observed: 1.5,
+                    expected: "1.5".into(),
+                    observed: "1.5".into(),
                     passed: true,
                 }],
             },
