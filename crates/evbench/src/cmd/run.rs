@@ -1,7 +1,7 @@
 //! `evbench run SCENARIO --out DIR` and `evbench validate SCENARIO`.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ pub struct ValidateArgs {
     scenarios: Vec<PathBuf>,
 }
 
-fn load(path: &PathBuf) -> Result<Scenario, Failure> {
+fn load(path: &Path) -> Result<Scenario, Failure> {
     Scenario::load(path).map_err(|e| Failure::Input(e.into()))
 }
 
@@ -73,13 +73,12 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
         if tty {
             bar.set_position((p.simulated * 1000.0) as u64);
             bar.set_message(line);
-        } else if let Ok(mut last) = last_line.lock() {
-            if last.elapsed() >= Duration::from_secs(5)
-                || p.phase != "running" && p.phase != "draining"
-            {
-                *last = Instant::now();
-                eprintln!("[{:>6.1} s] {line}", p.elapsed.as_secs_f64());
-            }
+        } else if let Ok(mut last) = last_line.lock()
+            && (last.elapsed() >= Duration::from_secs(5)
+                || p.phase != "running" && p.phase != "draining")
+        {
+            *last = Instant::now();
+            eprintln!("[{:>6.1} s] {line}", p.elapsed.as_secs_f64());
         }
     };
     let report = tokio::select! {
