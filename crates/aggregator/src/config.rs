@@ -24,24 +24,24 @@ use crate::{Error, Result};
 #[serde(deny_unknown_fields, default)]
 pub struct SessionizerConfig {
     /// Idle time after charging beyond which a visit is an overstay (`idle > grace`).
-    #[serde(with = "human_duration")]
+    #[serde(with = "events::human_duration")]
     pub overstay_grace: Duration,
     /// How far, in event time, a charger's signal may come after later signals of the same
     /// charger and still be put in its place. Later than that it is dead-lettered as late.
     /// Complete visits that arrive in order are emitted at once whatever this is; only visits
     /// with a missing or out-of-order signal wait, for at most this much of the charger's
     /// event time.
-    #[serde(with = "human_duration")]
+    #[serde(with = "events::human_duration")]
     pub reorder_tolerance: Duration,
     /// A visit whose charger sends nothing for longer than this (in event time) is closed at
     /// its last signal and flagged `closed_by_inactivity`. Must exceed the longest silence of a
     /// normal visit (the study's longest is its 20–40 min charge).
-    #[serde(with = "human_duration")]
+    #[serde(with = "events::human_duration")]
     pub inactivity_gap: Duration,
     /// A signal whose timestamp is further than this ahead of the stream's event time (the
     /// largest seen so far) is dead-lettered: a broken clock must not push a charger's whole
     /// future into the past.
-    #[serde(with = "human_duration")]
+    #[serde(with = "events::human_duration")]
     pub max_clock_skew: Duration,
 }
 
@@ -121,26 +121,6 @@ fn ms(d: Duration) -> i64 {
 
 fn show(d: Duration) -> String {
     humantime::format_duration(d).to_string()
-}
-
-/// Serde for `Duration` as a `humantime` string.
-mod human_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            D::Error::custom(format!(
-                "invalid duration {text:?}: {e} (write e.g. \"6m\", \"5s\", \"2h\")"
-            ))
-        })
-    }
 }
 
 #[cfg(test)]

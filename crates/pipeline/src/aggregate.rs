@@ -52,7 +52,7 @@ pub struct AggregateOptions {
     /// Partitions of the output topics when the runner creates them.
     pub output_partitions: u32,
     /// How often a transaction is committed.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "events::human_duration")]
     pub commit_interval: Duration,
     pub sessionizer: SessionizerConfig,
 }
@@ -69,21 +69,6 @@ impl Default for AggregateOptions {
             commit_interval: Duration::from_millis(100),
             sessionizer: SessionizerConfig::default(),
         }
-    }
-}
-
-mod humantime_serde {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&humantime::format_duration(*value).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 

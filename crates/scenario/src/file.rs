@@ -76,7 +76,7 @@ fn default_max_partitions() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct Run {
     /// Simulated span during which vehicles arrive (visits under way then complete).
-    #[serde(with = "human")]
+    #[serde(with = "events::human_duration")]
     pub span: Duration,
     /// Simulated time against the wall clock: a factor (`1`, `60`) or `"max"` (unpaced).
     #[serde(default = "default_compression")]
@@ -88,14 +88,14 @@ pub struct Run {
     #[serde(default)]
     pub provider: ProviderKind,
     /// How long the pipeline may take to drain after the last signal before the run fails.
-    #[serde(default = "default_drain_timeout", with = "human")]
+    #[serde(default = "default_drain_timeout", with = "events::human_duration")]
     pub drain_timeout: Duration,
     /// `compression.type` of the signal producer.
     #[serde(default = "default_kafka_compression")]
     pub kafka_compression: String,
     /// How long the signal producer waits to fill a batch (`linger.ms`): short for latency,
     /// longer for throughput when many partitions share the load.
-    #[serde(default = "default_linger", with = "human")]
+    #[serde(default = "default_linger", with = "events::human_duration")]
     pub linger: Duration,
 }
 
@@ -141,13 +141,13 @@ impl Ingestion {
 #[serde(deny_unknown_fields, default)]
 pub struct AggregatorSettings {
     /// Signals out of order by up to this much event time are put back in order.
-    #[serde(with = "human")]
+    #[serde(with = "events::human_duration")]
     pub reorder_tolerance: Duration,
     /// A visit with no signal for this long (event time) is closed and flagged.
-    #[serde(with = "human")]
+    #[serde(with = "events::human_duration")]
     pub inactivity_gap: Duration,
     /// How often the aggregator commits its transaction (latency against overhead).
-    #[serde(with = "human")]
+    #[serde(with = "events::human_duration")]
     pub commit_interval: Duration,
 }
 
@@ -284,25 +284,6 @@ fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
             format!("line {line}: {message} (in `{source_line}`)")
         }
         None => message,
-    }
-}
-
-mod human {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&humantime::format_duration(*value).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "{text:?} is not a duration like \"2h\" or \"500ms\": {e}"
-            ))
-        })
     }
 }
 

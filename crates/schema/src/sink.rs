@@ -60,23 +60,23 @@ pub struct SinkConfig {
     /// …or this many bytes of RowBinary…
     pub batch_bytes: usize,
     /// …or when its first row is this old.
-    #[serde(with = "human_duration")]
+    #[serde(with = "events::human_duration")]
     pub batch_period: Duration,
     /// First wait before resending a failed insert; doubles up to `retry_max`.
-    #[serde(with = "human_duration")]
+    #[serde(with = "events::human_duration")]
     pub retry_initial: Duration,
     /// Longest wait between resends.
-    #[serde(with = "human_duration")]
+    #[serde(with = "events::human_duration")]
     pub retry_max: Duration,
     /// How long one insert may take (sending and the server's answer).
-    #[serde(with = "human_duration")]
+    #[serde(with = "events::human_duration")]
     pub insert_timeout: Duration,
     /// How often progress (rows/s) is logged.
-    #[serde(with = "human_duration")]
+    #[serde(with = "events::human_duration")]
     pub progress_interval: Duration,
     /// After shutdown was asked, how long to keep trying to write what is buffered; what is not
     /// written by then is left uncommitted and replayed by the next run.
-    #[serde(with = "human_duration")]
+    #[serde(with = "events::human_duration")]
     pub shutdown_grace: Duration,
     /// Extra librdkafka consumer settings (security, fetch sizes…); they override the defaults.
     pub kafka: BTreeMap<String, String>,
@@ -122,28 +122,6 @@ impl SinkConfig {
             ));
         }
         Ok(())
-    }
-}
-
-/// Serde for durations as `humantime` text (`"1s 500ms"`).
-pub mod human_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Writes `"1s 500ms"`.
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    /// Reads `"500ms"`, `"2s"`, `"1m 30s"`.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?} (e.g. \"500ms\", \"2s\"): {e}"
-            ))
-        })
     }
 }
 
@@ -216,7 +194,7 @@ pub struct SinkStats {
     /// Rows still buffered when shutdown's grace ran out (uncommitted: the next run replays them).
     pub abandoned_rows: u64,
     /// Time since the sink started.
-    #[serde(with = "human_duration")]
+    #[serde(with = "events::human_duration")]
     pub elapsed: Duration,
     /// Rows (signals, sessions, dead letters) written per second of `elapsed`.
     pub rows_per_s: f64,

@@ -210,7 +210,7 @@ impl From<IntRange> for String {
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// How often a free bay may receive a vehicle (the study's loop: once a second).
-    #[serde(with = "human")]
+    #[serde(with = "events::human_duration")]
     pub arrival_tick: Duration,
     /// Chance, at each tick while the bay is free, that a vehicle arrives.
     pub arrival_probability: f64,
@@ -231,7 +231,7 @@ pub struct Profile {
     /// Idle time after charging of a vehicle that leaves normally.
     pub normal_idle: DurationRange,
     /// The overstay rule: idle after charging longer than this is an overstay.
-    #[serde(with = "human")]
+    #[serde(with = "events::human_duration")]
     pub overstay_grace: Duration,
     /// Price offered to the user, in euro cents per kWh (sent as EUR/kWh, `cents / 100`).
     pub price_cents: IntRange,
@@ -372,7 +372,11 @@ pub struct ProfileSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
     /// Overrides [`Profile::arrival_tick`].
-    #[serde(default, with = "human_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "events::human_duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub arrival_tick: Option<Duration>,
     /// Overrides [`Profile::arrival_probability`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -402,7 +406,11 @@ pub struct ProfileSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normal_idle: Option<DurationRange>,
     /// Overrides [`Profile::overstay_grace`].
-    #[serde(default, with = "human_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "events::human_duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub overstay_grace: Option<Duration>,
     /// Overrides [`Profile::price_cents`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -465,43 +473,6 @@ fn check_duration(field: &str, d: Duration) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Serde for a `Duration` as a humantime string (`"6m"`).
-mod human {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_duration(*d))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(text.trim())
-            .map_err(|e| D::Error::custom(format!("invalid duration {text:?}: {e}")))
-    }
-}
-
-/// Serde for an `Option<Duration>` as a humantime string.
-mod human_opt {
-    use std::time::Duration;
-
-    use serde::{Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => super::human::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        super::human::deserialize(d).map(Some)
-    }
 }
 
 #[cfg(test)]

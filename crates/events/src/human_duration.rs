@@ -1,0 +1,71 @@
+//! Serde for `Duration` as human-readable text (`"500ms"`, `"20m"`, `"2h"`), the form every
+//! evbench configuration (scenarios, profiles, the aggregator's and the sink's settings) uses:
+//! `#[serde(with = "events::human_duration")]`, or `events::human_duration::option` for
+//! `Option<Duration>`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+/// Writes `"1s 500ms"`.
+pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&humantime::format_duration(*duration))
+}
+
+/// Reads `"500ms"`, `"2s"`, `"1m 30s"`; the error names the text and shows the form.
+pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        D::Error::custom(format!(
+            "invalid duration {text:?} (write e.g. \"500ms\", \"20m\", \"2h\"): {e}"
+        ))
+    })
+}
+
+/// The same for `Option<Duration>` (absent or `null` = `None`, with `#[serde(default)]`).
+pub mod option {
+    use std::time::Duration;
+
+    use serde::{Deserializer, Serializer};
+
+    /// Writes the duration, or nothing.
+    pub fn serialize<S: Serializer>(
+        duration: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match duration {
+            Some(d) => super::serialize(d, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// Reads a duration.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        super::deserialize(deserializer).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Config {
+        #[serde(with = "crate::human_duration")]
+        wait: Duration,
+    }
+
+    #[test]
+    fn round_trips_and_explains_errors() {
+        let config: Config = serde_json::from_str(r#"{"wait":"1m 30s"}"#).unwrap();
+        assert_eq!(config.wait, Duration::from_secs(90));
+        let back: Config = serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+        assert_eq!(back, config);
+        let err = serde_json::from_str::<Config>(r#"{"wait":"soon"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid duration \"soon\""), "{err}");
+    }
+}
