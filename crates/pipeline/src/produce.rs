@@ -37,6 +37,38 @@ pub struct ProduceOptions {
     pub compression: String,
     /// Extra librdkafka settings, passed through as given.
     pub client: Vec<(String, String)>,
+    /// Faults injected into the stream.
+    pub faults: FaultOptions,
+}
+
+/// Faults the producer injects, to test that the pipeline shrugs them off: exact duplicates
+/// (the aggregator must ignore them) and malformed records (they must end as dead letters).
+/// Drawn from their own seeded stream, so the same seed injects the same faults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultOptions {
+    /// Chance that a signal is sent a second time, right after the first.
+    pub duplicate_share: f64,
+    /// Chance that a malformed record (the first half of the signal's JSON) follows a signal.
+    pub malformed_share: f64,
+    /// Seed of the fault draws.
+    pub seed: u64,
+}
+
+/// SplitMix64: the fault draws (independent of the simulator's streams).
+struct FaultDraws(u64);
+
+impl FaultDraws {
+    fn chance(&mut self, probability: f64) -> bool {
+        if probability <= 0.0 {
+            return false;
+        }
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 <= probability
+    }
 }
 
 impl Default for ProduceOptions {
@@ -48,6 +80,7 @@ impl Default for ProduceOptions {
             batch_bytes: 1 << 20,
             compression: "lz4".to_owned(),
             client: Vec::new(),
+            faults: FaultOptions::default(),
         }
     }
 }
@@ -90,7 +123,14 @@ pub struct Progress {
 /// What a produce run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProduceReport {
+    /// Signals the simulator made (each sent once, plus any injected copies).
     pub events: u64,
+    /// Records sent: events, injected duplicates and injected malformed records.
+    pub records: u64,
+    /// Injected exact duplicates.
+    pub duplicates: u64,
+    /// Injected malformed records.
+    pub malformed: u64,
     pub bytes: u64,
     pub delivered: u64,
     pub failed: u64,
@@ -167,6 +207,7 @@ pub fn produce(
     let mut json = Vec::with_capacity(256);
     let mut last_progress = Instant::now();
     let mut sim_time_ms = 0;
+    let mut faults = FaultDraws(options.faults.seed);
     loop {
         if stop.load(Ordering::Relaxed) {
             report.interrupted = true;
@@ -188,19 +229,21 @@ pub fn produce(
         };
         sim_time_ms = meta.timestamp_ms;
         let key = sim.charger_id(meta.charger_index);
-        let mut record = BaseRecord::to(&options.topic)
-            .partition(partition_of(meta.charger_index, partitions))
-            .key(key)
-            .payload(&json);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((error, _)) => return Err(error.into()),
-            }
+        let partition = partition_of(meta.charger_index, partitions);
+        send(&producer, &options.topic, partition, key, &json)?;
+        if faults.chance(options.faults.duplicate_share) {
+            send(&producer, &options.topic, partition, key, &json)?;
+            report.duplicates += 1;
+        }
+        if faults.chance(options.faults.malformed_share) {
+            send(
+                &producer,
+                &options.topic,
+                partition,
+                key,
+                &json[..json.len() / 2],
+            )?;
+            report.malformed += 1;
         }
         report.events += 1;
         report.bytes += json.len() as u64;
@@ -237,14 +280,41 @@ pub fn produce(
     );
     report.events_per_s = report.events as f64 / report.elapsed_s.max(1e-9);
     progress(snapshot(&report, context, sim_time_ms, started));
-    if report.delivered + report.failed != report.events {
+    report.records = report.events + report.duplicates + report.malformed;
+    if report.delivered + report.failed != report.records {
         return Err(Error::Other(format!(
-            "{} of {} signals unaccounted for after flush",
-            report.events - report.delivered - report.failed,
-            report.events
+            "{} of {} records unaccounted for after flush",
+            report
+                .records
+                .saturating_sub(report.delivered + report.failed),
+            report.records
         )));
     }
     Ok(report)
+}
+
+/// Hands one record to the client, waiting while its queue is full.
+fn send(
+    producer: &ThreadedProducer<DeliveryCounter>,
+    topic: &str,
+    partition: i32,
+    key: &str,
+    payload: &[u8],
+) -> Result<()> {
+    let mut record = BaseRecord::to(topic)
+        .partition(partition)
+        .key(key)
+        .payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((error, _)) => return Err(error.into()),
+        }
+    }
 }
 
 /// Waits until every partition of `topic` has a leader, so the first signals are not held back

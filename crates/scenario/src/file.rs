@@ -161,13 +161,13 @@ impl Default for AggregatorSettings {
     }
 }
 
-/// Faults injected during the run.
+/// Faults the producer injects during the run (seeded by the scenario's seed).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Faults {
     /// Share of signals sent twice (duplicates the aggregator must ignore).
     pub duplicate_share: f64,
-    /// Share of records replaced by malformed bytes (to the dead-letter output).
+    /// Share of signals followed by a malformed record (it must end as a dead letter).
     pub malformed_share: f64,
 }
 

@@ -104,6 +104,11 @@ pub async fn run(scenario: &Scenario, progress: &(dyn Fn(&RunProgress) + Sync)) 
         max_partitions: scenario.fleet.max_partitions,
         compression: scenario.run.kafka_compression.clone(),
         linger_ms: u32::try_from(scenario.run.linger.as_millis()).unwrap_or(u32::MAX),
+        faults: pipeline::produce::FaultOptions {
+            duplicate_share: scenario.faults.duplicate_share,
+            malformed_share: scenario.faults.malformed_share,
+            seed: scenario.seed,
+        },
         ..ProduceOptions::default()
     };
     produce::prepare_topic(&services.kafka, &produce_options, fleet.chargers)
@@ -249,7 +254,9 @@ pub async fn run(scenario: &Scenario, progress: &(dyn Fn(&RunProgress) + Sync)) 
     // Drain: every session in the topic and in ClickHouse, every raw signal stored.
     status.phase = "draining";
     status.sessions_expected = truth.len() as u64;
-    status.produced = produce_report.events;
+    status.produced = produce_report.records;
+    // Injected duplicates are distinct records (stored as such); malformed ones are dead letters.
+    let expected_stored = produce_report.events + produce_report.duplicates;
     status.simulated = 1.0;
     let deadline = Instant::now() + scenario.run.drain_timeout;
     let mut drained = false;
@@ -267,7 +274,7 @@ pub async fn run(scenario: &Scenario, progress: &(dyn Fn(&RunProgress) + Sync)) 
         status.elapsed = started.elapsed();
         progress(&status);
         if status.sessions_seen >= truth.len() as u64
-            && stored_signals >= produce_report.events
+            && stored_signals >= expected_stored
             && stored_sessions >= truth.len() as u64
         {
             drained = true;
@@ -323,7 +330,7 @@ pub async fn run(scenario: &Scenario, progress: &(dyn Fn(&RunProgress) + Sync)) 
                 observed.sessions.len(),
                 truth.len(),
                 stored_signals,
-                produce_report.events,
+                expected_stored,
                 stored_sessions,
                 truth.len()
             )
@@ -333,8 +340,11 @@ pub async fn run(scenario: &Scenario, progress: &(dyn Fn(&RunProgress) + Sync)) 
         name: "produced".into(),
         passed: produce_report.failed == 0,
         detail: format!(
-            "{} signals, {} delivery failures{}",
+            "{} signals ({} records with {} injected duplicates and {} malformed), {} delivery failures{}",
             produce_report.events,
+            produce_report.records,
+            produce_report.duplicates,
+            produce_report.malformed,
             produce_report.failed,
             produce_report
                 .first_error
@@ -378,23 +388,30 @@ pub async fn run(scenario: &Scenario, progress: &(dyn Fn(&RunProgress) + Sync)) 
     let stored_signals = schema::store::count_signals(&admin, &schema)
         .await
         .map_err(|e| run_error("counting signals", e))?;
-    let dead_lettered = schema::store::count_dead_letters(&admin, &schema)
+    let dead_lettered = aggregate_stats.dead_letters.load(Ordering::Relaxed);
+    let stored_dead_letters = schema::store::count_dead_letters(&admin, &schema)
         .await
-        .unwrap_or(0)
-        + aggregate_stats.dead_letters.load(Ordering::Relaxed);
+        .unwrap_or(0);
     if scenario.checks.raw_counts {
         checks.push(Check {
             name: "raw-signals-stored".into(),
-            passed: stored_signals == produce_report.events,
+            passed: stored_signals == expected_stored,
             detail: format!(
-                "{stored_signals} stored of {} produced",
-                produce_report.events
+                "{stored_signals} stored of {} signals + {} injected duplicates",
+                produce_report.events, produce_report.duplicates
             ),
         });
+        // Every malformed record, and nothing else, is a dead letter: in the aggregator's
+        // dead-letter topic and (through the sink) in ClickHouse.
+        let sink_ok = scenario.run.ingestion != Ingestion::Sink
+            || stored_dead_letters == produce_report.malformed;
         checks.push(Check {
-            name: "no-dead-letters".into(),
-            passed: dead_lettered == 0,
-            detail: format!("{dead_lettered} dead letters (none expected without faults)"),
+            name: "dead-letters".into(),
+            passed: dead_lettered == produce_report.malformed && sink_ok,
+            detail: format!(
+                "{} malformed records injected; {dead_lettered} dead-lettered by the aggregator, {stored_dead_letters} stored in ClickHouse",
+                produce_report.malformed
+            ),
         });
     }
     let mut kpis = KpiSummary::default();
@@ -507,7 +524,7 @@ pub async fn run(scenario: &Scenario, progress: &(dyn Fn(&RunProgress) + Sync)) 
             evbench: env!("CARGO_PKG_VERSION").to_owned(),
         },
         events: EventCounts {
-            produced: produce_report.events,
+            produced: produce_report.records,
             stored: stored_signals,
             dead_lettered,
         },
