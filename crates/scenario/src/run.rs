@@ -307,15 +307,16 @@ pub async fn run(scenario: &Scenario, progress: &(dyn Fn(&RunProgress) + Sync)) 
 
     // Checks.
     let mut checks = Vec::new();
-    if let Ok(Err(e)) | Err(e) = aggregator_result
-        .as_ref()
-        .map_err(|_| Error::Run("the aggregator panicked".into()))
-        .map(|r| r.as_ref().map_err(|e| Error::Run(e.to_string())))
-    {
+    let aggregator_failure = match aggregator_result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("the aggregator thread panicked".to_owned()),
+    };
+    if let Some(detail) = aggregator_failure {
         checks.push(Check {
             name: "aggregator".into(),
             passed: false,
-            detail: e.to_string(),
+            detail,
         });
     }
     checks.push(Check {
