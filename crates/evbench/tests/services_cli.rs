@@ -38,6 +38,28 @@ fn wait_until_gone(marker: &Path, within: Duration) -> Vec<u32> {
     }
 }
 
+/// Starts `evbench services up` with its own TMPDIR and returns once it printed `ready`, with
+/// the lines it printed.
+fn start_up(tmp: &Path) -> (std::process::Child, Vec<String>) {
+    let mut up = Command::new(env!("CARGO_BIN_EXE_evbench"))
+        .args(["services", "up"])
+        .env("TMPDIR", tmp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut printed = Vec::new();
+    for line in BufReader::new(up.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let ready = line.starts_with("ready");
+        printed.push(line);
+        if ready {
+            break;
+        }
+    }
+    (up, printed)
+}
+
 #[test]
 fn check_prints_one_line_and_up_dies_with_its_servers() {
     // `services check`: one line, exit 0, nothing left running.
@@ -69,23 +91,7 @@ fn check_prints_one_line_and_up_dies_with_its_servers() {
 
     // `services up`, killed with SIGKILL (no chance to clean up): the watchdogs take the servers down.
     let tmp = tempfile::tempdir().unwrap();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_evbench"))
-        .args(["services", "up"])
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(up.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let ready = line.starts_with("ready");
-        printed.push(line);
-        if ready {
-            break;
-        }
-    }
+    let (mut up, printed) = start_up(tmp.path());
     assert!(
         printed.iter().any(|l| l.starts_with("kafka ")),
         "endpoints printed: {printed:?}"
@@ -104,19 +110,7 @@ fn check_prints_one_line_and_up_dies_with_its_servers() {
 
     // `services up`, stopped with SIGINT (Ctrl-C): clean exit 0, nothing left.
     let tmp = tempfile::tempdir().unwrap();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_evbench"))
-        .args(["services", "up"])
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(up.stdout.take().unwrap()).lines();
-    for line in lines {
-        if line.unwrap().starts_with("ready") {
-            break;
-        }
-    }
+    let (mut up, _) = start_up(tmp.path());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(up.id() as i32),
         nix::sys::signal::Signal::SIGINT,
