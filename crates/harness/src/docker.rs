@@ -11,9 +11,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::endpoints::{PROBE_INTERVAL, client_for};
-use crate::{
-    ClickHouseEndpoint, Error, KafkaEndpoint, Result, Secret, ServerVersion, kafka_admin, ports,
+use crate::{Error, PROBE_INTERVAL, Result, ports};
+use endpoints::{
+    ClickHouseEndpoint, KafkaEndpoint, Secret, ServerVersion, client_for, kafka_admin,
 };
 
 /// The images, pinned: the broker matches the native provider's Kafka.

@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
-use crate::endpoints::client_for;
-use crate::{ClickHouseEndpoint, Error, KafkaEndpoint, Result, Secret, ServerVersion, kafka_admin};
+use endpoints::{
+    ClickHouseEndpoint, KafkaEndpoint, Secret, ServerVersion, client_for, kafka_admin,
+};
+
+use crate::{Error, Result};
 
 fn var(name: &str) -> Result<String> {
     std::env::var(name).map_err(|_| Error::Missing(format!("the external provider needs {name}")))

@@ -9,19 +9,19 @@
 //! * `external`: a cluster the user runs (`EVBENCH_KAFKA_BOOTSTRAP`, `EVBENCH_CLICKHOUSE_URL`, …).
 //!
 //! Whatever the provider, the caller gets endpoints with the servers' versions and clients
-//! configured for them (see [`ClickHouseEndpoint::client`]).
+//! configured for them (see [`endpoints::ClickHouseEndpoint::client`]).
+
+/// Waits between readiness probes.
+pub(crate) const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub mod docker;
-mod endpoints;
 mod external;
-pub mod kafka_admin;
 mod native;
 pub mod ports;
 pub mod process;
 mod services;
 pub mod smoke;
 
-pub use endpoints::{ClickHouseEndpoint, KafkaEndpoint, Secret, ServerVersion};
 pub use native::{KAFKA_VERSION, NativeClickHouse, NativeKafka, kafka_libs_dir};
 pub use services::{ProviderKind, Services};
 
@@ -52,6 +52,8 @@ pub enum Error {
     Missing(String),
     #[error("the docker provider is not available: {0}")]
     DockerUnavailable(String),
+    #[error(transparent)]
+    Endpoints(#[from] endpoints::Error),
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("clickhouse: {0}")]

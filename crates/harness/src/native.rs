@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::endpoints::{PROBE_INTERVAL, client_for};
 use crate::process::ServerProcess;
-use crate::{
-    ClickHouseEndpoint, Error, KafkaEndpoint, Result, Secret, ServerVersion, kafka_admin, ports,
+use crate::{Error, PROBE_INTERVAL, Result, ports};
+use endpoints::{
+    ClickHouseEndpoint, KafkaEndpoint, Secret, ServerVersion, client_for, kafka_admin,
 };
 
 /// The Apache Kafka version `ci/setup` fetches (kept equal to `ci/kafka/pom.xml` by a test).
@@ -107,7 +107,7 @@ impl NativeKafka {
                 "format",
                 "--standalone",
                 "-t",
-                &cluster_id(),
+                &cluster_id()?,
                 "-c",
             ]
             .map(str::to_owned),
@@ -217,24 +217,13 @@ fn with_log(error: Error, log: &Path) -> Error {
 
 /// A random KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters),
 /// the form `kafka-storage random-uuid` prints.
-fn cluster_id() -> String {
+fn cluster_id() -> Result<String> {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-        ^ u128::from(std::process::id()) << 64;
-    let mut state = seed as u64 ^ (seed >> 64) as u64;
-    let mut next = || {
-        // SplitMix64: enough spread for an id that only has to differ between runs.
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
     loop {
-        let bits = (u128::from(next()) << 64) | u128::from(next());
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| Error::Other(format!("no random bytes for the cluster id: {e}")))?;
+        let bits = u128::from_be_bytes(bytes);
         // 128 bits as 22 base64 digits: 21 full 6-bit digits, then the last 2 bits padded with zeros.
         let mut id = String::with_capacity(22);
         for i in 0..21 {
@@ -244,7 +233,7 @@ fn cluster_id() -> String {
         // An id starting with '-' reads as an option on the StorageTool's command line (Kafka's
         // own generator skips those too).
         if !id.starts_with('-') {
-            return id;
+            return Ok(id);
         }
     }
 }
@@ -465,6 +454,28 @@ impl NativeClickHouse {
     }
 }
 
+impl endpoints::ManagedClickHouse for NativeClickHouse {
+    fn endpoint(&self) -> &ClickHouseEndpoint {
+        NativeClickHouse::endpoint(self)
+    }
+
+    fn add_users_file(&self, name: &str, xml: &str) -> endpoints::Result<()> {
+        NativeClickHouse::add_users_file(self, name, xml)
+            .map_err(|e| endpoints::Error::Server(e.into()))
+    }
+
+    fn add_config_file(&self, name: &str, xml: &str) -> endpoints::Result<()> {
+        NativeClickHouse::add_config_file(self, name, xml)
+            .map_err(|e| endpoints::Error::Server(e.into()))
+    }
+
+    async fn restart(&mut self) -> endpoints::Result<()> {
+        NativeClickHouse::restart(self)
+            .await
+            .map_err(|e| endpoints::Error::Server(e.into()))
+    }
+}
+
 fn http_ping(port: u16) -> bool {
     use std::io::{Read, Write};
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -577,8 +588,10 @@ mod tests {
 
     #[test]
     fn cluster_ids_have_kraft_shape() {
-        let id = cluster_id();
+        let id = cluster_id().unwrap();
         assert_eq!(id.len(), 22);
+        assert!(!id.starts_with('-'));
+        assert_ne!(id, cluster_id().unwrap());
         assert!(
             id.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -5,9 +5,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    ClickHouseEndpoint, KafkaEndpoint, NativeClickHouse, NativeKafka, Result, docker, external,
-};
+use endpoints::{ClickHouseEndpoint, KafkaEndpoint};
+
+use crate::{NativeClickHouse, NativeKafka, Result, docker, external};
 
 /// Where the servers come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

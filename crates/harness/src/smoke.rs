@@ -7,7 +7,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::{Error, Result, Services, kafka_admin};
+use endpoints::kafka_admin::{self, TopicSpec};
+
+use crate::{Error, Result, Services};
 
 const TOPIC: &str = "evbench-smoke";
 const MESSAGES: usize = 1_000;
@@ -22,7 +24,7 @@ pub async fn round_trip(services: &Services) -> Result<()> {
 
 async fn kafka_round_trip(services: &Services) -> Result<()> {
     let bootstrap = &services.kafka.bootstrap;
-    kafka_admin::ensure_topic(bootstrap, TOPIC, 1, &[]).await?;
+    kafka_admin::ensure_topic(bootstrap, TOPIC, TopicSpec::single(1)).await?;
     // A marker unique to this run, so an external cluster's older messages do not count.
     let run = format!(
         "{}-{}",

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use harness::{ProviderKind, Services, kafka_admin};
+use endpoints::kafka_admin::{self, TopicSpec};
+use harness::{ProviderKind, Services};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -26,7 +27,7 @@ async fn kafka_round_trip_and_clickhouse_insert_select() {
 
     // Kafka: 100 partitions through the Admin API, 10 000 keyed messages, all back, in order.
     let bootstrap = services.kafka.bootstrap.clone();
-    kafka_admin::ensure_topic(&bootstrap, "round-trip", PARTITIONS, &[])
+    kafka_admin::ensure_topic(&bootstrap, "round-trip", TopicSpec::single(PARTITIONS))
         .await
         .unwrap();
     assert_eq!(

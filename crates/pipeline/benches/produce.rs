@@ -9,7 +9,8 @@
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-use harness::{ProviderKind, Services, kafka_admin};
+use endpoints::kafka_admin::{self, TopicSpec};
+use harness::{ProviderKind, Services};
 use pipeline::produce::{ProduceOptions, prepare_topic, produce};
 use simulator::{Compression, FleetConfig, Pacer, Profile, Simulator};
 
@@ -49,7 +50,7 @@ fn main() {
 
         let options = ProduceOptions { linger_ms, ..ProduceOptions::default() };
         let partitions = prepare_topic(&services.kafka, &options, chargers).await.unwrap();
-        kafka_admin::ensure_topic(&services.kafka.bootstrap, "perf-java", partitions as usize, &[]).await.unwrap();
+        kafka_admin::ensure_topic(&services.kafka.bootstrap, "perf-java", TopicSpec::single(partitions as usize)).await.unwrap();
 
         // Kafka's own tool first (a cold broker would otherwise favour whoever goes second).
         let libs = harness::kafka_libs_dir();

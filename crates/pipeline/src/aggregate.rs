@@ -20,13 +20,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aggregator::{Mark, Output, ReplayGuard, Sessionizer, SessionizerConfig, Source, Trigger};
-use harness::KafkaEndpoint;
+use endpoints::KafkaEndpoint;
+use endpoints::kafka_admin::{self, TopicSpec};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
+use crate::kafka::send_retrying;
 use crate::{Error, Result};
 
 /// Header of a session record: the closing signal's Kafka timestamp, epoch ms (decimal text).
@@ -90,11 +92,10 @@ pub struct AggregateStats {
 /// Creates the output topics (sessions, dead letters) if they are missing.
 pub async fn prepare_topics(kafka: &KafkaEndpoint, options: &AggregateOptions) -> Result<()> {
     for topic in [&options.sessions_topic, &options.dead_letter_topic] {
-        harness::kafka_admin::ensure_topic(
+        kafka_admin::ensure_topic(
             &kafka.bootstrap,
             topic,
-            options.output_partitions as usize,
-            &[],
+            TopicSpec::single(options.output_partitions as usize),
         )
         .await?;
     }
@@ -128,10 +129,7 @@ pub fn run(
     stop: &AtomicBool,
     stats: &AggregateStats,
 ) -> Result<()> {
-    options
-        .sessionizer
-        .validate()
-        .map_err(|e| Error::Config(e.to_string()))?;
+    options.sessionizer.validate()?;
     let consumer: BaseConsumer<RebalanceFlag> = kafka
         .client_config()
         .set("group.id", &options.group_id)
@@ -289,8 +287,7 @@ const IDLE_PARTITION: Duration = Duration::from_secs(10);
 impl State {
     fn new(options: &AggregateOptions) -> Result<State> {
         Ok(State {
-            sessionizer: Sessionizer::new(options.sessionizer.clone())
-                .map_err(|e| Error::Config(e.to_string()))?,
+            sessionizer: Sessionizer::new(options.sessionizer.clone())?,
             guard: ReplayGuard::default(),
             consumed: false,
             committed: HashMap::new(),
@@ -398,9 +395,7 @@ fn commit(
         moved.push((partition, position));
     }
     if offsets.count() > 0 {
-        let group = consumer.group_metadata().ok_or_else(|| {
-            Error::Other("no consumer group metadata (not a group member yet)".into())
-        })?;
+        let group = consumer.group_metadata().ok_or(Error::NoGroupMetadata)?;
         producer.send_offsets_to_transaction(&offsets, &group, TIMEOUT)?;
     }
     producer.commit_transaction(TIMEOUT)?;
@@ -420,8 +415,7 @@ fn send_output(
     match output {
         Output::Session { session, .. } => {
             json.clear();
-            serde_json::to_writer(&mut *json, session)
-                .map_err(|e| Error::Other(format!("encode a session: {e}")))?;
+            serde_json::to_writer(&mut *json, session)?;
             let mut ts = itoa::Buffer::new();
             let headers = match closing_ts {
                 Some(t) => OwnedHeaders::new_with_capacity(1).insert(Header {
@@ -465,23 +459,9 @@ fn send_output(
 
 fn send<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?Sized>(
     producer: &ThreadedProducer<DefaultProducerContext>,
-    mut record: BaseRecord<'_, K, P>,
+    record: BaseRecord<'_, K, P>,
 ) -> Result<()> {
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ),
-                back,
-            )) => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err((e, _)) => return Err(e.into()),
-        }
-    }
+    Ok(send_retrying(producer, record)?)
 }
 
 /// Runs the aggregator on a thread until `stop` is set; the returned handle gives its result.
@@ -494,5 +474,8 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("aggregator".into())
         .spawn(move || run(&kafka, &options, &stop, &stats))
-        .map_err(|e| Error::Other(format!("cannot start the aggregator thread: {e}")))
+        .map_err(|source| Error::Io {
+            context: "cannot start the aggregator thread".into(),
+            source,
+        })
 }

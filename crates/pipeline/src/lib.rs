@@ -3,9 +3,18 @@
 //!
 //! * [`produce`]: plays a [`simulator::Simulator`] into `charger-station-signals`, paced or
 //!   unpaced, one partition per charger up to a limit, idempotent, every delivery accounted for.
+//! * [`aggregate`]: the aggregator service, signals in, sessions and dead letters out, exactly
+//!   once (transactions with the consumed offsets).
+//! * [`sink`]: raw signals, sessions and dead letters from Kafka into ClickHouse, offsets
+//!   committed only after ClickHouse acknowledged the rows.
+//! * [`kafka`]: what the three share (handing records to a client whose queue may be full).
 
 pub mod aggregate;
+pub mod kafka;
 pub mod produce;
+pub mod sink;
+
+pub use sink::{Sink, SinkConfig, SinkProgress, SinkStats, run_sink};
 
 /// Errors of the pipeline's Kafka edges.
 #[derive(Debug, thiserror::Error)]
@@ -13,11 +22,34 @@ pub enum Error {
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
-    Harness(#[from] harness::Error),
-    #[error("{0}")]
-    Config(String),
-    #[error("{0}")]
-    Other(String),
+    Endpoints(#[from] endpoints::Error),
+    #[error(transparent)]
+    Storage(#[from] schema::Error),
+    #[error("aggregator settings")]
+    Sessionizer(#[from] aggregator::Error),
+    #[error("simulator")]
+    Simulator(#[from] simulator::Error),
+    /// A setting the component cannot run with (the message says which and why).
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+    #[error("encoding a session")]
+    Encode(#[from] serde_json::Error),
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no consumer group metadata: the aggregator is not a member of its group yet")]
+    NoGroupMetadata,
+    #[error("{missing} of {records} records unaccounted for after the final flush")]
+    Unaccounted { missing: u64, records: u64 },
+    #[error("{led} of {partitions} partitions of {topic} have a leader after 30 s")]
+    NoLeaders {
+        topic: String,
+        led: usize,
+        partitions: u32,
+    },
 }
 
 /// Result alias of this crate.

@@ -11,14 +11,16 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use endpoints::KafkaEndpoint;
+use endpoints::kafka_admin::{self, TopicSpec};
 use events::Session;
-use harness::KafkaEndpoint;
 use rdkafka::ClientContext;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use serde::{Deserialize, Serialize};
+use simulator::rng::SplitMix64;
 use simulator::{Pacer, Simulator};
 
+use crate::kafka::send_retrying;
 use crate::{Error, Result};
 
 /// How signals are produced.
@@ -55,22 +57,6 @@ pub struct FaultOptions {
     pub seed: u64,
 }
 
-/// SplitMix64: the fault draws (independent of the simulator's streams).
-struct FaultDraws(u64);
-
-impl FaultDraws {
-    fn chance(&mut self, probability: f64) -> bool {
-        if probability <= 0.0 {
-            return false;
-        }
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 <= probability
-    }
-}
-
 impl Default for ProduceOptions {
     fn default() -> Self {
         ProduceOptions {
@@ -104,8 +90,12 @@ pub async fn prepare_topic(
     chargers: u32,
 ) -> Result<u32> {
     let partitions = options.partitions_for(chargers);
-    harness::kafka_admin::ensure_topic(&kafka.bootstrap, &options.topic, partitions as usize, &[])
-        .await?;
+    kafka_admin::ensure_topic(
+        &kafka.bootstrap,
+        &options.topic,
+        TopicSpec::single(partitions as usize),
+    )
+    .await?;
     Ok(partitions)
 }
 
@@ -207,7 +197,8 @@ pub fn produce(
     let mut json = Vec::with_capacity(256);
     let mut last_progress = Instant::now();
     let mut sim_time_ms = 0;
-    let mut faults = FaultDraws(options.faults.seed);
+    // Their own stream, independent of the simulator's.
+    let mut faults = SplitMix64::new(options.faults.seed);
     loop {
         if stop.load(Ordering::Relaxed) {
             report.interrupted = true;
@@ -282,13 +273,12 @@ pub fn produce(
     progress(snapshot(&report, context, sim_time_ms, started));
     report.records = report.events + report.duplicates + report.malformed;
     if report.delivered + report.failed != report.records {
-        return Err(Error::Other(format!(
-            "{} of {} records unaccounted for after flush",
-            report
+        return Err(Error::Unaccounted {
+            missing: report
                 .records
                 .saturating_sub(report.delivered + report.failed),
-            report.records
-        )));
+            records: report.records,
+        });
     }
     Ok(report)
 }
@@ -301,20 +291,11 @@ fn send(
     key: &str,
     payload: &[u8],
 ) -> Result<()> {
-    let mut record = BaseRecord::to(topic)
+    let record = BaseRecord::to(topic)
         .partition(partition)
         .key(key)
         .payload(payload);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err((error, _)) => return Err(error.into()),
-        }
-    }
+    Ok(send_retrying(producer, record)?)
 }
 
 /// Waits until every partition of `topic` has a leader, so the first signals are not held back
@@ -340,9 +321,11 @@ fn wait_for_leaders(
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(Error::Other(format!(
-                "{led} of {partitions} partitions of {topic} have a leader after 30 s"
-            )));
+            return Err(Error::NoLeaders {
+                topic: topic.to_owned(),
+                led,
+                partitions,
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }

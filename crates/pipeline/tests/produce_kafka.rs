@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use harness::{ProviderKind, Services, kafka_admin};
+use endpoints::kafka_admin;
+use harness::{ProviderKind, Services};
 use pipeline::produce::{ProduceOptions, partition_of, prepare_topic, produce};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};

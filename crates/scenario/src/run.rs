@@ -19,13 +19,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aggregator::SessionizerConfig;
 use events::Session;
 use harness::Services;
+use pipeline::SinkConfig;
 use pipeline::aggregate::{self, AggregateOptions, AggregateStats, SIGNAL_TS_HEADER};
 use pipeline::produce::{self, ProduceOptions};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use schema::kpi::{self, KpiParams, Value};
-use schema::{Dialect, Schema, SinkConfig};
+use schema::{Dialect, Schema};
 use simulator::{Pacer, Simulator};
 
 use crate::compare::compare_sessions;
@@ -146,7 +147,7 @@ pub async fn run(scenario: &Scenario, progress: &(dyn Fn(&RunProgress) + Sync)) 
             };
             let kafka = services.kafka.clone();
             Some(tokio::spawn(async move {
-                schema::run_sink(config, &kafka, ingest_client, async {
+                pipeline::run_sink(config, &kafka, ingest_client, async {
                     let _ = sink_stop_rx.await;
                 })
                 .await

@@ -7,9 +7,10 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{ProviderKind, Services, kafka_admin};
+use endpoints::kafka_admin::{self, TopicSpec};
+use harness::{ProviderKind, Services};
+use pipeline::{Sink, SinkConfig};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use schema::sink::{Sink, SinkConfig};
 use schema::users::{self, INGEST_USER, Passwords};
 use schema::{Dialect, Schema, migrate, store};
 
@@ -60,10 +61,14 @@ async fn bench() {
         .expect("tcp port in config.xml");
     let partitions = 64;
     let bootstrap = services.kafka.bootstrap.clone();
-    kafka_admin::ensure_topic(&bootstrap, events::SIGNALS_TOPIC, partitions, &[])
-        .await
-        .unwrap();
-    kafka_admin::ensure_topic(&bootstrap, events::SESSIONS_TOPIC, 8, &[])
+    kafka_admin::ensure_topic(
+        &bootstrap,
+        events::SIGNALS_TOPIC,
+        TopicSpec::single(partitions),
+    )
+    .await
+    .unwrap();
+    kafka_admin::ensure_topic(&bootstrap, events::SESSIONS_TOPIC, TopicSpec::single(8))
         .await
         .unwrap();
 

@@ -48,7 +48,7 @@ impl Dialect {
     }
 
     /// The dialect of a server as the harness detected it.
-    pub fn for_server(version: &harness::ServerVersion) -> Dialect {
+    pub fn for_server(version: &endpoints::ServerVersion) -> Dialect {
         Dialect::for_version(version.major, version.minor)
     }
 
@@ -69,7 +69,7 @@ impl Dialect {
 
     /// Reads `18.16`, `18.16.1`, `26.9.2.1`.
     pub fn parse_version(text: &str) -> Option<Dialect> {
-        harness::ServerVersion::parse(text).map(|v| Dialect::for_server(&v))
+        endpoints::ServerVersion::parse(text).map(|v| Dialect::for_server(&v))
     }
 
     /// `String`, or `LowCardinality(String)` where the server has it.

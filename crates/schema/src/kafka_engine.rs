@@ -570,7 +570,7 @@ pub async fn drop(client: &clickhouse::Client, schema: &Schema) -> Result<()> {
 /// On a native server: writes the `<kafka>` section (and, on 18.16, the flush interval), restarts
 /// the server so they apply, and creates the tables and views.
 pub async fn install_native(
-    native: &mut harness::NativeClickHouse,
+    native: &mut impl endpoints::ManagedClickHouse,
     schema: &Schema,
     config: &KafkaEngineConfig,
 ) -> Result<()> {

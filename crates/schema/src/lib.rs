@@ -10,8 +10,8 @@
 //! * [`kpi`]: the study's KPIs as named SQL, the same KPIs computed in Rust from sessions, and a
 //!   comparison of the two.
 //! * [`kafka_engine`]: the study's ingestion path, Kafka engine tables plus materialized views.
-//! * [`sink`]: evbench's own ingestion path, a Kafka consumer group writing RowBinary batches and
-//!   committing offsets only after ClickHouse acknowledged them.
+//! * [`rows`]: the RowBinary rows evbench's own ingestion path (the `sink`, in the `pipeline`
+//!   crate) writes, encoded straight from the JSON that travels in Kafka.
 //! * [`store`]: reading stored sessions and counts back, exact before background merges.
 //!
 //! Replays never count twice: raw signals are keyed by their Kafka position, sessions by their
@@ -23,14 +23,13 @@ pub mod kafka_engine;
 pub mod kpi;
 pub mod migrate;
 mod rowbinary;
-pub mod sink;
+pub mod rows;
 pub mod store;
 mod tables;
 pub mod users;
 
 pub use dialect::Dialect;
 pub use migrate::{Applied, Migration};
-pub use sink::{SinkConfig, SinkProgress, SinkStats, run_sink};
 
 /// The default database of the pipeline.
 pub const DEFAULT_DATABASE: &str = "evbench";
@@ -55,16 +54,13 @@ pub mod table {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A statement or insert failed on the server.
-    #[error("clickhouse: {context}: {source}")]
+    #[error("clickhouse: {context}")]
     ClickHouse {
         /// What was being done (the statement's first line, the table…).
         context: String,
         /// The client's error.
         source: clickhouse::error::Error,
     },
-    /// Kafka refused a client, a subscription or a commit.
-    #[error("kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
     /// An invalid name, setting or argument.
     #[error("invalid input: {0}")]
     Invalid(String),
@@ -74,11 +70,11 @@ pub enum Error {
     /// A required environment variable is missing.
     #[error("environment: {0}")]
     Environment(String),
-    /// The harness (native servers) failed.
-    #[error("harness: {0}")]
-    Harness(#[from] harness::Error),
+    /// A managed server refused a configuration file or a restart.
+    #[error(transparent)]
+    Server(#[from] endpoints::Error),
     /// Reading or writing a local file failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// The file or action.
         context: String,

@@ -13,11 +13,11 @@
 //!
 //! Passwords come from `EVBENCH_INGEST_PASSWORD` and `EVBENCH_GRAFANA_PASSWORD`; the native
 //! provider generates them when unset. They are hashed before they reach a file or the server and
-//! never printed ([`harness::Secret`]).
+//! never printed ([`endpoints::Secret`]).
 
 use std::time::{Duration, Instant};
 
-use harness::Secret;
+use endpoints::{ManagedClickHouse, Secret};
 use sha2::{Digest, Sha256};
 
 use crate::migrate::hex;
@@ -196,7 +196,7 @@ pub async fn apply_sql(
 /// Installs the users on a native server: the XML file where the server needs it (then waits
 /// until the server reloaded it), SQL otherwise.
 pub async fn install_native(
-    native: &harness::NativeClickHouse,
+    native: &impl ManagedClickHouse,
     schema: &Schema,
     passwords: &Passwords,
 ) -> Result<()> {

@@ -53,8 +53,8 @@ fn modern_schema_and_kpis_conform_under_chdb() {
         .collect();
     write("kpis.json", &serde_json::to_vec(&kpis).unwrap());
     let passwords = schema::users::Passwords {
-        ingest: harness::Secret::new("conformance-ingest"),
-        grafana: harness::Secret::new("conformance-grafana"),
+        ingest: endpoints::Secret::new("conformance-ingest"),
+        grafana: endpoints::Secret::new("conformance-grafana"),
     };
     write(
         "users.json",

@@ -5,7 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use harness::{ProviderKind, Services, kafka_admin};
+use endpoints::kafka_admin::{self, TopicSpec};
+use harness::{ProviderKind, Services};
 use schema::kafka_engine::{self, KafkaEngineConfig};
 use schema::{Dialect, Schema, kpi, migrate, store};
 
@@ -125,10 +126,10 @@ async fn kafka_engine_ingests_exactly_on_the_real_server() {
     let admin = services.clickhouse.client();
     migrate::apply(&admin, &schema).await.unwrap();
     let bootstrap = services.kafka.bootstrap.clone();
-    kafka_admin::ensure_topic(&bootstrap, events::SIGNALS_TOPIC, 500, &[])
+    kafka_admin::ensure_topic(&bootstrap, events::SIGNALS_TOPIC, TopicSpec::single(500))
         .await
         .unwrap();
-    kafka_admin::ensure_topic(&bootstrap, events::SESSIONS_TOPIC, 8, &[])
+    kafka_admin::ensure_topic(&bootstrap, events::SESSIONS_TOPIC, TopicSpec::single(8))
         .await
         .unwrap();
     let (signals, sessions) = common::simulate(500, 1);

@@ -43,7 +43,7 @@ mod jsonl;
 mod pacing;
 mod profile;
 mod queue;
-mod rng;
+pub mod rng;
 
 pub use fleet::{
     DEFAULT_START_MS, EventMeta, FleetConfig, MAX_TIME_MS, MIN_START_MS, Simulator, Summary,

@@ -13,18 +13,32 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014), used only to expand one seed into a xoshiro state.
+/// SplitMix64 (Steele, Lea, Flood 2014): expands one seed into the xoshiro states, and draws
+/// the seeded fault injections of the producer. The project's one copy of it.
 #[derive(Debug, Clone)]
-pub(crate) struct SplitMix64(u64);
+pub struct SplitMix64(u64);
 
 impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
+    /// The stream of `seed`.
+    pub fn new(seed: u64) -> Self {
         SplitMix64(seed)
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(GOLDEN);
         mix64(self.0)
+    }
+
+    /// Uniform in `[0, 1)` with 53 bits of precision.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// True with `probability` (never for 0 or less, which draws nothing and so leaves the
+    /// stream where it was).
+    pub fn chance(&mut self, probability: f64) -> bool {
+        probability > 0.0 && self.next_f64() <= probability
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aggregator::SessionizerConfig;
 use anyhow::Context;
 use clap::Args;
-use harness::KafkaEndpoint;
+use endpoints::KafkaEndpoint;
 use pipeline::aggregate::{self, AggregateOptions, AggregateStats};
 
 use crate::Failure;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use harness::{ClickHouseEndpoint, Secret, ServerVersion};
+use endpoints::{ClickHouseEndpoint, Secret, ServerVersion};
 use schema::kafka_engine::{self, KafkaEngineConfig};
 use schema::{Dialect, Schema, migrate, users};
 

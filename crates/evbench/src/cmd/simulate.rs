@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use harness::KafkaEndpoint;
+use endpoints::KafkaEndpoint;
 use pipeline::produce::{self, ProduceOptions};
 use simulator::{Compression, FleetConfig, Pacer, Profile, Simulator};
 

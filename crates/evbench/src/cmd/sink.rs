@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use harness::{KafkaEndpoint, Secret};
-use schema::SinkConfig;
+use endpoints::{KafkaEndpoint, Secret};
+use pipeline::SinkConfig;
 
 use crate::Failure;
 
@@ -80,7 +80,7 @@ pub async fn run(args: SinkArgs) -> Result<(), Failure> {
         version: "unknown".into(),
     };
     let sink =
-        schema::sink::Sink::new(config, &kafka, endpoint.client()).context("starting the sink")?;
+        pipeline::Sink::new(config, &kafka, endpoint.client()).context("starting the sink")?;
     let progress = sink.progress();
     let reporter = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));

@@ -1,9 +1,50 @@
-//! Where the servers are, what versions they run, and clients configured for them.
+//! Where evbench's servers are, what versions they run, and clients configured for them.
+//!
+//! The small crate every part that talks to Kafka or ClickHouse shares (the storage layer, the
+//! pipeline, the runner, the service launcher), so none of them pulls in another's machinery:
+//! * [`KafkaEndpoint`] and [`ClickHouseEndpoint`]: addresses, versions, configured clients;
+//! * [`Secret`]: passwords that are never printed; [`ServerVersion`];
+//! * [`kafka_admin`]: explicit topics, partition counts, consumer-group assignments;
+//! * [`ManagedClickHouse`]: a server whose configuration files evbench may write.
+
+pub mod kafka_admin;
 
 use std::fmt;
-use std::time::Duration;
+use std::future::Future;
 
 use rdkafka::ClientConfig;
+
+/// Errors of endpoint and administration calls.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("kafka: {operation} {topic}: {code}")]
+    Topic {
+        operation: &'static str,
+        topic: String,
+        code: rdkafka::types::RDKafkaErrorCode,
+    },
+    #[error("kafka: too many partitions: {0}")]
+    TooManyPartitions(usize),
+    #[error("kafka: {what} not done within {waited_s} s")]
+    Timeout { what: String, waited_s: u64 },
+    #[error("a blocking Kafka call failed to complete: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    #[error("clickhouse: {0}")]
+    ClickHouse(#[from] clickhouse::error::Error),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    /// A managed server's own failure (it did not restart, say), with its cause.
+    #[error(transparent)]
+    Server(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A password or other secret: never printed, in `Debug` or anywhere else.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -114,8 +155,9 @@ impl ClickHouseEndpoint {
     }
 }
 
-/// A client for `url`; validation only where the server is known to support it.
-pub(crate) fn client_for(
+/// A client for `url`; validation only where the server is known to support it (see
+/// [`ClickHouseEndpoint::client_as`]).
+pub fn client_for(
     url: &str,
     user: &str,
     password: &Secret,
@@ -130,8 +172,19 @@ pub(crate) fn client_for(
         .with_validation(modern)
 }
 
-/// Waits between readiness probes.
-pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// A ClickHouse server whose configuration evbench may change: it can add files to the
+/// server's `config.d` and `users.d` and restart it so they apply. The native provider's servers
+/// are such; external ones are not.
+pub trait ManagedClickHouse {
+    /// Where and as whom to reach it.
+    fn endpoint(&self) -> &ClickHouseEndpoint;
+    /// Writes `users.d/<name>` (the server rereads `users.d` by itself within seconds).
+    fn add_users_file(&self, name: &str, xml: &str) -> Result<()>;
+    /// Writes `config.d/<name>` (applies after a [`restart`](ManagedClickHouse::restart)).
+    fn add_config_file(&self, name: &str, xml: &str) -> Result<()>;
+    /// Stops and starts the server on the same ports and data; returns once it answers.
+    fn restart(&mut self) -> impl Future<Output = Result<()>> + Send;
+}
 
 #[cfg(test)]
 mod tests {

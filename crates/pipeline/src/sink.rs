@@ -21,7 +21,6 @@
 //! The `clickhouse` crate's `Inserter` is not used: it drops a batch whose insert failed, while
 //! the sink must resend it. Batching follows the same size and period bounds.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
@@ -35,11 +34,10 @@ use rdkafka::consumer::{
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use schema::rows::{self, RowKind};
 use serde::{Deserialize, Serialize};
 
-use crate::rowbinary::*;
-use crate::tables::{DEAD_LETTER_INSERT_COLUMNS, SESSION_INSERT_COLUMNS, SIGNAL_INSERT_COLUMNS};
-use crate::{Error, Result, check_identifier, table};
+use crate::{Error, Result};
 
 /// What the sink reads, where it writes, and its batch and retry bounds.
 ///
@@ -88,7 +86,7 @@ impl Default for SinkConfig {
             group_id: "evbench-sink".into(),
             signals_topic: events::SIGNALS_TOPIC.into(),
             sessions_topic: events::SESSIONS_TOPIC.into(),
-            database: crate::DEFAULT_DATABASE.into(),
+            database: schema::DEFAULT_DATABASE.into(),
             batch_rows: 100_000,
             batch_bytes: 16 << 20,
             batch_period: Duration::from_millis(500),
@@ -105,7 +103,7 @@ impl Default for SinkConfig {
 impl SinkConfig {
     /// Rejects settings the sink cannot run with.
     pub fn validate(&self) -> Result<()> {
-        check_identifier(&self.database)?;
+        schema::check_identifier(&self.database)?;
         if self.batch_rows == 0 || self.batch_bytes == 0 {
             return Err(Error::Invalid(
                 "batch_rows and batch_bytes must be positive".into(),
@@ -225,15 +223,9 @@ impl ConsumerContext for SinkContext {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Signals,
-    Sessions,
-}
-
 /// One topic's pending rows and dead letters, and the offsets they cover.
 struct Batch {
-    kind: Kind,
+    kind: RowKind,
     topic: String,
     insert_sql: String,
     dead_sql: String,
@@ -247,26 +239,19 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(kind: Kind, topic: &str, database: &str, capacity: usize) -> Batch {
-        let (table_name, columns) = match kind {
-            Kind::Signals => (table::SIGNALS, SIGNAL_INSERT_COLUMNS),
-            Kind::Sessions => (table::SESSIONS, SESSION_INSERT_COLUMNS),
-        };
-        Batch {
+    fn new(kind: RowKind, topic: &str, database: &str, capacity: usize) -> Result<Batch> {
+        Ok(Batch {
             kind,
             topic: topic.to_owned(),
-            insert_sql: format!("INSERT INTO {database}.{table_name} ({columns}) FORMAT RowBinary"),
-            dead_sql: format!(
-                "INSERT INTO {database}.{} ({DEAD_LETTER_INSERT_COLUMNS}) FORMAT RowBinary",
-                table::DEAD_LETTERS
-            ),
+            insert_sql: kind.insert_sql(database)?,
+            dead_sql: rows::dead_letter_insert_sql(database)?,
             rows: Vec::with_capacity(capacity),
             row_count: 0,
             dead: Vec::new(),
             dead_count: 0,
             offsets: HashMap::new(),
             first_at: None,
-        }
+        })
     }
 
     fn is_empty(&self) -> bool {
@@ -282,11 +267,14 @@ impl Batch {
     }
 
     fn dead_letter(&mut self, partition: i32, offset: i64, reason: &str, payload: &[u8]) {
-        put_str(&mut self.dead, &self.topic);
-        put_i32(&mut self.dead, partition);
-        put_i64(&mut self.dead, offset);
-        put_str(&mut self.dead, reason);
-        put_bytes(&mut self.dead, payload);
+        rows::encode_dead_letter(
+            &mut self.dead,
+            &self.topic,
+            partition,
+            offset,
+            reason,
+            payload,
+        );
         self.dead_count += 1;
     }
 
@@ -298,11 +286,7 @@ impl Batch {
             self.dead_letter(partition, offset, "empty message", &[]);
             return;
         };
-        let outcome = match self.kind {
-            Kind::Signals => encode_signal(&mut self.rows, payload, partition, offset),
-            Kind::Sessions => encode_session(&mut self.rows, payload, partition, offset),
-        };
-        match outcome {
+        match self.kind.encode(&mut self.rows, payload, partition, offset) {
             Ok(()) => self.row_count += 1,
             Err(reason) => self.dead_letter(partition, offset, &reason, payload),
         }
@@ -316,169 +300,6 @@ impl Batch {
         self.offsets.clear();
         self.first_at = None;
     }
-}
-
-/// One signal as a `signals` row (see [`SIGNAL_INSERT_COLUMNS`]).
-fn encode_signal(
-    out: &mut Vec<u8>,
-    payload: &[u8],
-    partition: i32,
-    offset: i64,
-) -> Result<(), String> {
-    let signal = events::decode(payload).map_err(|e| e.to_string())?;
-    put_i64(out, signal.timestamp_ms);
-    put_str(out, &signal.charger_id);
-    let (sensor, vehicle, plate, user, price, connection, recharging, energy) =
-        match &signal.reading {
-            events::Reading::Parking {
-                vehicle_detected,
-                plate,
-            } => (
-                1,
-                Some(*vehicle_detected),
-                plate.as_deref(),
-                None,
-                None,
-                None,
-                None,
-                None,
-            ),
-            events::Reading::UserData {
-                user_connection,
-                user_id,
-                price,
-            } => (
-                2,
-                None,
-                None,
-                user_id.as_deref(),
-                *price,
-                Some(*user_connection),
-                None,
-                None,
-            ),
-            events::Reading::Charger {
-                recharging,
-                energy_delivered,
-            } => (
-                3,
-                None,
-                None,
-                None,
-                None,
-                None,
-                Some(*recharging),
-                Some(*energy_delivered),
-            ),
-        };
-    put_i8(out, sensor);
-    put_nullable(out, vehicle, |o, v| put_u8(o, u8::from(v)));
-    put_nullable(out, plate, put_str);
-    put_nullable(out, user, put_str);
-    put_nullable(out, price, put_f64);
-    put_nullable(out, connection, |o, v| put_u8(o, u8::from(v)));
-    put_nullable(out, recharging, |o, v| put_u8(o, u8::from(v)));
-    put_nullable(out, energy, put_u32);
-    put_nullable(out, signal.seq, put_u64);
-    put_i32(out, partition);
-    put_i64(out, offset);
-    Ok(())
-}
-
-/// The session record as it travels, borrowing its strings from the message.
-#[derive(Deserialize)]
-struct WireSession<'a> {
-    #[serde(borrow)]
-    session_id: Cow<'a, str>,
-    #[serde(borrow)]
-    charger_id: Cow<'a, str>,
-    #[serde(borrow, default)]
-    plate: Option<Cow<'a, str>>,
-    arrived_at: i64,
-    #[serde(default)]
-    identified_at: Option<i64>,
-    #[serde(borrow, default)]
-    user_id: Option<Cow<'a, str>>,
-    #[serde(default)]
-    price_eur_per_kwh: Option<f64>,
-    #[serde(default)]
-    charge_started_at: Option<i64>,
-    #[serde(default)]
-    charge_ended_at: Option<i64>,
-    #[serde(default)]
-    power_kw: Option<u32>,
-    departed_at: i64,
-    energy_kwh: f64,
-    revenue_eur: f64,
-    dwell_ms: i64,
-    charging_ms: i64,
-    #[serde(default)]
-    idle_after_charge_ms: Option<i64>,
-    outcome: events::Outcome,
-    overstay: bool,
-    #[serde(borrow, default)]
-    flags: Vec<Cow<'a, str>>,
-}
-
-/// One session as a `sessions` row (see [`SESSION_INSERT_COLUMNS`]).
-fn encode_session(
-    out: &mut Vec<u8>,
-    payload: &[u8],
-    partition: i32,
-    offset: i64,
-) -> Result<(), String> {
-    let s: WireSession<'_> =
-        serde_json::from_slice(payload).map_err(|e| format!("malformed session: {e}"))?;
-    if s.session_id.is_empty() || s.charger_id.is_empty() {
-        return Err("session without session_id or charger_id".into());
-    }
-    if !s.energy_kwh.is_finite() || !s.revenue_eur.is_finite() {
-        return Err("session with a non-finite energy or revenue".into());
-    }
-    put_str(out, &s.session_id);
-    put_str(out, &s.charger_id);
-    put_nullable(out, s.plate.as_deref(), put_str);
-    put_i64(out, s.arrived_at);
-    put_nullable(out, s.identified_at, put_i64);
-    put_nullable(out, s.user_id.as_deref(), put_str);
-    put_nullable(out, s.price_eur_per_kwh, put_f64);
-    put_nullable(out, s.charge_started_at, put_i64);
-    put_nullable(out, s.charge_ended_at, put_i64);
-    put_nullable(out, s.power_kw, put_u32);
-    put_i64(out, s.departed_at);
-    put_f64(out, s.energy_kwh);
-    put_f64(out, s.revenue_eur);
-    put_i64(out, s.dwell_ms);
-    put_i64(out, s.charging_ms);
-    put_nullable(out, s.idle_after_charge_ms, put_i64);
-    put_i8(
-        out,
-        match s.outcome {
-            events::Outcome::Charged => 1,
-            events::Outcome::NoCharge => 2,
-        },
-    );
-    put_u8(out, u8::from(s.overstay));
-    put_len(out, s.flags.len());
-    for flag in &s.flags {
-        put_str(out, flag);
-    }
-    put_i32(out, partition);
-    put_i64(out, offset);
-    Ok(())
-}
-
-async fn insert(
-    client: &clickhouse::Client,
-    sql: &str,
-    data: Bytes,
-    timeout: Duration,
-) -> clickhouse::error::Result<()> {
-    let mut insert = client
-        .insert_formatted_with(sql)
-        .with_timeouts(Some(timeout), Some(timeout));
-    insert.send(data).await?;
-    insert.end().await
 }
 
 /// A configured sink: create it, take its [`progress`](Sink::progress) handle, then
@@ -504,7 +325,7 @@ impl Sink {
     /// the `ingest` user.
     pub fn new(
         config: SinkConfig,
-        kafka: &harness::KafkaEndpoint,
+        kafka: &endpoints::KafkaEndpoint,
         clickhouse: clickhouse::Client,
     ) -> Result<Sink> {
         config.validate()?;
@@ -551,17 +372,17 @@ impl Sink {
         } = self;
         let capacity = config.batch_bytes.min(64 << 20) + 4096;
         let mut signals = Batch::new(
-            Kind::Signals,
+            RowKind::Signals,
             &config.signals_topic,
             &config.database,
             capacity,
-        );
+        )?;
         let mut sessions = Batch::new(
-            Kind::Sessions,
+            RowKind::Sessions,
             &config.sessions_topic,
             &config.database,
             1 << 16,
-        );
+        )?;
         let mut writer = Writer {
             config: &config,
             consumer: &consumer,
@@ -678,7 +499,7 @@ impl Writer<'_> {
         loop {
             let mut failure = None;
             if let Some(data) = dead.as_ref().filter(|_| !dead_done) {
-                match insert(
+                match rows::insert(
                     self.clickhouse,
                     &batch.dead_sql,
                     data.clone(),
@@ -691,7 +512,7 @@ impl Writer<'_> {
                 }
             }
             if let (None, Some(data)) = (&failure, &rows) {
-                failure = insert(
+                failure = rows::insert(
                     self.clickhouse,
                     &batch.insert_sql,
                     data.clone(),
@@ -724,8 +545,8 @@ impl Writer<'_> {
         self.progress.holding.store(false, Ordering::Relaxed);
         self.progress.batches.fetch_add(1, Ordering::Relaxed);
         let counter = match batch.kind {
-            Kind::Signals => &self.progress.signals,
-            Kind::Sessions => &self.progress.sessions,
+            RowKind::Signals => &self.progress.signals,
+            RowKind::Sessions => &self.progress.sessions,
         };
         counter.fetch_add(batch.row_count, Ordering::Relaxed);
         self.progress
@@ -760,7 +581,7 @@ impl Writer<'_> {
 /// Runs a sink until `shutdown` completes: the one-call form of [`Sink::new`] + [`Sink::run`].
 pub async fn run_sink(
     config: SinkConfig,
-    kafka: &harness::KafkaEndpoint,
+    kafka: &endpoints::KafkaEndpoint,
     clickhouse: clickhouse::Client,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<SinkStats> {
@@ -794,45 +615,5 @@ mod tests {
             ..SinkConfig::default()
         };
         assert!(bad.validate().is_err());
-    }
-
-    #[test]
-    fn signals_encode_as_rowbinary() {
-        let mut out = Vec::new();
-        encode_signal(
-            &mut out,
-            br#"{"timestamp":1700000000000,"charger_id":"c1","recharging":true,"energy_delivered":22,"seq":3}"#,
-            4,
-            99,
-        )
-        .unwrap();
-        let mut expected = Vec::new();
-        expected.extend_from_slice(&1_700_000_000_000i64.to_le_bytes());
-        expected.extend_from_slice(&[2, b'c', b'1', 3]);
-        expected.extend_from_slice(&[1, 1, 1, 1, 1]); // vehicle, plate, user, price, connection
-        expected.extend_from_slice(&[0, 1]); // recharging
-        expected.push(0);
-        expected.extend_from_slice(&22u32.to_le_bytes());
-        expected.push(0);
-        expected.extend_from_slice(&3u64.to_le_bytes());
-        expected.extend_from_slice(&4i32.to_le_bytes());
-        expected.extend_from_slice(&99i64.to_le_bytes());
-        assert_eq!(out, expected);
-        assert!(encode_signal(&mut out, b"{", 0, 0).is_err());
-        assert!(
-            encode_signal(&mut out, br#"{"timestamp":1,"charger_id":"c"}"#, 0, 0)
-                .unwrap_err()
-                .contains("unknown sensor")
-        );
-    }
-
-    #[test]
-    fn sessions_are_validated() {
-        let mut out = Vec::new();
-        let good = br#"{"session_id":"c@1","charger_id":"c","plate":null,"arrived_at":1,"identified_at":null,"user_id":null,"price_eur_per_kwh":null,"charge_started_at":null,"charge_ended_at":null,"power_kw":null,"departed_at":2,"energy_kwh":0.0,"revenue_eur":0.0,"dwell_ms":1,"charging_ms":0,"idle_after_charge_ms":null,"outcome":"no_charge","overstay":false,"flags":["closed_by_inactivity"],"extra":1}"#;
-        encode_session(&mut out, good, 0, 0).unwrap();
-        let bad_outcome = String::from_utf8_lossy(good).replace("no_charge", "maybe");
-        assert!(encode_session(&mut out, bad_outcome.as_bytes(), 0, 0).is_err());
-        assert!(encode_session(&mut out, b"[]", 0, 0).is_err());
     }
 }

@@ -1,12 +1,15 @@
 //! The sink end to end on real Kafka and ClickHouse: exact rows, sessions and KPIs, dead letters,
 //! `read_committed`, and exact counts across crashes of the sink and an outage of ClickHouse.
 
+// The storage tests' helpers (simulated fleets, KPI windows, producing to topics).
+#[path = "../../schema/tests/common/mod.rs"]
 mod common;
 
 use std::time::Duration;
 
-use harness::{ProviderKind, Services, kafka_admin};
-use schema::sink::{Sink, SinkConfig};
+use endpoints::kafka_admin::{self, TopicSpec};
+use harness::{ProviderKind, Services};
+use pipeline::{Sink, SinkConfig};
 use schema::users::{self, INGEST_USER, Passwords};
 use schema::{Dialect, Schema, kpi, migrate, store, table};
 
@@ -31,10 +34,14 @@ async fn setup(signal_partitions: usize) -> Setup {
         .await
         .expect("users");
     let bootstrap = &services.kafka.bootstrap;
-    kafka_admin::ensure_topic(bootstrap, events::SIGNALS_TOPIC, signal_partitions, &[])
-        .await
-        .unwrap();
-    kafka_admin::ensure_topic(bootstrap, events::SESSIONS_TOPIC, 8, &[])
+    kafka_admin::ensure_topic(
+        bootstrap,
+        events::SIGNALS_TOPIC,
+        TopicSpec::single(signal_partitions),
+    )
+    .await
+    .unwrap();
+    kafka_admin::ensure_topic(bootstrap, events::SESSIONS_TOPIC, TopicSpec::single(8))
         .await
         .unwrap();
     Setup {
@@ -58,9 +65,9 @@ fn config() -> SinkConfig {
 fn spawn_sink(
     setup: &Setup,
 ) -> (
-    tokio::task::JoinHandle<schema::Result<schema::SinkStats>>,
+    tokio::task::JoinHandle<pipeline::Result<pipeline::SinkStats>>,
     tokio::sync::oneshot::Sender<()>,
-    std::sync::Arc<schema::SinkProgress>,
+    std::sync::Arc<pipeline::SinkProgress>,
 ) {
     spawn_sink_with(setup, config())
 }
@@ -69,9 +76,9 @@ fn spawn_sink_with(
     setup: &Setup,
     config: SinkConfig,
 ) -> (
-    tokio::task::JoinHandle<schema::Result<schema::SinkStats>>,
+    tokio::task::JoinHandle<pipeline::Result<pipeline::SinkStats>>,
     tokio::sync::oneshot::Sender<()>,
-    std::sync::Arc<schema::SinkProgress>,
+    std::sync::Arc<pipeline::SinkProgress>,
 ) {
     let ingest = setup
         .services

@@ -1,0 +1,144 @@
+//! Kafka administration: metadata probes, explicit topics, consumer-group assignments.
+//!
+//! Topics are always created explicitly through the Admin API (brokers here have
+//! `auto.create.topics.enable=false`), never by a first produce.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+
+use crate::{Error, Result};
+
+fn base_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("log_level", "3");
+    config
+}
+
+/// How many brokers a metadata request lists (blocking; used as the readiness probe).
+pub fn broker_count(bootstrap: &str, timeout: Duration) -> Result<usize> {
+    let consumer: BaseConsumer = base_config(bootstrap).create()?;
+    let metadata = consumer.fetch_metadata(None, timeout)?;
+    Ok(metadata.brokers().len())
+}
+
+/// The number of partitions of `topic`, or `None` when it does not exist (blocking).
+pub fn partition_count(bootstrap: &str, topic: &str, timeout: Duration) -> Result<Option<usize>> {
+    let consumer: BaseConsumer = base_config(bootstrap).create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len()))
+}
+
+/// How a topic is created: partitions, replication, and topic-level settings.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicSpec<'a> {
+    pub partitions: usize,
+    /// Replication factor (1 on a single broker).
+    pub replication: i32,
+    /// Topic configs (`min.insync.replicas`, …), as given.
+    pub configs: &'a [(&'a str, &'a str)],
+}
+
+impl TopicSpec<'_> {
+    /// `partitions` partitions, one replica, no extra settings.
+    pub fn single(partitions: usize) -> TopicSpec<'static> {
+        TopicSpec {
+            partitions,
+            replication: 1,
+            configs: &[],
+        }
+    }
+}
+
+/// Creates `topic` as `spec` says, or, when it exists with fewer partitions, adds partitions up
+/// to `spec.partitions`; returns once the metadata shows every partition. Idempotent.
+pub async fn ensure_topic(bootstrap: &str, topic: &str, spec: TopicSpec<'_>) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = base_config(bootstrap).create()?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let partitions = spec.partitions;
+    let partitions_i32 =
+        i32::try_from(partitions).map_err(|_| Error::TooManyPartitions(partitions))?;
+    let mut new_topic = NewTopic::new(
+        topic,
+        partitions_i32,
+        TopicReplication::Fixed(spec.replication),
+    );
+    for (key, value) in spec.configs {
+        new_topic = new_topic.set(key, value);
+    }
+    for result in admin.create_topics([&new_topic], &options).await? {
+        match result {
+            Ok(_) => {}
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                let existing = blocking_partition_count(bootstrap, topic).await?;
+                if existing < partitions {
+                    let grow = NewPartitions::new(topic, partitions);
+                    for r in admin.create_partitions([&grow], &options).await? {
+                        r.map_err(|(topic, code)| Error::Topic {
+                            operation: "add partitions to",
+                            topic,
+                            code,
+                        })?;
+                    }
+                }
+            }
+            Err((topic, code)) => {
+                return Err(Error::Topic {
+                    operation: "create topic",
+                    topic,
+                    code,
+                });
+            }
+        }
+    }
+    // Creation is asynchronous in the controller: wait until the metadata shows every partition.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while blocking_partition_count(bootstrap, topic).await? < partitions {
+        if Instant::now() > deadline {
+            return Err(Error::Timeout {
+                what: format!("topic {topic} showing {partitions} partitions"),
+                waited_s: 30,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+async fn blocking_partition_count(bootstrap: &str, topic: &str) -> Result<usize> {
+    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+    Ok(tokio::task::spawn_blocking(move || {
+        partition_count(&bootstrap, &topic, Duration::from_secs(5))
+    })
+    .await??
+    .unwrap_or(0))
+}
+
+/// Deletes `topic` (missing topics are fine).
+pub async fn delete_topic(bootstrap: &str, topic: &str) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = base_config(bootstrap).create()?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin.delete_topics(&[topic], &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((topic, code)) => {
+                return Err(Error::Topic {
+                    operation: "delete topic",
+                    topic,
+                    code,
+                });
+            }
+        }
+    }
+    Ok(())
+}
