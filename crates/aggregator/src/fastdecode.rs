@@ -10,7 +10,7 @@
 
 use events::{Reading, Signal};
 
-use crate::visit::{A, D, E, I, L, S, kind_of};
+use crate::kind::Kind;
 
 /// A decoded signal as the sessionizer needs it: strings as (UTF-8) bytes, the kind as a slot.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,8 +18,7 @@ pub(crate) struct Decoded<'a> {
     pub timestamp_ms: i64,
     pub charger_id: &'a [u8],
     pub seq: Option<u64>,
-    /// Slot index of the kind (`visit::A` ..= `visit::L`).
-    pub kind: u8,
+    pub kind: Kind,
     /// Plate (parking) or user id (user data).
     pub text: Option<&'a [u8]>,
     pub price: Option<f64>,
@@ -41,7 +40,7 @@ impl<'a> Decoded<'a> {
             timestamp_ms: signal.timestamp_ms,
             charger_id: signal.charger_id.as_bytes(),
             seq: signal.seq,
-            kind: kind_of(&signal.reading),
+            kind: Kind::of(&signal.reading),
             text: text.map(str::as_bytes),
             price,
             power,
@@ -67,7 +66,16 @@ pub(crate) fn decode_canonical(bytes: &[u8]) -> Option<Decoded<'_>> {
             let detected = p.boolean()?;
             p.lit(b",\"plate\":")?;
             let plate = p.opt_string()?;
-            (if detected { A } else { L }, plate, None, 0)
+            (
+                if detected {
+                    Kind::Arrival
+                } else {
+                    Kind::Departure
+                },
+                plate,
+                None,
+                0,
+            )
         }
         b'u' => {
             p.lit(b"user_id\":")?;
@@ -76,14 +84,32 @@ pub(crate) fn decode_canonical(bytes: &[u8]) -> Option<Decoded<'_>> {
             let price = p.opt_price()?;
             p.lit(b",\"user_connection\":")?;
             let connected = p.boolean()?;
-            (if connected { I } else { D }, user_id, price, 0)
+            (
+                if connected {
+                    Kind::Identification
+                } else {
+                    Kind::Disconnect
+                },
+                user_id,
+                price,
+                0,
+            )
         }
         b'r' => {
             p.lit(b"recharging\":")?;
             let recharging = p.boolean()?;
             p.lit(b",\"energy_delivered\":")?;
             let power = u32::try_from(p.int(10)?).ok()?;
-            (if recharging { S } else { E }, None, None, power)
+            (
+                if recharging {
+                    Kind::ChargeStart
+                } else {
+                    Kind::ChargeEnd
+                },
+                None,
+                None,
+                power,
+            )
         }
         _ => return None,
     };
@@ -360,7 +386,7 @@ mod tests {
         let ours = br#"{"timestamp":1700000000000,"charger_id":"charger-1","user_id":"U","price":0.57,"user_connection":true,"seq":3}"#;
         let s = decode_canonical(ours).unwrap();
         assert_eq!(s, Decoded::of_signal(&events::decode(ours).unwrap()));
-        assert_eq!((s.kind, s.seq), (I, Some(3)));
+        assert_eq!((s.kind, s.seq), (Kind::Identification, Some(3)));
         for other in [
             &br#"{"timestamp": 1700000000000,"charger_id":"c","recharging":true,"energy_delivered":5}"#[..],
             br#"{"charger_id":"c","timestamp":1700000000000,"recharging":true,"energy_delivered":5}"#,

@@ -120,6 +120,7 @@ mod compact;
 mod config;
 mod fastdecode;
 mod jsonl;
+mod kind;
 mod replay;
 mod sessionizer;
 mod visit;

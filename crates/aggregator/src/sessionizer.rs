@@ -11,6 +11,7 @@ use events::Session;
 use crate::compact::{FxBuild, FxHasher, Inline, InlineText, Key};
 use crate::config::SessionizerConfig;
 use crate::fastdecode::{Decoded, decode_canonical};
+use crate::kind::Kind;
 use crate::visit::{self, ClosedVisit, Closure, Rec, RecRef, Spill, Visit};
 
 /// The position of a record in its input log (a Kafka partition and offset, or a line number).
@@ -591,7 +592,7 @@ impl Sessionizer {
                 }
             },
         };
-        if signal.kind == visit::S && !(1..=1000).contains(&signal.power) {
+        if signal.kind == Kind::ChargeStart && !(1..=1000).contains(&signal.power) {
             let reason = format!(
                 "impossible power: charge start with energy_delivered = {} kW, outside 1..=1000",
                 signal.power
@@ -827,7 +828,7 @@ impl Sessionizer {
             let reason = format!(
                 "late signal: {} is {} behind the charger's latest signal, beyond the \
                  reorder tolerance of {}",
-                visit::kind_name(r.kind),
+                r.kind.name(),
                 human_ms(max - r.key.ts),
                 human_ms(tolerance)
             );
@@ -837,7 +838,7 @@ impl Sessionizer {
             Dup::Same { of_emitted } => {
                 // A repeated arrival of a visit already emitted would open a visit of its own
                 // if replayed without that visit.
-                if of_emitted && r.kind == visit::A {
+                if of_emitted && r.kind == Kind::Arrival {
                     let dep = self.chargers[ci]
                         .retained_hold
                         .min(self.chargers[ci].max_off);
@@ -851,7 +852,7 @@ impl Sessionizer {
                 self.history_refusal(pidx, dep, source.offset);
                 let reason = format!(
                     "{} has the same seq {} as an earlier signal of the charger but other content",
-                    visit::kind_name(r.kind),
+                    r.kind.name(),
                     r.key.tb
                 );
                 return self.dead(out, source, trigger, reason, raw.to_vec(), false);
@@ -864,7 +865,7 @@ impl Sessionizer {
             self.history_refusal(pidx, dep, source.offset);
             let reason = format!(
                 "{} arrived after the visit it belongs to was closed and emitted",
-                visit::kind_name(r.kind)
+                r.kind.name()
             );
             return self.dead(out, source, trigger, reason, raw.to_vec(), false);
         }
@@ -939,10 +940,10 @@ impl Sessionizer {
                 }
             }
         }
-        let slot = 1u8 << r.kind;
+        let slot = r.kind.bit();
         if r.key.ts <= ch.closed_below.ts
             && ch.bits & slot != 0
-            && ch.fps[usize::from(r.kind)] == r.fingerprint()
+            && ch.fps[r.kind.index()] == r.fingerprint()
         {
             return Dup::Same { of_emitted: true };
         }
@@ -1163,7 +1164,10 @@ impl Sessionizer {
             v.first_offset
         };
         ch.fps = v.fingerprints(c, &self.spill);
-        let mask = (0..6u8).filter(|&s| v.has(s)).fold(0, |m, s| m | (1 << s));
+        let mask = Kind::ALL
+            .into_iter()
+            .filter(|&k| v.has(k))
+            .fold(0, |m, k| m | k.bit());
         ch.bits = (ch.bits & !FP_BITS) | mask;
         ch.closed_below = ch.closed_below.max(closed.closed_below());
         ch.set_last_arrived_at(Some(arrived_at));

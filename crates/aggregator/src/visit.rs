@@ -12,17 +12,9 @@ use std::collections::HashMap;
 
 use events::{Flag, Reading, Session, SessionParties, SessionTimes, Signal};
 
-use crate::fastdecode::Decoded;
-
 use crate::compact::{FxBuild, Inline, InlineText, Key, fingerprint};
-
-/// Slot (and signal kind) indices.
-pub(crate) const A: u8 = 0;
-pub(crate) const I: u8 = 1;
-pub(crate) const S: u8 = 2;
-pub(crate) const E: u8 = 3;
-pub(crate) const D: u8 = 4;
-pub(crate) const L: u8 = 5;
+use crate::fastdecode::Decoded;
+use crate::kind::Kind;
 
 /// `present` bit: every signal of the visit carried a `seq`.
 const ALL_SEQ: u8 = 1 << 6;
@@ -45,38 +37,6 @@ pub(crate) type Spill = HashMap<(u32, Key, u8), Box<[u8]>, FxBuild>;
 const PLATE_FIELD: u8 = 0;
 const USER_FIELD: u8 = 1;
 
-/// The kind of a signal, as a slot index.
-pub(crate) fn kind_of(reading: &Reading<'_>) -> u8 {
-    match reading {
-        Reading::Parking {
-            vehicle_detected: true,
-            ..
-        } => A,
-        Reading::Parking { .. } => L,
-        Reading::UserData {
-            user_connection: true,
-            ..
-        } => I,
-        Reading::UserData { .. } => D,
-        Reading::Charger {
-            recharging: true, ..
-        } => S,
-        Reading::Charger { .. } => E,
-    }
-}
-
-/// What a signal of this kind is, for people.
-pub(crate) fn kind_name(kind: u8) -> &'static str {
-    match kind {
-        A => "arrival (vehicle_detected=true)",
-        I => "identification (user_connection=true)",
-        S => "charge start (recharging=true)",
-        E => "charge end (recharging=false)",
-        D => "user disconnect (user_connection=false)",
-        _ => "departure (vehicle_detected=false)",
-    }
-}
-
 /// Why the state machine refused a signal at its place in the canonical order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reject {
@@ -95,10 +55,12 @@ pub(crate) enum Reject {
 }
 
 impl Reject {
-    pub fn describe(self, kind: u8) -> String {
-        let what = kind_name(kind);
+    pub fn describe(self, kind: Kind) -> String {
+        let what = kind.name();
         match self {
-            Reject::NoVehicle if kind == L => format!("{what} with no visit: no vehicle is parked"),
+            Reject::NoVehicle if kind == Kind::Departure => {
+                format!("{what} with no visit: no vehicle is parked")
+            }
             Reject::NoVehicle => {
                 format!("{what} while the bay is empty: no arrival was seen before it")
             }
@@ -134,7 +96,7 @@ impl Reject {
 /// A signal as the state machine sees it, borrowed from a decoded [`Signal`] or a [`Rec`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RecRef<'a> {
-    pub kind: u8,
+    pub kind: Kind,
     pub key: Key,
     /// Whether the producer sent a `seq` (then `key.tb` is it).
     pub seq: bool,
@@ -169,8 +131,8 @@ impl<'a> RecRef<'a> {
         self.kind == other.kind
             && self.text == other.text
             && match self.kind {
-                I => price_bits(self.price) == price_bits(other.price),
-                S => self.power == other.power,
+                Kind::Identification => price_bits(self.price) == price_bits(other.price),
+                Kind::ChargeStart => self.power == other.power,
                 _ => true,
             }
     }
@@ -191,10 +153,18 @@ impl<'a> RecRef<'a> {
     }
 
     pub fn fingerprint(&self) -> u32 {
-        let price = if self.kind == I { self.price } else { None };
-        let power = if self.kind == S { self.power } else { 0 };
+        let price = if self.kind == Kind::Identification {
+            self.price
+        } else {
+            None
+        };
+        let power = if self.kind == Kind::ChargeStart {
+            self.power
+        } else {
+            0
+        };
         fingerprint(
-            self.kind,
+            self.kind as u8,
             self.key.ts,
             self.seq.then_some(self.key.tb),
             self.text,
@@ -226,7 +196,7 @@ fn price_bits(p: Option<f64>) -> Option<u64> {
 /// charger's visits are rebuilt.
 #[derive(Debug, Clone)]
 pub(crate) struct Rec {
-    pub kind: u8,
+    pub kind: Kind,
     pub key: Key,
     pub seq: bool,
     /// Position in its partition (for a signal taken back out of a visit: the visit's first).
@@ -260,17 +230,17 @@ impl Rec {
         }
         let text = self.text.as_deref().map(String::from_utf8_lossy);
         let reading = match self.kind {
-            A | L => Reading::Parking {
-                vehicle_detected: self.kind == A,
+            Kind::Arrival | Kind::Departure => Reading::Parking {
+                vehicle_detected: self.kind == Kind::Arrival,
                 plate: text,
             },
-            I | D => Reading::UserData {
-                user_connection: self.kind == I,
+            Kind::Identification | Kind::Disconnect => Reading::UserData {
+                user_connection: self.kind == Kind::Identification,
                 user_id: text,
                 price: self.price,
             },
             _ => Reading::Charger {
-                recharging: self.kind == S,
+                recharging: self.kind == Kind::ChargeStart,
                 energy_delivered: self.power,
             },
         };
@@ -374,8 +344,8 @@ impl Visit {
     }
 
     #[inline]
-    pub fn has(&self, slot: u8) -> bool {
-        self.present & (1 << slot) != 0
+    pub fn has(&self, slot: Kind) -> bool {
+        self.present & slot.bit() != 0
     }
 
     pub fn all_seq(&self) -> bool {
@@ -395,11 +365,11 @@ impl Visit {
     }
 
     #[inline]
-    pub fn key(&self, slot: u8) -> Key {
-        if slot == A {
+    pub fn key(&self, slot: Kind) -> Key {
+        if slot == Kind::Arrival {
             return self.arrival_key();
         }
-        let i = usize::from(slot - 1);
+        let i = slot.index() - 1;
         Key {
             ts: self.a_ts + i64::from(self.dts[i]),
             tb: self.a_tb.wrapping_add_signed(i64::from(self.dtb[i])),
@@ -409,7 +379,7 @@ impl Visit {
     /// The largest key among its signals.
     #[inline]
     pub fn max_key(&self) -> Key {
-        self.key(self.bits >> LAST_SHIFT)
+        self.key(Kind::from_index(self.bits >> LAST_SHIFT))
     }
 
     fn text<'a, const N: usize>(
@@ -487,20 +457,20 @@ impl Visit {
     }
 
     /// Fills `slot` with `r`'s time and tiebreak; `false` when they do not fit the compact form.
-    fn fill(&mut self, slot: u8, r: &RecRef<'_>) -> bool {
+    fn fill(&mut self, slot: Kind, r: &RecRef<'_>) -> bool {
         let Ok(dts) = u32::try_from(r.key.ts - self.a_ts) else {
             return false;
         };
         let Ok(dtb) = i16::try_from(i128::from(r.key.tb) - i128::from(self.a_tb)) else {
             return false;
         };
-        let i = usize::from(slot - 1);
+        let i = slot.index() - 1;
         self.dts[i] = dts;
         self.dtb[i] = dtb;
         if r.key > self.max_key() {
-            self.bits = (self.bits & LOW_BITS) | (slot << LAST_SHIFT);
+            self.bits = (self.bits & LOW_BITS) | ((slot as u8) << LAST_SHIFT);
         }
-        self.present |= 1 << slot;
+        self.present |= slot.bit();
         if !r.seq {
             self.present &= !ALL_SEQ;
         }
@@ -519,38 +489,38 @@ impl Visit {
     }
 
     /// The signal that fills `slot`, as far as the visit keeps it.
-    pub fn slot_rec<'a>(&'a self, slot: u8, c: u32, spill: &'a Spill) -> RecRef<'a> {
+    pub fn slot_rec<'a>(&'a self, slot: Kind, c: u32, spill: &'a Spill) -> RecRef<'a> {
         let (text, price, power) = match slot {
-            A => (
+            Kind::Arrival => (
                 (self.bits & PLATE_FROM_L == 0)
                     .then(|| self.plate(c, spill))
                     .flatten(),
                 None,
                 0,
             ),
-            L => (
+            Kind::Departure => (
                 (self.bits & (PLATE_FROM_L | L_PLATE) != 0)
                     .then(|| self.plate(c, spill))
                     .flatten(),
                 None,
                 0,
             ),
-            I => (self.user(c, spill), self.price(), 0),
-            D => (
+            Kind::Identification => (self.user(c, spill), self.price(), 0),
+            Kind::Disconnect => (
                 (self.bits & (USER_FROM_D | D_USER) != 0)
                     .then(|| self.user(c, spill))
                     .flatten(),
                 self.price(),
                 0,
             ),
-            S => (None, None, u32::from(self.power)),
-            _ => (None, None, 0),
+            Kind::ChargeStart => (None, None, u32::from(self.power)),
+            Kind::ChargeEnd => (None, None, 0),
         };
         RecRef {
             kind: slot,
             key: self.key(slot),
             seq: self.all_seq(),
-            offset: if slot == A {
+            offset: if slot == Kind::Arrival {
                 self.arrival_offset()
             } else {
                 self.first_offset
@@ -573,9 +543,9 @@ impl Visit {
     /// Fingerprints of its signals (to recognise their duplicates once it is emitted).
     pub fn fingerprints(&self, c: u32, spill: &Spill) -> [u32; 6] {
         let mut fps = [0; 6];
-        for slot in A..=L {
+        for slot in Kind::ALL {
             if self.has(slot) {
-                fps[usize::from(slot)] = self.slot_rec(slot, c, spill).fingerprint();
+                fps[slot.index()] = self.slot_rec(slot, c, spill).fingerprint();
             }
         }
         fps
@@ -583,7 +553,7 @@ impl Visit {
 
     /// Takes the visit apart into its signals (releasing its spilled strings).
     pub fn decompose(&self, c: u32, spill: &mut Spill, out: &mut Vec<Rec>) {
-        for slot in A..=L {
+        for slot in Kind::ALL {
             if self.has(slot) {
                 out.push(self.slot_rec(slot, c, spill).to_owned_rec(None));
             }
@@ -599,11 +569,11 @@ impl Visit {
             0b10_0001 => true,
             0b11_1111 => {
                 let k = |s| self.key(s);
-                k(A) < k(I)
-                    && k(I) < k(S)
-                    && k(S) < k(E)
-                    && k(I) < k(D)
-                    && k(E).max(k(D)) < k(L)
+                k(Kind::Arrival) < k(Kind::Identification)
+                    && k(Kind::Identification) < k(Kind::ChargeStart)
+                    && k(Kind::ChargeStart) < k(Kind::ChargeEnd)
+                    && k(Kind::Identification) < k(Kind::Disconnect)
+                    && k(Kind::ChargeEnd).max(k(Kind::Disconnect)) < k(Kind::Departure)
                     && self.bits & USER_FROM_D == 0
             }
             _ => false,
@@ -621,9 +591,9 @@ impl Visit {
         spill: &mut Spill,
     ) -> Session {
         let arrived_at = self.a_ts;
-        let ts = |slot: u8| self.has(slot).then(|| self.key(slot).ts);
+        let ts = |slot: Kind| self.has(slot).then(|| self.key(slot).ts);
         let departed_at = match closure {
-            Closure::Departure => ts(L).unwrap_or(arrived_at),
+            Closure::Departure => ts(Kind::Departure).unwrap_or(arrived_at),
             Closure::NextArrival | Closure::Inactivity => self.max_key().ts,
         };
         let mut flags = Vec::new();
@@ -632,16 +602,19 @@ impl Visit {
             Closure::NextArrival => flags.push(Flag::ClosedByNextArrival),
             Closure::Inactivity => flags.push(Flag::ClosedByInactivity),
         }
-        let charge_started_at = ts(S);
-        let mut charge_ended_at = ts(E);
+        let charge_started_at = ts(Kind::ChargeStart);
+        let mut charge_ended_at = ts(Kind::ChargeEnd);
         if charge_started_at.is_some() && charge_ended_at.is_none() {
             charge_ended_at = Some(departed_at);
             flags.push(Flag::InferredChargeEnd);
         }
-        if self.has(I) && !self.has(D) {
+        if self.has(Kind::Identification) && !self.has(Kind::Disconnect) {
             flags.push(Flag::InferredUserDisconnect);
         }
-        if self.has(S) && !(self.has(I) && self.key(I) < self.key(S)) {
+        if self.has(Kind::ChargeStart)
+            && !(self.has(Kind::Identification)
+                && self.key(Kind::Identification) < self.key(Kind::ChargeStart))
+        {
             flags.push(Flag::ChargeWithoutIdentification);
         }
         let parties = SessionParties {
@@ -649,12 +622,12 @@ impl Visit {
             plate: self.plate(c, spill).map(utf8),
             user_id: self.user(c, spill).map(utf8),
             price_eur_per_kwh: self.price(),
-            power_kw: self.has(S).then_some(u32::from(self.power)),
+            power_kw: self.has(Kind::ChargeStart).then_some(u32::from(self.power)),
         };
         self.release(c, spill);
         let times = SessionTimes {
             arrived_at,
-            identified_at: ts(I),
+            identified_at: ts(Kind::Identification),
             charge_started_at,
             charge_ended_at,
             departed_at,
@@ -696,7 +669,7 @@ pub(crate) fn step(
         });
     }
     if !open.is_open() {
-        if r.kind == A {
+        if r.kind == Kind::Arrival {
             *open = Visit::arrive(r, c, spill);
             return StepOut {
                 closed,
@@ -711,7 +684,7 @@ pub(crate) fn step(
     let rejected = apply(open, r, c, spill);
     if rejected.is_none() {
         match r.kind {
-            A => {
+            Kind::Arrival => {
                 // `apply` refused nothing: the new arrival closes the parked visit.
                 let previous = std::mem::replace(open, Visit::arrive(r, c, spill));
                 closed = Some(ClosedVisit {
@@ -721,7 +694,7 @@ pub(crate) fn step(
                     closer_seq: r.seq,
                 });
             }
-            L => {
+            Kind::Departure => {
                 closed = Some(ClosedVisit {
                     visit: std::mem::replace(open, Visit::EMPTY),
                     closure: Closure::Departure,
@@ -738,12 +711,12 @@ pub(crate) fn step(
 /// Applies `r` to the open visit `v`, or says why not.
 fn apply(v: &mut Visit, r: &RecRef<'_>, c: u32, spill: &mut Spill) -> Option<Reject> {
     match r.kind {
-        A => {
+        Kind::Arrival => {
             // The same vehicle reported again (a bouncing sensor) is not a new visit.
             let same = r.text.is_some() && r.text == v.plate(c, spill) && v.count() == 1;
             same.then_some(Reject::AlreadyParked)
         }
-        L => {
+        Kind::Departure => {
             let parked = v.plate(c, spill);
             if let (Some(p), Some(q)) = (parked, r.text)
                 && p != q
@@ -751,7 +724,7 @@ fn apply(v: &mut Visit, r: &RecRef<'_>, c: u32, spill: &mut Spill) -> Option<Rej
                 return Some(Reject::PlateMismatch);
             }
             let parked_unknown = parked.is_none();
-            if !v.fill(L, r) {
+            if !v.fill(Kind::Departure, r) {
                 return Some(Reject::OutOfRange);
             }
             if r.text.is_some() {
@@ -763,34 +736,34 @@ fn apply(v: &mut Visit, r: &RecRef<'_>, c: u32, spill: &mut Spill) -> Option<Rej
             }
             None
         }
-        I => {
-            if v.has(I) {
+        Kind::Identification => {
+            if v.has(Kind::Identification) {
                 return Some(Reject::AlreadyIdentified);
             }
-            if v.has(D) {
+            if v.has(Kind::Disconnect) {
                 return Some(Reject::IdentifiedAfterDisconnect);
             }
-            if !v.fill(I, r) {
+            if !v.fill(Kind::Identification, r) {
                 return Some(Reject::OutOfRange);
             }
             v.set_user(r.text, c, spill);
             v.price = r.price.unwrap_or(f64::NAN);
             None
         }
-        D => {
-            if v.has(D) {
+        Kind::Disconnect => {
+            if v.has(Kind::Disconnect) {
                 return Some(Reject::AlreadyDisconnected);
             }
-            if v.has(I)
+            if v.has(Kind::Identification)
                 && let (Some(u), Some(q)) = (v.user(c, spill), r.text)
                 && u != q
             {
                 return Some(Reject::UserMismatch);
             }
-            if !v.fill(D, r) {
+            if !v.fill(Kind::Disconnect, r) {
                 return Some(Reject::OutOfRange);
             }
-            if !v.has(I) {
+            if !v.has(Kind::Identification) {
                 v.set_user(r.text, c, spill);
                 v.price = r.price.unwrap_or(f64::NAN);
                 v.bits |= USER_FROM_D;
@@ -800,27 +773,27 @@ fn apply(v: &mut Visit, r: &RecRef<'_>, c: u32, spill: &mut Spill) -> Option<Rej
             }
             None
         }
-        S => {
-            if v.has(E) {
+        Kind::ChargeStart => {
+            if v.has(Kind::ChargeEnd) {
                 return Some(Reject::SecondCharge);
             }
-            if v.has(S) {
+            if v.has(Kind::ChargeStart) {
                 return Some(Reject::AlreadyCharging);
             }
-            if !v.fill(S, r) {
+            if !v.fill(Kind::ChargeStart, r) {
                 return Some(Reject::OutOfRange);
             }
             v.power = u16::try_from(r.power).unwrap_or(u16::MAX);
             None
         }
         _ => {
-            if !v.has(S) {
+            if !v.has(Kind::ChargeStart) {
                 return Some(Reject::EndWithoutStart);
             }
-            if v.has(E) {
+            if v.has(Kind::ChargeEnd) {
                 return Some(Reject::AlreadyEnded);
             }
-            if !v.fill(E, r) {
+            if !v.fill(Kind::ChargeEnd, r) {
                 return Some(Reject::OutOfRange);
             }
             None
