@@ -50,7 +50,7 @@ impl Default for SessionizerConfig {
         SessionizerConfig {
             overstay_grace: Duration::from_secs(6 * 60),
             reorder_tolerance: Duration::from_secs(5),
-            inactivity_gap: Duration::from_secs(2 * 3600),
+            inactivity_gap: Duration::from_secs(6 * 3600),
             max_clock_skew: Duration::from_secs(24 * 3600),
         }
     }

@@ -140,10 +140,10 @@ pub enum Error {
     #[error("unreadable aggregator commit mark {0:?}")]
     Mark(String),
     /// Reading input or writing output failed.
-    #[error("I/O error: {0}")]
+    #[error("reading the input or writing the output")]
     Io(#[from] std::io::Error),
     /// Writing JSON failed.
-    #[error("JSON error: {0}")]
+    #[error("encoding JSON")]
     Json(#[from] serde_json::Error),
 }
 

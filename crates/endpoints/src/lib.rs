@@ -17,7 +17,7 @@ use rdkafka::ClientConfig;
 /// Errors of endpoint and administration calls.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("kafka: {0}")]
+    #[error(transparent)]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("kafka: {operation} {topic}: {code}")]
     Topic {
@@ -29,11 +29,11 @@ pub enum Error {
     TooManyPartitions(usize),
     #[error("kafka: {what} not done within {waited_s} s")]
     Timeout { what: String, waited_s: u64 },
-    #[error("a blocking Kafka call failed to complete: {0}")]
+    #[error("a blocking Kafka call did not complete")]
     Join(#[from] tokio::task::JoinError),
-    #[error("clickhouse: {0}")]
+    #[error(transparent)]
     ClickHouse(#[from] clickhouse::error::Error),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         source: std::io::Error,

@@ -1,6 +1,8 @@
 //! `evbench`: the EV-charging data platform and its benchmark harness, from one command.
 //!
-//! Exit codes: 0 = ok, 1 = a check failed, 2 = bad input (arguments, files, scenarios).
+//! Exit codes, the same for every command: 0 = ok, 1 = a check failed, 2 = bad input
+//! (arguments, files, scenarios), 3 = could not run (I/O failure, a server that would not start
+//! or answer).
 
 mod cmd;
 mod progress;
@@ -27,7 +29,7 @@ struct Cli {
 enum Command {
     /// Run a scenario end to end on real Kafka and ClickHouse: check every session, measure
     /// throughput and latency, write report.json and report.html. Exit 0 when every check
-    /// passed, 1 when one failed, 2 when the scenario is malformed.
+    /// passed, 1 when one failed, 2 when the scenario is malformed, 3 when it could not run.
     Run(cmd::run::RunArgs),
     /// Check scenario files without running them.
     Validate(cmd::run::ValidateArgs),
@@ -56,11 +58,30 @@ pub enum Failure {
     Check(anyhow::Error),
     /// Bad input: arguments, files, scenarios (exit 2).
     Input(anyhow::Error),
+    /// The command could not do its work: I/O, a server that would not start or answer (exit 3).
+    CouldNotRun(anyhow::Error),
 }
 
+impl Failure {
+    /// Bad input, from any error.
+    pub fn input(error: impl Into<anyhow::Error>) -> Failure {
+        Failure::Input(error.into())
+    }
+
+    /// The process exit code of this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Check(_) => 1,
+            Failure::Input(_) => 2,
+            Failure::CouldNotRun(_) => 3,
+        }
+    }
+}
+
+/// Anything unclassified is a failure to run (an error is never taken for a failed check).
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(error: E) -> Self {
-        Failure::Check(error.into())
+        Failure::CouldNotRun(error.into())
     }
 }
 
@@ -85,7 +106,7 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(3);
         }
     };
     let result = runtime.block_on(async {
@@ -102,13 +123,11 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Check(e)) => {
+        Err(failure) => {
+            let code = failure.exit_code();
+            let (Failure::Check(e) | Failure::Input(e) | Failure::CouldNotRun(e)) = failure;
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Input(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
     }
 }

@@ -106,7 +106,7 @@ async fn start_producing(services: &Services) -> std::thread::JoinHandle<Vec<Ses
             &kafka,
             &options,
             &AtomicBool::new(false),
-            &mut |s| truth.push(s),
+            &mut |s, _| truth.push(s),
             &mut |_| {},
         )
         .unwrap();

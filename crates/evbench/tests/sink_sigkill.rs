@@ -81,7 +81,7 @@ async fn sigkill_twice_still_stores_everything_exactly_once() {
             &kafka,
             &ProduceOptions::default(),
             &AtomicBool::new(false),
-            &mut |s| truth.push(s),
+            &mut |s, _| truth.push(s),
             &mut |_| {},
         )
         .unwrap();

@@ -1,8 +1,10 @@
 //! Serde for `Duration` as human-readable text (`"500ms"`, `"20m"`, `"2h"`), the form every
 //! evbench configuration (scenarios, profiles, the aggregator's and the sink's settings) uses:
 //! `#[serde(with = "events::human_duration")]`, or `events::human_duration::option` for
-//! `Option<Duration>`.
+//! `Option<Duration>`. On the command line, [`HumanDuration`] reads and shows the same form.
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
@@ -20,6 +22,41 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duratio
             "invalid duration {text:?} (write e.g. \"500ms\", \"20m\", \"2h\"): {e}"
         ))
     })
+}
+
+/// A `Duration` read and shown as human-readable text (`"500ms"`, `"2h"`): the type of every
+/// duration flag of the command line, so that `--help` shows the library's own default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct HumanDuration(pub Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&humantime::format_duration(self.0), f)
+    }
+}
+
+impl FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        humantime::parse_duration(text.trim())
+            .map(HumanDuration)
+            .map_err(|e| {
+                format!("invalid duration {text:?} (write e.g. \"500ms\", \"20m\", \"2h\"): {e}")
+            })
+    }
+}
+
+impl From<HumanDuration> for Duration {
+    fn from(d: HumanDuration) -> Duration {
+        d.0
+    }
+}
+
+impl From<Duration> for HumanDuration {
+    fn from(d: Duration) -> HumanDuration {
+        HumanDuration(d)
+    }
 }
 
 /// The same for `Option<Duration>` (absent or `null` = `None`, with `#[serde(default)]`).
@@ -67,5 +104,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("invalid duration \"soon\""), "{err}");
+    }
+
+    #[test]
+    fn human_duration_reads_and_shows_the_same_form() {
+        let d: HumanDuration = "1m 30s".parse().unwrap();
+        assert_eq!(d.0, Duration::from_secs(90));
+        assert_eq!(d.to_string(), "1m 30s");
+        assert_eq!(d.to_string().parse::<HumanDuration>().unwrap(), d);
+        assert!(
+            "soon"
+                .parse::<HumanDuration>()
+                .unwrap_err()
+                .contains("soon")
+        );
     }
 }

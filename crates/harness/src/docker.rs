@@ -179,7 +179,7 @@ pub(crate) async fn start() -> Result<DockerServices> {
         }
         if started.elapsed() > START_TIMEOUT {
             return Err(Error::NotReady {
-                name: "docker containers",
+                name: "docker containers".into(),
                 waited_s: START_TIMEOUT.as_secs(),
                 last_error: format!("kafka ready: {kafka_ok}"),
                 log_tail: format!(

@@ -28,14 +28,14 @@ pub use services::{ProviderKind, Services};
 /// Errors of the harness.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         source: std::io::Error,
     },
     #[error("{name} exited during start-up ({status}); last lines of its log:\n{log_tail}")]
     ServerExited {
-        name: &'static str,
+        name: String,
         status: String,
         log_tail: String,
     },
@@ -43,7 +43,7 @@ pub enum Error {
         "{name} did not become ready within {waited_s} s ({last_error}); last lines of its log:\n{log_tail}"
     )]
     NotReady {
-        name: &'static str,
+        name: String,
         waited_s: u64,
         last_error: String,
         log_tail: String,
@@ -54,9 +54,9 @@ pub enum Error {
     DockerUnavailable(String),
     #[error(transparent)]
     Endpoints(#[from] endpoints::Error),
-    #[error("kafka: {0}")]
+    #[error(transparent)]
     Kafka(#[from] rdkafka::error::KafkaError),
-    #[error("clickhouse: {0}")]
+    #[error(transparent)]
     ClickHouse(#[from] clickhouse::error::Error),
     #[error("{0}")]
     Other(String),

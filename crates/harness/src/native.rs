@@ -124,7 +124,7 @@ impl NativeKafka {
             .map_err(|e| Error::io("run kafka StorageTool", e))?;
         if !status.success() {
             return Err(Error::ServerExited {
-                name: "kafka storage format",
+                name: "kafka storage format".into(),
                 status: status.to_string(),
                 log_tail: crate::process::tail_of(&format_log, 20),
             });
@@ -160,7 +160,7 @@ impl NativeKafka {
             }
             if started.elapsed() > START_TIMEOUT {
                 return Err(Error::NotReady {
-                    name: "kafka",
+                    name: "kafka".into(),
                     waited_s: START_TIMEOUT.as_secs(),
                     last_error,
                     log_tail: crate::process::tail_of(&dir.path().join("server.log"), 40),
@@ -400,7 +400,7 @@ impl NativeClickHouse {
             }
             if started.elapsed() > START_TIMEOUT {
                 return Err(Error::NotReady {
-                    name: "clickhouse",
+                    name: "clickhouse".into(),
                     waited_s: START_TIMEOUT.as_secs(),
                     last_error,
                     log_tail: crate::process::tail_of(&self.dir.path().join("server.err.log"), 40),

@@ -38,22 +38,41 @@ wait $child
 /// A running server: its process group, and the file its output goes to.
 #[derive(Debug)]
 pub struct ServerProcess {
-    name: &'static str,
+    name: String,
     child: Option<Child>,
     log_path: PathBuf,
     stop_grace: Duration,
 }
 
 impl ServerProcess {
-    /// Starts `program args…` in a new process group, stdout and stderr to `log_path`.
+    /// Starts `program args…` in a new process group, stdout and stderr to `log_path`
+    /// (replaced).
     pub fn spawn(
-        name: &'static str,
+        name: &str,
         program: &Path,
         args: &[String],
         envs: &[(&str, String)],
         log_path: PathBuf,
     ) -> Result<ServerProcess> {
-        let log = File::create(&log_path)
+        Self::spawn_logging(name, program, args, envs, log_path, false)
+    }
+
+    /// The same, appending to `log_path` when `append` (a restarted process keeps the story of
+    /// its earlier lives).
+    pub fn spawn_logging(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        envs: &[(&str, String)],
+        log_path: PathBuf,
+        append: bool,
+    ) -> Result<ServerProcess> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&log_path)
             .map_err(|e| Error::io(format!("create {}", log_path.display()), e))?;
         let log_err = log
             .try_clone()
@@ -76,11 +95,17 @@ impl ServerProcess {
             .map_err(|e| Error::io(format!("start {name} ({})", program.display()), e))?;
         tracing::debug!(name, pid = child.id(), "server process started");
         Ok(ServerProcess {
-            name,
+            name: name.to_owned(),
             child: Some(child),
             log_path,
             stop_grace: Duration::from_secs(10),
         })
+    }
+
+    /// How long [`stop`](Self::stop) waits after SIGTERM before it kills.
+    pub fn with_stop_grace(mut self, grace: Duration) -> ServerProcess {
+        self.stop_grace = grace;
+        self
     }
 
     /// The process-group id (the watchdog's pid).
@@ -92,7 +117,7 @@ impl ServerProcess {
     pub fn check_alive(&mut self) -> Result<()> {
         let Some(child) = self.child.as_mut() else {
             return Err(Error::ServerExited {
-                name: self.name,
+                name: self.name.clone(),
                 status: "stopped".into(),
                 log_tail: self.log_tail(),
             });
@@ -100,7 +125,7 @@ impl ServerProcess {
         match child.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(status)) => Err(Error::ServerExited {
-                name: self.name,
+                name: self.name.clone(),
                 status: status.to_string(),
                 log_tail: self.log_tail(),
             }),
@@ -130,7 +155,7 @@ impl ServerProcess {
             match child.try_wait() {
                 Ok(Some(_)) | Err(_) => break,
                 Ok(None) if Instant::now() >= deadline => {
-                    tracing::warn!(name = self.name, "did not stop in time; killing");
+                    tracing::warn!(name = %self.name, "did not stop in time; killing");
                     let _ = killpg(group, Signal::SIGKILL);
                     let _ = child.wait();
                     break;
@@ -140,7 +165,7 @@ impl ServerProcess {
         }
         // The watchdog has gone; make sure nothing else of the group survived it.
         let _ = killpg(group, Signal::SIGKILL);
-        tracing::debug!(name = self.name, "server process stopped");
+        tracing::debug!(name = %self.name, "server process stopped");
     }
 
     /// Kills the process group at once (SIGKILL), as a crash would. For fault-injection tests.

@@ -8,6 +8,7 @@
 
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use endpoints::kafka_admin::{self, TopicSpec};
 use harness::{ProviderKind, Services};
@@ -48,7 +49,7 @@ fn main() {
         }
         let record_size = (bytes / count.max(1)).max(1);
 
-        let options = ProduceOptions { linger_ms, ..ProduceOptions::default() };
+        let options = ProduceOptions { linger: Duration::from_millis(u64::from(linger_ms)), ..ProduceOptions::default() };
         let partitions = prepare_topic(&services.kafka, &options, chargers).await.unwrap();
         kafka_admin::ensure_topic(&services.kafka.bootstrap, "perf-java", TopicSpec::single(partitions as usize)).await.unwrap();
 
@@ -74,7 +75,7 @@ fn main() {
             let mut sim = Simulator::new(fleet).unwrap();
             sim.record_truth(false);
             let pacer = Pacer::new(Compression::Max, sim.config().start_ms);
-            produce(&mut sim, &pacer, &kafka, &options, &AtomicBool::new(false), &mut |_| {}, &mut |_| {}).unwrap()
+            produce(&mut sim, &pacer, &kafka, &options, &AtomicBool::new(false), &mut |_, _| {}, &mut |_| {}).unwrap()
         })
         .await
         .unwrap();

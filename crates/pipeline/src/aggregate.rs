@@ -6,22 +6,23 @@
 //! each output once or not at all. Per partition the committed offset is the sessionizer's
 //! [`resume_offset`](aggregator::Sessionizer::resume_offset) (the first record still needed to
 //! rebuild the open visits), and the offset's metadata is its
-//! [`Mark`](aggregator::Mark) (what was already emitted). After a crash, or whenever the
+//! [`aggregator::Mark`] (what was already emitted). After a crash, or whenever the
 //! partitions move (a rebalance), the runner drops its state, resumes from the committed
-//! offsets and replays; the [`ReplayGuard`](aggregator::ReplayGuard) suppresses what the replay
+//! offsets and replays; the [`aggregator::ReplayGuard`] suppresses what the replay
 //! produces again. So a SIGKILL at any point neither loses nor duplicates a session.
 //!
 //! Each session carries the Kafka timestamp of the signal that closed it in the header
 //! `evbench-signal-ts` (epoch ms), the start of the signal → session latency.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aggregator::{Mark, Output, ReplayGuard, Sessionizer, SessionizerConfig, Source, Trigger};
 use endpoints::KafkaEndpoint;
 use endpoints::kafka_admin::{self, TopicSpec};
+use hdrhistogram::Histogram;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -75,7 +76,7 @@ impl Default for AggregateOptions {
 }
 
 /// Counters of a running aggregator, shared with whoever displays them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AggregateStats {
     pub signals: AtomicU64,
     pub sessions: AtomicU64,
@@ -87,6 +88,83 @@ pub struct AggregateStats {
     pub rebuilds: AtomicU64,
     /// Input partitions assigned to this instance now.
     pub assigned_partitions: AtomicU64,
+    /// How long each commit took (`send_offsets_to_transaction` + `commit_transaction`), µs.
+    commit_micros: Mutex<Histogram<u64>>,
+}
+
+impl Default for AggregateStats {
+    fn default() -> Self {
+        AggregateStats {
+            signals: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
+            transactions: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+            rebuilds: AtomicU64::new(0),
+            assigned_partitions: AtomicU64::new(0),
+            // 1 µs to 10 min at 3 significant digits: a few kilobytes.
+            commit_micros: Mutex::new(
+                Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds"),
+            ),
+        }
+    }
+}
+
+impl AggregateStats {
+    fn record_commit(&self, took: Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        if let Ok(mut histogram) = self.commit_micros.lock() {
+            histogram.saturating_record(micros);
+        }
+    }
+
+    /// The counters now, with the commit timings.
+    pub fn snapshot(&self) -> AggregateSnapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let commit_ms = self
+            .commit_micros
+            .lock()
+            .map(|h| CommitTimings {
+                count: h.len(),
+                p50: h.value_at_quantile(0.5) as f64 / 1000.0,
+                p99: h.value_at_quantile(0.99) as f64 / 1000.0,
+                max: h.max() as f64 / 1000.0,
+            })
+            .unwrap_or_default();
+        AggregateSnapshot {
+            signals: load(&self.signals),
+            sessions: load(&self.sessions),
+            dead_letters: load(&self.dead_letters),
+            transactions: load(&self.transactions),
+            suppressed: load(&self.suppressed),
+            rebuilds: load(&self.rebuilds),
+            assigned_partitions: load(&self.assigned_partitions),
+            commit_ms,
+        }
+    }
+}
+
+/// A copy of [`AggregateStats`] at one moment, as written to `evbench aggregate --stats-file`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AggregateSnapshot {
+    pub signals: u64,
+    pub sessions: u64,
+    pub dead_letters: u64,
+    pub transactions: u64,
+    pub suppressed: u64,
+    pub rebuilds: u64,
+    pub assigned_partitions: u64,
+    /// Commit durations, milliseconds.
+    pub commit_ms: CommitTimings,
+}
+
+/// Count and percentiles of the commit durations, milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CommitTimings {
+    pub count: u64,
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
 }
 
 /// Creates the output topics (sessions, dead letters) if they are missing.
@@ -235,8 +313,10 @@ pub fn run(
                     }
                 }
             }
+            let commit_started = Instant::now();
             match commit(&producer, &consumer, options, &mut state) {
                 Ok(()) => {
+                    stats.record_commit(commit_started.elapsed());
                     stats.transactions.fetch_add(1, Ordering::Relaxed);
                     state.consumed = false;
                 }

@@ -19,7 +19,7 @@ pub use sink::{Sink, SinkConfig, SinkProgress, SinkStats, run_sink};
 /// Errors of the pipeline's Kafka edges.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("kafka: {0}")]
+    #[error(transparent)]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Endpoints(#[from] endpoints::Error),

@@ -9,7 +9,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use endpoints::KafkaEndpoint;
 use endpoints::kafka_admin::{self, TopicSpec};
@@ -31,8 +31,10 @@ pub struct ProduceOptions {
     pub topic: String,
     /// At most this many partitions: one per charger up to it, shared beyond it.
     pub max_partitions: u32,
-    /// `linger.ms`: how long the client waits to fill a batch.
-    pub linger_ms: u32,
+    /// `linger.ms`: how long the client waits to fill a batch (short for latency, longer for
+    /// throughput when many partitions share the load).
+    #[serde(with = "events::human_duration")]
+    pub linger: Duration,
     /// `batch.size` in bytes.
     pub batch_bytes: u32,
     /// `compression.type`: `none`, `gzip`, `lz4`, `snappy` or `zstd` (what the client was built with).
@@ -62,7 +64,7 @@ impl Default for ProduceOptions {
         ProduceOptions {
             topic: events::SIGNALS_TOPIC.to_owned(),
             max_partitions: 1_000,
-            linger_ms: 5,
+            linger: Duration::from_millis(5),
             batch_bytes: 1 << 20,
             compression: "lz4".to_owned(),
             client: Vec::new(),
@@ -97,6 +99,15 @@ pub async fn prepare_topic(
     )
     .await?;
     Ok(partitions)
+}
+
+/// When the signal that completed a visit (its departure) was sent, for latency measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// When it was handed to the client, epoch ms (the Kafka timestamp it carries).
+    pub sent_ms: i64,
+    /// When the pacer's schedule wanted it sent, epoch ms; `None` for unpaced runs.
+    pub intended_ms: Option<i64>,
 }
 
 /// Where a run is, for progress displays.
@@ -160,15 +171,15 @@ impl ProducerContext for DeliveryCounter {
 }
 
 /// Plays `sim` into Kafka, paced by `pacer`, until the simulation ends or `stop` is set; every
-/// ground-truth session goes to `truth` as soon as its visit has been sent. Blocking: run it on
-/// a thread of its own (`tokio::task::spawn_blocking`).
+/// ground-truth session goes to `truth` as soon as its visit has been sent, with when its last
+/// signal was sent. Blocking: run it on a thread of its own (`tokio::task::spawn_blocking`).
 pub fn produce(
     sim: &mut Simulator,
     pacer: &Pacer,
     kafka: &KafkaEndpoint,
     options: &ProduceOptions,
     stop: &AtomicBool,
-    truth: &mut dyn FnMut(Session),
+    truth: &mut dyn FnMut(Session, Sent),
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ProduceReport> {
     let partitions = options.partitions_for(sim.config().chargers);
@@ -176,7 +187,7 @@ pub fn produce(
     config
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", options.linger_ms.to_string())
+        .set("linger.ms", options.linger.as_millis().to_string())
         .set("batch.size", options.batch_bytes.to_string())
         .set("compression.type", &options.compression)
         .set("queue.buffering.max.messages", "1000000")
@@ -190,6 +201,11 @@ pub fn produce(
     wait_for_leaders(&producer, &options.topic, partitions)?;
 
     let started = Instant::now();
+    let started_ms = epoch_ms(SystemTime::now());
+    let mut last_sent = Sent {
+        sent_ms: started_ms,
+        intended_ms: None,
+    };
     let mut report = ProduceReport {
         partitions,
         ..ProduceReport::default()
@@ -207,7 +223,8 @@ pub fn produce(
         let Some(next_ms) = sim.peek_timestamp() else {
             break;
         };
-        if let Some(due) = pacer.wall_offset(next_ms) {
+        let due = pacer.wall_offset(next_ms);
+        if let Some(due) = due {
             let now = started.elapsed();
             if due > now {
                 // Sleep in short steps so a stop request is seen promptly.
@@ -222,6 +239,10 @@ pub fn produce(
         let key = sim.charger_id(meta.charger_index);
         let partition = partition_of(meta.charger_index, partitions);
         send(&producer, &options.topic, partition, key, &json)?;
+        last_sent = Sent {
+            sent_ms: epoch_ms(SystemTime::now()),
+            intended_ms: due.map(|d| started_ms + i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        };
         if faults.chance(options.faults.duplicate_share) {
             send(&producer, &options.topic, partition, key, &json)?;
             report.duplicates += 1;
@@ -240,7 +261,7 @@ pub fn produce(
         report.bytes += json.len() as u64;
         sim.take_completed_sessions(|session| {
             report.sessions += 1;
-            truth(session);
+            truth(session, last_sent);
         });
         if last_progress.elapsed() >= Duration::from_millis(200) {
             last_progress = Instant::now();
@@ -252,7 +273,7 @@ pub fn produce(
     producer.flush(Duration::from_secs(120))?;
     sim.take_completed_sessions(|session| {
         report.sessions += 1;
-        truth(session);
+        truth(session, last_sent);
     });
     let context = producer.context();
     report.delivered = context.delivered.load(Ordering::Relaxed);
@@ -281,6 +302,13 @@ pub fn produce(
         });
     }
     Ok(report)
+}
+
+/// Milliseconds since the epoch.
+fn epoch_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// Hands one record to the client, waiting while its queue is full.

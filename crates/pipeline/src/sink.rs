@@ -89,7 +89,7 @@ impl Default for SinkConfig {
             database: schema::DEFAULT_DATABASE.into(),
             batch_rows: 100_000,
             batch_bytes: 16 << 20,
-            batch_period: Duration::from_millis(500),
+            batch_period: Duration::from_millis(100),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             insert_timeout: Duration::from_secs(30),
@@ -134,6 +134,7 @@ pub struct SinkProgress {
     batches: AtomicU64,
     retries: AtomicU64,
     holding: AtomicBool,
+    assigned_partitions: AtomicU64,
 }
 
 impl Default for SinkProgress {
@@ -147,11 +148,17 @@ impl Default for SinkProgress {
             batches: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             holding: AtomicBool::new(false),
+            assigned_partitions: AtomicU64::new(0),
         }
     }
 }
 
 impl SinkProgress {
+    /// Partitions (of both topics) this sink holds now.
+    pub fn assigned_partitions(&self) -> u64 {
+        self.assigned_partitions.load(Ordering::Relaxed)
+    }
+
     /// The counters now.
     pub fn snapshot(&self) -> SinkStats {
         let elapsed = self.started.elapsed();
@@ -175,7 +182,7 @@ impl SinkProgress {
 
 /// What a sink did. "Written" counts rows ClickHouse acknowledged in this run (a replay after a
 /// crash writes some rows again; the tables collapse them).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SinkStats {
     /// Messages received from Kafka.
     pub messages_consumed: u64,
@@ -200,16 +207,25 @@ pub struct SinkStats {
     pub holding: bool,
 }
 
-/// Logs commits that failed and rebalances.
-struct SinkContext;
+/// Logs commits that failed and rebalances, and counts the partitions held.
+struct SinkContext {
+    progress: Arc<SinkProgress>,
+}
 
 impl ClientContext for SinkContext {}
 
 impl ConsumerContext for SinkContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let held = &self.progress.assigned_partitions;
         match rebalance {
-            Rebalance::Assign(tpl) => tracing::info!(partitions = tpl.count(), "sink assigned"),
-            Rebalance::Revoke(tpl) => tracing::info!(partitions = tpl.count(), "sink revoked"),
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = tpl.count(), "sink assigned");
+                held.store(tpl.count() as u64, Ordering::Relaxed);
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(partitions = tpl.count(), "sink revoked");
+                held.store(0, Ordering::Relaxed);
+            }
             Rebalance::Error(e) => tracing::warn!(error = %e, "sink rebalance error"),
         }
     }
@@ -345,14 +361,17 @@ impl Sink {
         for (key, value) in &config.kafka {
             client_config.set(key, value);
         }
+        let progress = Arc::new(SinkProgress::default());
         let consumer: StreamConsumer<SinkContext> =
-            client_config.create_with_context(SinkContext)?;
+            client_config.create_with_context(SinkContext {
+                progress: Arc::clone(&progress),
+            })?;
         consumer.subscribe(&[&config.signals_topic, &config.sessions_topic])?;
         Ok(Sink {
             config,
             consumer,
             clickhouse,
-            progress: Arc::new(SinkProgress::default()),
+            progress,
         })
     }
 

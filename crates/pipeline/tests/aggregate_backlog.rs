@@ -23,7 +23,7 @@ async fn a_backlog_is_sessionized_exactly() {
     // 2 000 chargers sharing 50 partitions, 4 simulated hours, all produced before aggregating.
     let options = ProduceOptions {
         max_partitions: 50,
-        linger_ms: 50,
+        linger: Duration::from_millis(50),
         ..ProduceOptions::default()
     };
     produce::prepare_topic(&services.kafka, &options, 2_000)
@@ -46,7 +46,7 @@ async fn a_backlog_is_sessionized_exactly() {
             &kafka,
             &options,
             &AtomicBool::new(false),
-            &mut |s| truth.push(s),
+            &mut |s, _| truth.push(s),
             &mut |_| {},
         )
         .unwrap();

@@ -51,7 +51,7 @@ async fn every_event_in_its_chargers_partition_in_order() {
             &kafka,
             &ProduceOptions::default(),
             &AtomicBool::new(false),
-            &mut |_| sessions += 1,
+            &mut |_, _| sessions += 1,
             &mut |_| {},
         )
         .unwrap();

@@ -12,17 +12,25 @@
 //!
 //! [run]
 //! span = "2h"                     # simulated time during which vehicles arrive
-//! compression = "max"             # 1 = real time, 60 = the study's speed, "max" = unpaced
+//! time_compression = "max"        # 1 = real time, 60 = the study's speed, "max" = unpaced
 //! ingestion = "sink"              # or "kafka-engine"
 //!
 //! [checks]
 //! sessions_exact = true
 //! ```
+//!
+//! Every default comes from the component it configures (the sessionizer's, the aggregator
+//! runner's, the producer's, the sink's own `Default`), so a scenario, the command line and the
+//! library never disagree. `docs/scenarios.md` describes every key.
 
 use std::path::Path;
 use std::time::Duration;
 
+use aggregator::SessionizerConfig;
 use harness::ProviderKind;
+use pipeline::SinkConfig;
+use pipeline::aggregate::AggregateOptions;
+use pipeline::produce::ProduceOptions;
 use serde::{Deserialize, Serialize};
 use simulator::{Compression, FleetConfig, ProfileSpec};
 
@@ -44,13 +52,19 @@ pub struct Scenario {
     #[serde(default)]
     pub profile: ProfileSpec,
     pub run: Run,
-    /// How the aggregator treats imperfect input.
+    /// The aggregator under test and how it treats imperfect input.
     #[serde(default)]
     pub aggregator: AggregatorSettings,
+    /// evbench's sink (the `sink` ingestion).
+    #[serde(default)]
+    pub sink: SinkSettings,
     #[serde(default)]
     pub faults: Faults,
     #[serde(default)]
     pub checks: Checks,
+    /// Keys read under a name that is going away, with what to write instead.
+    #[serde(skip)]
+    pub deprecations: Vec<String>,
 }
 
 /// The charging stations.
@@ -68,7 +82,7 @@ pub struct Fleet {
 }
 
 fn default_max_partitions() -> u32 {
-    1_000
+    ProduceOptions::default().max_partitions
 }
 
 /// How the run is played.
@@ -79,8 +93,9 @@ pub struct Run {
     #[serde(with = "events::human_duration")]
     pub span: Duration,
     /// Simulated time against the wall clock: a factor (`1`, `60`) or `"max"` (unpaced).
-    #[serde(default = "default_compression")]
-    pub compression: Compression,
+    /// Formerly `compression` (still read, with a deprecation warning).
+    #[serde(default, alias = "compression")]
+    pub time_compression: Compression,
     /// How sessions and raw signals reach ClickHouse.
     #[serde(default)]
     pub ingestion: Ingestion,
@@ -90,7 +105,7 @@ pub struct Run {
     /// How long the pipeline may take to drain after the last signal before the run fails.
     #[serde(default = "default_drain_timeout", with = "events::human_duration")]
     pub drain_timeout: Duration,
-    /// `compression.type` of the signal producer.
+    /// `compression.type` of the signal producer: `none`, `gzip`, `snappy` or `lz4`.
     #[serde(default = "default_kafka_compression")]
     pub kafka_compression: String,
     /// How long the signal producer waits to fill a batch (`linger.ms`): short for latency,
@@ -100,11 +115,7 @@ pub struct Run {
 }
 
 fn default_linger() -> Duration {
-    Duration::from_millis(5)
-}
-
-fn default_compression() -> Compression {
-    Compression::Max
+    ProduceOptions::default().linger
 }
 
 fn default_drain_timeout() -> Duration {
@@ -112,8 +123,11 @@ fn default_drain_timeout() -> Duration {
 }
 
 fn default_kafka_compression() -> String {
-    "lz4".into()
+    ProduceOptions::default().compression
 }
+
+/// The producer codecs this build of librdkafka has.
+pub const KAFKA_CODECS: [&str; 4] = ["none", "gzip", "snappy", "lz4"];
 
 /// The ingestion path into ClickHouse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -136,27 +150,93 @@ impl Ingestion {
     }
 }
 
-/// Aggregator settings a scenario may change (the overstay grace comes from the profile).
+/// Which aggregator turns signals into sessions between the two topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    /// evbench's own aggregator (`evbench aggregate`), exactly once.
+    #[default]
+    Evbench,
+    /// Any program the user names in `aggregator.command` (a Flink job, a Kafka Streams app, a
+    /// script), told where the topics are through the environment (see `docs/engines.md`).
+    Command,
+}
+
+impl EngineKind {
+    /// The name as written in scenarios.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Evbench => "evbench",
+            EngineKind::Command => "command",
+        }
+    }
+}
+
+/// The aggregator under test and its settings (the overstay grace comes from the profile).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AggregatorSettings {
+    /// `evbench` or `command`.
+    pub engine: EngineKind,
+    /// With `engine = "command"`: the program and its arguments.
+    pub command: Vec<String>,
     /// Signals out of order by up to this much event time are put back in order.
     #[serde(with = "events::human_duration")]
     pub reorder_tolerance: Duration,
     /// A visit with no signal for this long (event time) is closed and flagged.
     #[serde(with = "events::human_duration")]
     pub inactivity_gap: Duration,
+    /// A timestamp further than this ahead of the stream's event time is dead-lettered.
+    #[serde(with = "events::human_duration")]
+    pub max_clock_skew: Duration,
     /// How often the aggregator commits its transaction (latency against overhead).
     #[serde(with = "events::human_duration")]
     pub commit_interval: Duration,
+    /// How long the engine may take to start consuming before the run gives up.
+    #[serde(with = "events::human_duration")]
+    pub startup_timeout: Duration,
 }
 
 impl Default for AggregatorSettings {
     fn default() -> Self {
+        let sessionizer = SessionizerConfig::default();
         AggregatorSettings {
-            reorder_tolerance: Duration::from_secs(5),
-            inactivity_gap: Duration::from_secs(6 * 3600),
-            commit_interval: Duration::from_millis(100),
+            engine: EngineKind::default(),
+            command: Vec::new(),
+            reorder_tolerance: sessionizer.reorder_tolerance,
+            inactivity_gap: sessionizer.inactivity_gap,
+            max_clock_skew: sessionizer.max_clock_skew,
+            commit_interval: AggregateOptions::default().commit_interval,
+            startup_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl AggregatorSettings {
+    /// The sessionizer's settings, with the profile's overstay grace.
+    pub fn sessionizer(&self, overstay_grace: Duration) -> SessionizerConfig {
+        SessionizerConfig {
+            overstay_grace,
+            reorder_tolerance: self.reorder_tolerance,
+            inactivity_gap: self.inactivity_gap,
+            max_clock_skew: self.max_clock_skew,
+        }
+    }
+}
+
+/// evbench's sink, for `ingestion = "sink"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinkSettings {
+    /// The longest a row waits in the sink before its batch is written.
+    #[serde(with = "events::human_duration")]
+    pub batch_period: Duration,
+}
+
+impl Default for SinkSettings {
+    fn default() -> Self {
+        SinkSettings {
+            batch_period: SinkConfig::default().batch_period,
         }
     }
 }
@@ -202,12 +282,15 @@ impl Default for Checks {
     }
 }
 
+/// Keys that were renamed: (section, old name, new name).
+const RENAMED: [(&str, &str, &str); 1] = [("run", "compression", "time_compression")];
+
 impl Scenario {
     /// Reads and validates a scenario file. Errors name the file, the key and its line.
     pub fn load(path: &Path) -> Result<Scenario> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Invalid {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
             path: path.display().to_string(),
-            message: format!("cannot read: {e}"),
+            source,
         })?;
         Scenario::parse(&text).map_err(|message| Error::Invalid {
             path: path.display().to_string(),
@@ -217,12 +300,15 @@ impl Scenario {
 
     /// Parses and validates scenario text; the error is a message for people.
     pub fn parse(text: &str) -> Result<Scenario, String> {
-        let scenario: Scenario = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        let mut scenario: Scenario =
+            toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        scenario.deprecations = renamed_keys_in(text);
         scenario.validate()?;
         Ok(scenario)
     }
 
-    /// Checks what serde cannot: ranges, the profile, consistency.
+    /// Checks what serde cannot: ranges, the profile, consistency; everything a run would
+    /// otherwise refuse later.
     pub fn validate(&self) -> Result<(), String> {
         if self.name.trim().is_empty() {
             return Err("`name` is empty".into());
@@ -233,9 +319,38 @@ impl Scenario {
         if self.fleet.max_partitions == 0 {
             return Err("`fleet.max_partitions` must be at least 1".into());
         }
-        if self.run.span.is_zero() {
-            return Err("`run.span` must be longer than zero".into());
+        let day = Duration::from_secs(24 * 3600);
+        let durations = [
+            ("run.span", self.run.span, 366 * day),
+            ("run.drain_timeout", self.run.drain_timeout, day),
+            ("run.linger", self.run.linger, Duration::from_secs(900)),
+            (
+                "aggregator.commit_interval",
+                self.aggregator.commit_interval,
+                Duration::from_secs(3600),
+            ),
+            (
+                "aggregator.startup_timeout",
+                self.aggregator.startup_timeout,
+                day,
+            ),
+            (
+                "sink.batch_period",
+                self.sink.batch_period,
+                Duration::from_secs(3600),
+            ),
+        ];
+        for (key, value, most) in durations {
+            check_duration(key, value, most, key == "run.linger")?;
         }
+        if !KAFKA_CODECS.contains(&self.run.kafka_compression.as_str()) {
+            return Err(format!(
+                "`run.kafka_compression` is {:?}; this build knows {}",
+                self.run.kafka_compression,
+                KAFKA_CODECS.join(", ")
+            ));
+        }
+        self.validate_aggregator()?;
         for (key, share) in [
             ("faults.duplicate_share", self.faults.duplicate_share),
             ("faults.malformed_share", self.faults.malformed_share),
@@ -244,10 +359,54 @@ impl Scenario {
                 return Err(format!("`{key}` must be between 0 and 1, not {share}"));
             }
         }
-        self.profile
+        self.validate_thresholds()?;
+        self.fleet_config()?;
+        Ok(())
+    }
+
+    fn validate_aggregator(&self) -> Result<(), String> {
+        let settings = &self.aggregator;
+        match (settings.engine, settings.command.is_empty()) {
+            (EngineKind::Command, true) => {
+                return Err(
+                    "`aggregator.engine = \"command\"` needs `aggregator.command`, e.g. [\"python3\", \"my_aggregator.py\"]"
+                        .into(),
+                );
+            }
+            (EngineKind::Evbench, false) => {
+                return Err(
+                    "`aggregator.command` is only read with `aggregator.engine = \"command\"`"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        let profile = self
+            .profile
             .resolve()
             .map_err(|e| format!("[profile]: {e}"))?;
-        self.fleet_config()?;
+        settings
+            .sessionizer(profile.overstay_grace)
+            .validate()
+            .map_err(|e| format!("[aggregator]: {e}"))
+    }
+
+    fn validate_thresholds(&self) -> Result<(), String> {
+        let thresholds = [
+            ("checks.min_events_per_s", self.checks.min_events_per_s),
+            ("checks.max_p99_session_ms", self.checks.max_p99_session_ms),
+            (
+                "checks.max_p99_clickhouse_ms",
+                self.checks.max_p99_clickhouse_ms,
+            ),
+        ];
+        for (key, value) in thresholds {
+            if let Some(v) = value
+                && !(v.is_finite() && v >= 0.0)
+            {
+                return Err(format!("`{key}` must be a number of at least 0, not {v}"));
+            }
+        }
         Ok(())
     }
 
@@ -272,6 +431,52 @@ impl Scenario {
                 .map_err(|e| format!("[profile]: {e}"))?,
         })
     }
+
+    /// Every key with its effective value, defaults filled in (for reports).
+    pub fn resolved(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let (Some(profile), Ok(resolved)) = (value.get_mut("profile"), self.profile.resolve())
+            && let Ok(resolved) = serde_json::to_value(&resolved)
+        {
+            *profile = resolved;
+        }
+        value
+    }
+}
+
+/// A duration must be positive (or may be zero, where `zero_ok`) and at most `most`.
+fn check_duration(key: &str, value: Duration, most: Duration, zero_ok: bool) -> Result<(), String> {
+    let show = |d: Duration| humantime::format_duration(d).to_string();
+    if value.is_zero() && !zero_ok {
+        return Err(format!("`{key}` must be longer than zero"));
+    }
+    if value > most {
+        return Err(format!(
+            "`{key}` is {}; at most {} makes sense here",
+            show(value),
+            show(most)
+        ));
+    }
+    Ok(())
+}
+
+/// Deprecation notes for the renamed keys that `text` uses.
+fn renamed_keys_in(text: &str) -> Vec<String> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    RENAMED
+        .iter()
+        .filter(|(section, old, _)| {
+            table
+                .get(*section)
+                .and_then(toml::Value::as_table)
+                .is_some_and(|t| t.contains_key(*old))
+        })
+        .map(|(section, old, new)| {
+            format!("`{section}.{old}` is deprecated: write `{section}.{new}` (same values)")
+        })
+        .collect()
 }
 
 /// toml's message with the line number spelled out (its spans are byte offsets).
@@ -301,13 +506,31 @@ span = "10m"
 "#;
 
     #[test]
-    fn minimal_scenario_gets_defaults() {
+    fn minimal_scenario_gets_the_components_defaults() {
         let s = Scenario::parse(MINIMAL).unwrap();
-        assert_eq!(s.run.compression, Compression::Max);
+        assert_eq!(s.run.time_compression, Compression::Max);
         assert_eq!(s.run.ingestion, Ingestion::Sink);
         assert_eq!(s.run.provider, ProviderKind::Native);
         assert!(s.checks.sessions_exact && s.checks.raw_counts && s.checks.kpis);
         assert_eq!(s.fleet_config().unwrap().span_ms, 600_000);
+        // One source for each default: the component's own.
+        let sessionizer = SessionizerConfig::default();
+        assert_eq!(s.aggregator.inactivity_gap, sessionizer.inactivity_gap);
+        assert_eq!(
+            s.aggregator.reorder_tolerance,
+            sessionizer.reorder_tolerance
+        );
+        assert_eq!(
+            s.aggregator.commit_interval,
+            AggregateOptions::default().commit_interval
+        );
+        let produce = ProduceOptions::default();
+        assert_eq!(s.run.linger, produce.linger);
+        assert_eq!(s.run.kafka_compression, produce.compression);
+        assert_eq!(s.fleet.max_partitions, produce.max_partitions);
+        assert_eq!(s.sink.batch_period, SinkConfig::default().batch_period);
+        assert_eq!(s.aggregator.engine, EngineKind::Evbench);
+        assert!(s.deprecations.is_empty());
     }
 
     #[test]
@@ -332,13 +555,97 @@ span = "10m"
     }
 
     #[test]
-    fn shipped_scenarios_are_valid() {
+    fn everything_a_run_would_refuse_is_refused_up_front() {
+        let cases = [
+            ("span = \"10m\"", "span = \"0s\"", "run.span"),
+            (
+                "span = \"10m\"",
+                "span = \"10m\"\ndrain_timeout = \"0s\"",
+                "run.drain_timeout",
+            ),
+            ("span = \"10m\"", "span = \"5000days\"", "run.span"),
+            (
+                "span = \"10m\"",
+                "span = \"10m\"\nkafka_compression = \"brotli\"",
+                "kafka_compression",
+            ),
+            (
+                "span = \"10m\"",
+                "span = \"10m\"\n[aggregator]\ncommit_interval = \"0ms\"",
+                "commit_interval",
+            ),
+            (
+                "span = \"10m\"",
+                "span = \"10m\"\n[aggregator]\nreorder_tolerance = \"7h\"",
+                "reorder_tolerance",
+            ),
+            (
+                "span = \"10m\"",
+                "span = \"10m\"\n[aggregator]\nengine = \"command\"",
+                "aggregator.command",
+            ),
+            (
+                "span = \"10m\"",
+                "span = \"10m\"\n[aggregator]\ncommand = [\"x\"]",
+                "aggregator.engine",
+            ),
+            (
+                "span = \"10m\"",
+                "span = \"10m\"\n[checks]\nmax_p99_session_ms = -5.0",
+                "max_p99_session_ms",
+            ),
+            (
+                "span = \"10m\"",
+                "span = \"10m\"\n[checks]\nmin_events_per_s = -1.0",
+                "min_events_per_s",
+            ),
+        ];
+        for (from, to, key) in cases {
+            let text = MINIMAL.replace(from, to);
+            let err = Scenario::parse(&text).expect_err(to);
+            assert!(err.contains(key), "{to}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_old_compression_key_still_reads_with_a_deprecation() {
+        let text = MINIMAL.replace("span = \"10m\"", "span = \"10m\"\ncompression = 60");
+        let s = Scenario::parse(&text).unwrap();
+        assert_eq!(s.run.time_compression, Compression::Factor(60.0));
+        assert_eq!(s.deprecations.len(), 1);
+        assert!(
+            s.deprecations[0].contains("time_compression"),
+            "{:?}",
+            s.deprecations
+        );
+        let both = text.replace("compression = 60", "compression = 60\ntime_compression = 2");
+        assert!(Scenario::parse(&both).is_err());
+    }
+
+    #[test]
+    fn resolved_has_every_key_with_its_value() {
+        let s = Scenario::parse(MINIMAL).unwrap();
+        let resolved = s.resolved();
+        assert_eq!(resolved["run"]["time_compression"], "max");
+        assert_eq!(resolved["aggregator"]["inactivity_gap"], "6h");
+        assert_eq!(resolved["fleet"]["max_partitions"], 1000);
+        assert!(resolved["profile"].is_object());
+    }
+
+    #[test]
+    fn shipped_scenarios_are_valid_and_use_no_deprecated_key() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios");
         let mut seen = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
-                Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                assert!(
+                    s.deprecations.is_empty(),
+                    "{}: {:?}",
+                    path.display(),
+                    s.deprecations
+                );
                 seen += 1;
             }
         }

@@ -1,31 +1,102 @@
-//! Declarative evbench scenarios.
+//! Declarative evbench scenarios: the file format, the runner that plays them on real services,
+//! the checks, the measurements and the reports.
 //!
-//! * [`file`]: the TOML format (unknown keys rejected, naming the key and its line).
+//! * [`file`](mod@file): the TOML format (unknown keys rejected, naming the key and its line).
+//! * [`run`]: the runner, one named phase after another (see its module documentation).
+//! * [`engine`]: the aggregator under test — evbench's own or any command — and
+//!   [`ingestion`]: how ClickHouse is fed (evbench's sink, or the Kafka engine tables).
+//! * `checks`: one module per check, each a pure function of the run's evidence.
+//! * [`report`]: `report.json`, `report.html` and the terminal summary.
 
+pub mod checks;
 pub mod compare;
+mod component;
+mod drain;
+pub mod engine;
+mod evidence;
 pub mod file;
+pub mod ingestion;
+mod load;
+mod measure;
 pub mod metrics;
+mod observe;
 pub mod report;
 pub mod run;
+mod storage;
 
 pub use file::Scenario;
+pub use run::{RunContext, RunProgress};
 
-/// Errors of scenarios and their runs.
+/// Errors of scenarios and their runs. [`Error::Invalid`] is bad input; every other variant
+/// means the run could not be carried out (a failed check is not an error: it is in the
+/// report).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The scenario file is malformed or inconsistent (exit code 2).
+    /// The scenario file is malformed or inconsistent.
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
+    #[error("cannot read {path}")]
+    Read {
+        path: String,
+        #[source]
         source: std::io::Error,
     },
-    #[error(transparent)]
-    Harness(#[from] harness::Error),
-    #[error("{0}")]
-    Run(String),
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the services")]
+    Services(#[from] harness::Error),
+    #[error("Kafka administration")]
+    Kafka(#[from] endpoints::Error),
+    #[error("a Kafka client of the runner")]
+    Client(#[from] rdkafka::error::KafkaError),
+    #[error("ClickHouse storage")]
+    Storage(#[from] schema::Error),
+    #[error("the load")]
+    Pipeline(#[from] pipeline::Error),
+    #[error("the simulator")]
+    Simulator(#[from] simulator::Error),
+    /// A part of the pipeline under test could not be started or never became ready.
+    #[error("{component} {problem}")]
+    Component { component: String, problem: String },
+    #[error("a task of the runner")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("writing the report")]
+    Report(#[from] serde_json::Error),
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Whether this is bad input (exit code 2) rather than a run that could not be carried out
+    /// (exit code 3).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Error::Invalid { .. } | Error::Read { .. })
+    }
 }
 
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and its causes on one line, `outer: cause: cause` (for report details).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -349,18 +349,40 @@ pub fn compute(sessions: &[Session], params: &KpiParams) -> KpiValues {
     for s in sessions {
         unique.insert(&s.session_id, s);
     }
-    let (from, to) = (params.from_ms, params.to_ms);
-    let ended: Vec<&Session> = unique
-        .values()
+    let all: Vec<&Session> = unique.into_values().collect();
+    // Every KPI but availability counts the visits that ended inside the window.
+    let ended: Vec<&Session> = all
+        .iter()
         .copied()
-        .filter(|s| s.departed_at >= from && s.departed_at < to)
+        .filter(|s| s.departed_at >= params.from_ms && s.departed_at < params.to_ms)
         .collect();
-    let mut tables = BTreeMap::new();
+    let tables = [
+        ("availability_share", availability_share(&all, params)),
+        ("most_profitable_stations", most_profitable(&ended, params)),
+        ("average_occupancy_time", average_occupancy(&ended)),
+        ("average_charging_duration", average_charging(&ended)),
+        (
+            "sessions_per_interval",
+            sessions_per_interval(&ended, params),
+        ),
+        ("revenue_per_day", revenue_per_day(&ended)),
+        ("violations", violations(&ended)),
+        ("violations_per_station", violations_per_station(&ended)),
+    ];
+    KpiValues {
+        tables: tables
+            .into_iter()
+            .map(|(name, table)| (name.to_owned(), table))
+            .collect(),
+    }
+}
 
-    // availability_share
+/// Per station: time occupied inside the window (visits overlapping it), and the shares.
+fn availability_share(sessions: &[&Session], params: &KpiParams) -> KpiTable {
+    let (from, to) = (params.from_ms, params.to_ms);
     let window_ms = to - from;
     let mut occupied: BTreeMap<&str, i64> = BTreeMap::new();
-    for s in unique.values() {
+    for s in sessions {
         if s.arrived_at < to && s.departed_at > from {
             let overlap = (s.departed_at.min(to) - s.arrived_at.max(from)).max(0);
             *occupied.entry(&s.charger_id).or_default() += overlap;
@@ -379,12 +401,11 @@ pub fn compute(sessions: &[Session], params: &KpiParams) -> KpiValues {
             ]
         })
         .collect();
-    tables.insert(
-        "availability_share".to_owned(),
-        table_of(AVAILABILITY, rows),
-    );
+    table_of(AVAILABILITY, rows)
+}
 
-    // most_profitable_stations
+/// The `top` stations by revenue (ties by id).
+fn most_profitable(ended: &[&Session], params: &KpiParams) -> KpiTable {
     #[derive(Default)]
     struct Station {
         revenue: f64,
@@ -393,7 +414,7 @@ pub fn compute(sessions: &[Session], params: &KpiParams) -> KpiValues {
         charged: i64,
     }
     let mut stations: HashMap<&str, Station> = HashMap::new();
-    for s in &ended {
+    for s in ended {
         let st = stations.entry(&s.charger_id).or_default();
         st.revenue += s.revenue_eur;
         st.energy += s.energy_kwh;
@@ -415,52 +436,37 @@ pub fn compute(sessions: &[Session], params: &KpiParams) -> KpiValues {
             ]
         })
         .collect();
-    tables.insert(
-        "most_profitable_stations".to_owned(),
-        table_of(PROFITABLE, rows),
-    );
+    table_of(PROFITABLE, rows)
+}
 
-    // average_occupancy_time
-    let n = ended.len() as i64;
-    let dwell: i64 = ended.iter().map(|s| s.dwell_ms).sum();
-    tables.insert(
-        "average_occupancy_time".to_owned(),
-        table_of(
-            OCCUPANCY,
-            vec![vec![
-                Value::Int(n),
-                Value::Int(dwell),
-                Value::Float(if n == 0 { 0.0 } else { dwell as f64 / n as f64 }),
-            ]],
-        ),
-    );
+/// Count, total and mean of a duration over `sessions`.
+fn mean_row(sessions: &[&Session], duration: impl Fn(&Session) -> i64) -> Vec<Value> {
+    let n = sessions.len() as i64;
+    let total: i64 = sessions.iter().map(|s| duration(s)).sum();
+    vec![
+        Value::Int(n),
+        Value::Int(total),
+        Value::Float(if n == 0 { 0.0 } else { total as f64 / n as f64 }),
+    ]
+}
 
-    // average_charging_duration
-    let charged: Vec<&&Session> = ended
+fn average_occupancy(ended: &[&Session]) -> KpiTable {
+    table_of(OCCUPANCY, vec![mean_row(ended, |s| s.dwell_ms)])
+}
+
+fn average_charging(ended: &[&Session]) -> KpiTable {
+    let charged: Vec<&Session> = ended
         .iter()
+        .copied()
         .filter(|s| s.outcome == Outcome::Charged)
         .collect();
-    let c = charged.len() as i64;
-    let charging: i64 = charged.iter().map(|s| s.charging_ms).sum();
-    tables.insert(
-        "average_charging_duration".to_owned(),
-        table_of(
-            CHARGING,
-            vec![vec![
-                Value::Int(c),
-                Value::Int(charging),
-                Value::Float(if c == 0 {
-                    0.0
-                } else {
-                    charging as f64 / c as f64
-                }),
-            ]],
-        ),
-    );
+    table_of(CHARGING, vec![mean_row(&charged, |s| s.charging_ms)])
+}
 
-    // sessions_per_interval
+/// Sessions (and charged ones) per `bucket_ms` of departure time.
+fn sessions_per_interval(ended: &[&Session], params: &KpiParams) -> KpiTable {
     let mut buckets: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    for s in &ended {
+    for s in ended {
         let b = buckets
             .entry(s.departed_at.div_euclid(params.bucket_ms) * params.bucket_ms)
             .or_default();
@@ -478,14 +484,13 @@ pub fn compute(sessions: &[Session], params: &KpiParams) -> KpiValues {
             ]
         })
         .collect();
-    tables.insert(
-        "sessions_per_interval".to_owned(),
-        table_of(PER_INTERVAL, rows),
-    );
+    table_of(PER_INTERVAL, rows)
+}
 
-    // revenue_per_day
+/// Revenue, energy and sessions per UTC day of departure.
+fn revenue_per_day(ended: &[&Session]) -> KpiTable {
     let mut days: BTreeMap<i64, (f64, f64, i64)> = BTreeMap::new();
-    for s in &ended {
+    for s in ended {
         let d = days
             .entry(s.departed_at.div_euclid(86_400_000) * 86_400_000)
             .or_default();
@@ -505,25 +510,29 @@ pub fn compute(sessions: &[Session], params: &KpiParams) -> KpiValues {
             ]
         })
         .collect();
-    tables.insert("revenue_per_day".to_owned(), table_of(PER_DAY, rows));
+    table_of(PER_DAY, rows)
+}
 
-    // violations
-    let no_charge = |s: &&&Session| s.outcome == Outcome::NoCharge;
-    tables.insert(
-        "violations".to_owned(),
-        table_of(
-            VIOLATIONS,
-            vec![vec![
-                Value::Int(n),
-                Value::Int(ended.iter().filter(|s| no_charge(s)).count() as i64),
-                Value::Int(ended.iter().filter(|s| s.overstay).count() as i64),
-            ]],
-        ),
-    );
+fn violations(ended: &[&Session]) -> KpiTable {
+    let no_charge = ended
+        .iter()
+        .filter(|s| s.outcome == Outcome::NoCharge)
+        .count();
+    let overstays = ended.iter().filter(|s| s.overstay).count();
+    table_of(
+        VIOLATIONS,
+        vec![vec![
+            Value::Int(ended.len() as i64),
+            Value::Int(no_charge as i64),
+            Value::Int(overstays as i64),
+        ]],
+    )
+}
 
-    // violations_per_station
+/// Stations with at least one violation, with their no-charge parkings and overstays.
+fn violations_per_station(ended: &[&Session]) -> KpiTable {
     let mut per_station: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-    for s in &ended {
+    for s in ended {
         let v = per_station.entry(&s.charger_id).or_default();
         v.0 += i64::from(s.outcome == Outcome::NoCharge);
         v.1 += i64::from(s.overstay);
@@ -533,12 +542,7 @@ pub fn compute(sessions: &[Session], params: &KpiParams) -> KpiValues {
         .filter(|(_, (a, b))| a + b > 0)
         .map(|(id, (a, b))| vec![Value::Text(id.to_owned()), Value::Int(a), Value::Int(b)])
         .collect();
-    tables.insert(
-        "violations_per_station".to_owned(),
-        table_of(VIOLATIONS_PER_STATION, rows),
-    );
-
-    KpiValues { tables }
+    table_of(VIOLATIONS_PER_STATION, rows)
 }
 
 /// Reads a `TabSeparated` result into typed rows.

@@ -77,7 +77,7 @@ pub fn encode_dead_letter(
     put_bytes(out, payload);
 }
 
-/// One signal as a `signals` row (see [`SIGNAL_INSERT_COLUMNS`]).
+/// One signal as a `signals` row, in the column order of `INSERT INTO signals` ([`RowKind::insert_sql`]).
 pub fn encode_signal(
     out: &mut Vec<u8>,
     payload: &[u8],
@@ -179,7 +179,7 @@ struct WireSession<'a> {
     flags: Vec<Cow<'a, str>>,
 }
 
-/// One session as a `sessions` row (see [`SESSION_INSERT_COLUMNS`]).
+/// One session as a `sessions` row, in the column order of [`RowKind::insert_sql`].
 pub fn encode_session(
     out: &mut Vec<u8>,
     payload: &[u8],

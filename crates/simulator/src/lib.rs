@@ -87,10 +87,10 @@ pub enum Error {
     #[error("invalid fleet config: {0}")]
     Fleet(String),
     /// Writing output failed.
-    #[error("I/O error: {0}")]
+    #[error("writing the output")]
     Io(#[from] std::io::Error),
     /// Serialising a session failed.
-    #[error("JSON error: {0}")]
+    #[error("encoding JSON")]
     Json(#[from] serde_json::Error),
 }
 

@@ -11,35 +11,41 @@ use aggregator::SessionizerConfig;
 use anyhow::Context;
 use clap::Args;
 use endpoints::KafkaEndpoint;
+use events::human_duration::HumanDuration;
 use pipeline::aggregate::{self, AggregateOptions, AggregateStats};
 
 use crate::Failure;
+use crate::cmd::status_file;
 
-/// How imperfect input is treated; shared by `aggregate` and `sessionize`.
+/// How imperfect input is treated; shared by `aggregate` and `sessionize`. The defaults are the
+/// sessionizer's own (`aggregator::SessionizerConfig::default()`).
 #[derive(Debug, Args)]
 pub struct SessionizerArgs {
     /// Idle time after charging beyond which a visit is an overstay (the profile's grace; the
     /// `study` profile's is 6m, `study-literal`'s 6s).
-    #[arg(long, default_value = "6m", value_parser = humantime::parse_duration)]
-    overstay_grace: Duration,
+    #[arg(long, default_value_t = HumanDuration(SessionizerConfig::default().overstay_grace))]
+    overstay_grace: HumanDuration,
     /// Signals out of order by up to this much event time are put back in order; later ones
     /// go to the dead-letter output.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    reorder_tolerance: Duration,
+    #[arg(long, default_value_t = HumanDuration(SessionizerConfig::default().reorder_tolerance))]
+    reorder_tolerance: HumanDuration,
     /// A visit whose charger is silent this long (event time) is closed and flagged.
-    #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
-    inactivity_gap: Duration,
+    #[arg(long, default_value_t = HumanDuration(SessionizerConfig::default().inactivity_gap))]
+    inactivity_gap: HumanDuration,
+    /// A signal whose timestamp is this far ahead of the stream's event time is dead-lettered.
+    #[arg(long, default_value_t = HumanDuration(SessionizerConfig::default().max_clock_skew))]
+    max_clock_skew: HumanDuration,
 }
 
 impl SessionizerArgs {
     fn config(&self) -> Result<SessionizerConfig, Failure> {
         let config = SessionizerConfig {
-            overstay_grace: self.overstay_grace,
-            reorder_tolerance: self.reorder_tolerance,
-            inactivity_gap: self.inactivity_gap,
-            ..SessionizerConfig::default()
+            overstay_grace: self.overstay_grace.0,
+            reorder_tolerance: self.reorder_tolerance.0,
+            inactivity_gap: self.inactivity_gap.0,
+            max_clock_skew: self.max_clock_skew.0,
         };
-        config.validate().map_err(|e| Failure::Input(e.into()))?;
+        config.validate().map_err(Failure::input)?;
         Ok(config)
     }
 }
@@ -51,26 +57,39 @@ pub struct AggregateArgs {
     brokers: String,
     /// This instance's name: unique among running instances, the same across its restarts
     /// (it names the transactional id, so a restart fences its previous incarnation).
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value_t = AggregateOptions::default().instance)]
     instance: String,
     /// Consumer group shared by all instances.
-    #[arg(long, default_value = "evbench-aggregator")]
+    #[arg(long, default_value_t = AggregateOptions::default().group_id)]
     group: String,
     /// How often the transaction (sessions + consumed offsets) is committed.
-    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
-    commit_interval: Duration,
+    #[arg(long, default_value_t = HumanDuration(AggregateOptions::default().commit_interval))]
+    commit_interval: HumanDuration,
     #[command(flatten)]
     sessionizer: SessionizerArgs,
+    /// Write the number of input partitions this instance holds to this file whenever it
+    /// changes (a supervisor waits for it before sending load).
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+    /// Write the counters (signals, sessions, dead letters, transactions and their timings)
+    /// as JSON to this file every second and at exit.
+    #[arg(long)]
+    stats_file: Option<PathBuf>,
 }
 
 pub async fn aggregate(args: AggregateArgs) -> Result<(), Failure> {
     let options = AggregateOptions {
         group_id: args.group.clone(),
         instance: args.instance.clone(),
-        commit_interval: args.commit_interval,
+        commit_interval: args.commit_interval.0,
         sessionizer: args.sessionizer.config()?,
         ..AggregateOptions::default()
     };
+    if options.commit_interval.is_zero() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--commit-interval must be longer than zero"
+        )));
+    }
     let kafka = KafkaEndpoint {
         bootstrap: args.brokers.clone(),
         version: "unknown".into(),
@@ -88,24 +107,44 @@ pub async fn aggregate(args: AggregateArgs) -> Result<(), Failure> {
         args.instance,
         args.group
     );
-    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("SIGTERM handler")?;
+    let mut assigned_written = None;
+    let mut last_stats = std::time::Instant::now();
+    let mut last_log = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
-            _ = ticker.tick() => {
+            _ = tick.tick() => {
                 if worker.is_finished() {
                     break;
                 }
-                tracing::info!(
-                    signals = stats.signals.load(Ordering::Relaxed),
-                    sessions = stats.sessions.load(Ordering::Relaxed),
-                    dead_letters = stats.dead_letters.load(Ordering::Relaxed),
-                    transactions = stats.transactions.load(Ordering::Relaxed),
-                    "progress"
-                );
+                let assigned = stats.assigned_partitions.load(Ordering::Relaxed);
+                if let Some(path) = &args.ready_file
+                    && assigned_written != Some(assigned)
+                {
+                    status_file::write(path, &assigned.to_string())?;
+                    assigned_written = Some(assigned);
+                }
+                if let Some(path) = &args.stats_file
+                    && last_stats.elapsed() >= Duration::from_secs(1)
+                {
+                    status_file::write_json(path, &stats.snapshot())?;
+                    last_stats = std::time::Instant::now();
+                }
+                if last_log.elapsed() >= Duration::from_secs(5) {
+                    last_log = std::time::Instant::now();
+                    let s = stats.snapshot();
+                    tracing::info!(
+                        signals = s.signals,
+                        sessions = s.sessions,
+                        dead_letters = s.dead_letters,
+                        transactions = s.transactions,
+                        "progress"
+                    );
+                }
             }
         }
     }
@@ -113,20 +152,17 @@ pub async fn aggregate(args: AggregateArgs) -> Result<(), Failure> {
     let result = tokio::task::spawn_blocking(move || worker.join())
         .await
         .context("joining the aggregator")?;
+    if let Some(path) = &args.stats_file {
+        status_file::write_json(path, &stats.snapshot())?;
+    }
     match result {
         Ok(outcome) => outcome.context("the aggregator")?,
-        Err(_) => {
-            return Err(Failure::Check(anyhow::anyhow!(
-                "the aggregator thread panicked"
-            )));
-        }
+        Err(_) => return Err(anyhow::anyhow!("the aggregator thread panicked").into()),
     }
+    let s = stats.snapshot();
     eprintln!(
         "{} signals, {} sessions, {} dead letters, {} transactions",
-        stats.signals.load(Ordering::Relaxed),
-        stats.sessions.load(Ordering::Relaxed),
-        stats.dead_letters.load(Ordering::Relaxed),
-        stats.transactions.load(Ordering::Relaxed)
+        s.signals, s.sessions, s.dead_letters, s.transactions
     );
     Ok(())
 }
@@ -147,15 +183,26 @@ pub struct SessionizeArgs {
 
 pub fn sessionize(args: SessionizeArgs) -> Result<(), Failure> {
     let config = args.sessionizer.config()?;
+    if args.input.is_dir() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "{} is a directory; give a file of signals (one JSON object per line)",
+            args.input.display()
+        )));
+    }
+    if args.out.is_some() && args.out == args.dead_letters {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--out and --dead-letters name the same file"
+        )));
+    }
     let input = File::open(&args.input)
         .with_context(|| format!("opening {}", args.input.display()))
-        .map_err(Failure::Input)?;
+        .map_err(Failure::input)?;
     let input = BufReader::with_capacity(1 << 16, input);
     let dead = match &args.dead_letters {
         Some(path) => Some(BufWriter::new(
             File::create(path)
                 .with_context(|| format!("creating {}", path.display()))
-                .map_err(Failure::Input)?,
+                .map_err(Failure::input)?,
         )),
         None => None,
     };
@@ -163,11 +210,12 @@ pub fn sessionize(args: SessionizeArgs) -> Result<(), Failure> {
         Some(path) => {
             let out = File::create(path)
                 .with_context(|| format!("creating {}", path.display()))
-                .map_err(Failure::Input)?;
-            aggregator::sessionize_jsonl(input, out, dead, config)?
+                .map_err(Failure::input)?;
+            aggregator::sessionize_jsonl(input, out, dead, config)
         }
-        None => aggregator::sessionize_jsonl(input, std::io::stdout().lock(), dead, config)?,
-    };
+        None => aggregator::sessionize_jsonl(input, std::io::stdout().lock(), dead, config),
+    }
+    .context("sessionizing")?;
     eprintln!(
         "{} signals, {} sessions, {} dead letters, {} duplicates ignored, {} chargers",
         summary.signals,

@@ -6,3 +6,4 @@ pub mod schema;
 pub mod services;
 pub mod simulate;
 pub mod sink;
+pub mod status_file;

@@ -1,4 +1,4 @@
-//! `evbench run SCENARIO --out DIR` and `evbench validate SCENARIO`.
+//! `evbench run SCENARIO --out DIR` and `evbench validate SCENARIO…`.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use scenario::Scenario;
-use scenario::run::RunProgress;
+use scenario::{RunContext, RunProgress, Scenario};
 
 use crate::Failure;
 
@@ -16,50 +15,80 @@ use crate::Failure;
 pub struct RunArgs {
     /// The scenario file (TOML), e.g. `scenarios/quickstart.toml`.
     scenario: PathBuf,
-    /// Where `report.json` and `report.html` go.
+    /// Where `report.json`, `report.html` and `logs/` (the pipeline's processes) go.
     #[arg(long, default_value = "out")]
     out: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Scenario files to check without running them.
+    /// Scenario files to check without running them; every file is checked.
     #[arg(required = true)]
     scenarios: Vec<PathBuf>,
 }
 
+fn scenario_failure(error: scenario::Error) -> Failure {
+    if error.is_bad_input() {
+        Failure::Input(error.into())
+    } else {
+        Failure::CouldNotRun(error.into())
+    }
+}
+
 fn load(path: &Path) -> Result<Scenario, Failure> {
-    Scenario::load(path).map_err(|e| Failure::Input(e.into()))
+    let scenario = Scenario::load(path).map_err(scenario_failure)?;
+    for note in &scenario.deprecations {
+        eprintln!("warning: {}: {note}", path.display());
+    }
+    Ok(scenario)
 }
 
 pub fn validate(args: ValidateArgs) -> Result<(), Failure> {
+    let mut bad = 0;
     for path in &args.scenarios {
-        let scenario = load(path)?;
-        let fleet = scenario
-            .fleet_config()
-            .map_err(|m| Failure::Input(anyhow::anyhow!(m)))?;
-        println!(
-            "{}: ok ({}: {} chargers, {} simulated, compression {:?}, ingestion {}, provider {})",
-            path.display(),
-            scenario.name,
-            fleet.chargers,
-            humantime::format_duration(scenario.run.span),
-            scenario.run.compression,
-            scenario.run.ingestion.as_str(),
-            scenario.run.provider
-        );
+        match load(path) {
+            Ok(scenario) => println!(
+                "{}: ok ({}: {} chargers, {} simulated, time compression {}, engine {}, ingestion {}, provider {})",
+                path.display(),
+                scenario.name,
+                scenario.fleet.chargers,
+                humantime::format_duration(scenario.run.span),
+                scenario.run.time_compression,
+                scenario.aggregator.engine.as_str(),
+                scenario.run.ingestion.as_str(),
+                scenario.run.provider
+            ),
+            Err(failure) => {
+                bad += 1;
+                let (Failure::Check(e) | Failure::Input(e) | Failure::CouldNotRun(e)) = failure;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(Failure::input(anyhow::anyhow!(
+            "{bad} of {} scenario files are invalid",
+            args.scenarios.len()
+        )));
     }
     Ok(())
 }
 
 pub async fn run(args: RunArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
+    // Fail before the run, not after it: the report must have somewhere to go.
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let context = RunContext {
+        evbench: std::env::current_exe().context("locating the evbench executable")?,
+        logs: args.out.join("logs"),
+    };
     let tty = std::io::stderr().is_terminal();
     let bar = crate::progress::bar(1000, "simulated");
     let last_line = Mutex::new(Instant::now() - Duration::from_secs(60));
     let show = |p: &RunProgress| {
         let line = format!(
-            "{:<18} {} signals · {}/{} sessions · {} signals stored",
+            "{:<21} {} signals · {}/{} sessions · {} signals stored",
             p.phase,
             p.produced,
             p.sessions_seen,
@@ -82,15 +111,17 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
         }
     };
     let report = tokio::select! {
-        report = scenario::run::run(&scenario, &show) => report,
+        report = scenario::run::run(&scenario, &context, &show) => report,
         _ = tokio::signal::ctrl_c() => {
             bar.finish_and_clear();
-            return Err(Failure::Check(anyhow::anyhow!("interrupted; services stopped, no report written")));
+            return Err(Failure::CouldNotRun(anyhow::anyhow!("interrupted; services stopped, no report written")));
         }
     };
     bar.finish_and_clear();
-    let report = report.context("the run")?;
-    report.write(&args.out).context("writing the report")?;
+    let report = report.map_err(scenario_failure)?;
+    report
+        .write(&args.out)
+        .map_err(|e| Failure::CouldNotRun(anyhow::Error::from(e).context("writing the report")))?;
     print!("{}", report.summary());
     println!(
         "report: {}/report.json, {}/report.html",

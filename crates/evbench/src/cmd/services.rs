@@ -34,7 +34,7 @@ pub async fn run(command: ServicesCommand) -> Result<(), Failure> {
 async fn start(provider: ProviderKind) -> Result<Services, Failure> {
     tokio::select! {
         services = Services::start(provider) => Ok(services.with_context(|| format!("starting the {provider} services"))?),
-        _ = tokio::signal::ctrl_c() => Err(Failure::Check(anyhow::anyhow!("interrupted during start-up"))),
+        _ = tokio::signal::ctrl_c() => Err(Failure::CouldNotRun(anyhow::anyhow!("interrupted during start-up"))),
     }
 }
 

@@ -2,14 +2,14 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::Args;
 use endpoints::KafkaEndpoint;
+use events::human_duration::HumanDuration;
 use pipeline::produce::{self, ProduceOptions};
 use simulator::{Compression, FleetConfig, Pacer, Profile, Simulator};
 
@@ -21,13 +21,13 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     chargers: u32,
     /// Simulated span during which vehicles arrive (visits under way then run to completion),
-    /// e.g. `2h`, `10m`.
-    #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
-    span: Duration,
+    /// e.g. `2h`, `10m`; longer than zero.
+    #[arg(long, default_value = "2h")]
+    span: HumanDuration,
     /// How fast simulated time runs against the wall clock: `1` (real time), `60` (the study's
     /// speed), any factor, or `max` (unpaced). Only for `--brokers`; files are always unpaced.
-    #[arg(long, default_value = "max")]
-    compression: Compression,
+    #[arg(long, visible_alias = "compression", default_value_t = Compression::Max)]
+    time_compression: Compression,
     /// Seed of every random stream: the same arguments give the same events, byte for byte.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -44,28 +44,70 @@ pub struct SimulateArgs {
     /// Write the events here, one JSON object per line.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Write the ground truth here: one charging session per line, the record of DESIGN.md.
+    /// Write the ground truth here: one charging session per line (docs/model.md). Written
+    /// under a temporary name and renamed when complete, so a failed run leaves no truth file.
     #[arg(long)]
     truth: Option<PathBuf>,
     /// With `--brokers`: at most this many partitions (one per charger up to it).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = ProduceOptions::default().max_partitions)]
     max_partitions: u32,
     /// With `--brokers`: how long the producer waits to fill a batch (`linger.ms`); longer
     /// batches carry more signals per request when many partitions share the load.
-    #[arg(long, default_value = "5ms", value_parser = humantime::parse_duration)]
-    linger: Duration,
-    /// With `--brokers`: `compression.type` of the producer.
-    #[arg(long, default_value = "lz4")]
+    #[arg(long, default_value_t = HumanDuration(ProduceOptions::default().linger))]
+    linger: HumanDuration,
+    /// With `--brokers`: `compression.type` of the producer (`none`, `gzip`, `snappy`, `lz4`).
+    #[arg(long, default_value_t = ProduceOptions::default().compression)]
     kafka_compression: String,
 }
 
 pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
-    let profile = Profile::builtin(&args.profile).map_err(|e| Failure::Input(e.into()))?;
-    let span_ms = i64::try_from(args.span.as_millis())
-        .map_err(|_| Failure::Input(anyhow::anyhow!("span too long")))?;
+    let config = fleet(&args)?;
+    if let (Some(truth), Some(out)) = (&args.truth, &args.out)
+        && same_file(truth, out)
+    {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--truth and --out name the same file ({})",
+            out.display()
+        )));
+    }
+    let truth = args.truth.as_deref().map(PendingFile::create).transpose()?;
+    let outcome = match (&args.out, &args.brokers) {
+        (Some(path), _) => to_file(&config, path, truth.as_ref().map(PendingFile::writer)),
+        (None, Some(brokers)) => {
+            to_kafka(
+                config,
+                &args,
+                brokers,
+                truth.as_ref().map(PendingFile::writer),
+            )
+            .await
+        }
+        (None, None) => Err(Failure::input(anyhow::anyhow!("give --brokers or --out"))),
+    };
+    match (outcome, truth) {
+        (Ok(()), Some(truth)) => truth.finish(),
+        (outcome, truth) => {
+            if let Some(truth) = truth {
+                truth.abandon();
+            }
+            outcome
+        }
+    }
+}
+
+/// The simulator's configuration from the arguments; bad values are bad input.
+fn fleet(args: &SimulateArgs) -> Result<FleetConfig, Failure> {
+    let profile = Profile::builtin(&args.profile).map_err(Failure::input)?;
+    if args.span.0.is_zero() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--span must be longer than zero"
+        )));
+    }
+    let span_ms = i64::try_from(args.span.0.as_millis())
+        .map_err(|_| Failure::input(anyhow::anyhow!("--span is too long")))?;
     let start_ms = match &args.start {
         Some(text) => events::time::from_text(text)
-            .map_err(|e| Failure::Input(anyhow::anyhow!("--start: {e}")))?,
+            .map_err(|e| Failure::input(anyhow::anyhow!("--start: {e}")))?,
         None => simulator::DEFAULT_START_MS,
     };
     let config = FleetConfig {
@@ -75,41 +117,88 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
         span_ms,
         profile,
     };
-    Simulator::new(config.clone()).map_err(|e| Failure::Input(e.into()))?;
-    let truth = match &args.truth {
-        Some(path) => Some(create(path)?),
-        None => None,
-    };
-    match (&args.out, &args.brokers) {
-        (Some(path), _) => to_file(&config, path, truth),
-        (None, Some(brokers)) => to_kafka(config, &args, brokers, truth).await,
-        (None, None) => Err(Failure::Input(anyhow::anyhow!("give --brokers or --out"))),
+    Simulator::new(config.clone()).map_err(Failure::input)?;
+    Ok(config)
+}
+
+/// Whether two paths name one file (the same path, or the same existing file).
+fn same_file(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 
-fn create(path: &PathBuf) -> Result<BufWriter<File>, Failure> {
-    File::create(path)
-        .map(|f| BufWriter::with_capacity(1 << 16, f))
-        .with_context(|| format!("creating {}", path.display()))
-        .map_err(Failure::Input)
+/// A file written under `<name>.partial` and renamed to its name only when complete.
+struct PendingFile {
+    path: PathBuf,
+    partial: PathBuf,
+    writer: Arc<Mutex<BufWriter<File>>>,
+}
+
+impl PendingFile {
+    fn create(path: &Path) -> Result<PendingFile, Failure> {
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let file = File::create(&partial)
+            .with_context(|| format!("creating {}", path.display()))
+            .map_err(Failure::input)?;
+        Ok(PendingFile {
+            path: path.to_owned(),
+            partial,
+            writer: Arc::new(Mutex::new(BufWriter::with_capacity(1 << 16, file))),
+        })
+    }
+
+    fn writer(&self) -> Arc<Mutex<BufWriter<File>>> {
+        Arc::clone(&self.writer)
+    }
+
+    fn finish(self) -> Result<(), Failure> {
+        let mut writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        writer
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        std::fs::rename(&self.partial, &self.path)
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        Ok(())
+    }
+
+    fn abandon(self) {
+        drop(self.writer);
+        let _ = std::fs::remove_file(&self.partial);
+    }
 }
 
 fn to_file(
     config: &FleetConfig,
-    path: &PathBuf,
-    truth: Option<BufWriter<File>>,
+    path: &Path,
+    truth: Option<Arc<Mutex<BufWriter<File>>>>,
 ) -> Result<(), Failure> {
-    let mut out = create(path)?;
+    let file = File::create(path)
+        .with_context(|| format!("creating {}", path.display()))
+        .map_err(Failure::input)?;
+    let mut out = BufWriter::with_capacity(1 << 16, file);
     let started = std::time::Instant::now();
     let summary = match truth {
-        Some(mut truth) => {
-            let summary = simulator::write_jsonl(config, &mut out, Some(&mut truth))?;
-            truth.flush().context("writing the truth file")?;
-            summary
+        Some(truth) => {
+            let mut truth = truth
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            simulator::write_jsonl(config, &mut out, Some(&mut *truth))
         }
-        None => simulator::write_jsonl(config, &mut out, None::<&mut Vec<u8>>)?,
-    };
-    out.flush().context("writing the events file")?;
+        None => simulator::write_jsonl(config, &mut out, None::<&mut Vec<u8>>),
+    }
+    .with_context(|| format!("writing {}", path.display()))?;
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "{} events, {} visits ({} charged, {} no-charge, {} overstays) in {:.2} s: {:.0} events/s -> {}",
@@ -129,7 +218,7 @@ async fn to_kafka(
     config: FleetConfig,
     args: &SimulateArgs,
     brokers: &str,
-    mut truth: Option<BufWriter<File>>,
+    truth: Option<Arc<Mutex<BufWriter<File>>>>,
 ) -> Result<(), Failure> {
     let kafka = KafkaEndpoint {
         bootstrap: brokers.to_owned(),
@@ -138,7 +227,7 @@ async fn to_kafka(
     let options = ProduceOptions {
         max_partitions: args.max_partitions,
         compression: args.kafka_compression.clone(),
-        linger_ms: u32::try_from(args.linger.as_millis()).unwrap_or(u32::MAX),
+        linger: args.linger.0,
         ..ProduceOptions::default()
     };
     let partitions = produce::prepare_topic(&kafka, &options, config.chargers)
@@ -152,7 +241,7 @@ async fn to_kafka(
             stop_on_signal.store(true, Ordering::Relaxed);
         }
     });
-    let compression = args.compression;
+    let compression = args.time_compression;
     let span_end = config.start_ms + config.span_ms;
     let report = tokio::task::spawn_blocking(move || {
         let mut sim = Simulator::new(config)?;
@@ -163,14 +252,18 @@ async fn to_kafka(
         );
         let origin = sim.config().start_ms;
         let mut truth_error = None;
+        let mut truth = truth
+            .as_ref()
+            .map(|t| t.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let report = produce::produce(
             &mut sim,
             &pacer,
             &kafka,
             &options,
             &stop,
-            &mut |session| {
+            &mut |session, _| {
                 if let Some(out) = truth.as_mut() {
+                    let out = &mut **out;
                     let written = serde_json::to_writer(&mut *out, &session)
                         .map_err(std::io::Error::from)
                         .and_then(|()| out.write_all(b"\n"));

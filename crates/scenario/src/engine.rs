@@ -1,0 +1,249 @@
+//! The aggregator under test: whatever turns `charger-station-signals` into
+//! `charging-sessions` (and dead letters), started as child processes and held to the same
+//! checks whoever wrote it.
+//!
+//! * `evbench`: `evbench aggregate`, exactly once (transactions with the consumed offsets);
+//! * `command`: any program the scenario names. It is told where everything is through the
+//!   environment (the contract in `docs/engines.md`, built by [`environment`]) and says it is
+//!   consuming by creating the file `EVBENCH_READY_FILE` (optionally holding the number of
+//!   input partitions it was assigned).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aggregator::SessionizerConfig;
+use pipeline::aggregate::AggregateSnapshot;
+use serde::Serialize;
+
+use crate::component::{Component, Launch, Readiness};
+use crate::file::{AggregatorSettings, EngineKind};
+use crate::{Error, Result};
+
+/// Consumer group of the aggregator under test (the transactional ids derive from it).
+pub const GROUP_ID: &str = "evbench-aggregator";
+
+/// What an engine is told about the run.
+#[derive(Debug, Clone)]
+pub struct EngineContext {
+    pub bootstrap: String,
+    pub signals_topic: String,
+    pub sessions_topic: String,
+    pub dead_letter_topic: String,
+    pub group_id: String,
+    pub sessionizer: SessionizerConfig,
+    pub commit_interval: Duration,
+    /// The evbench binary (for the `evbench` engine).
+    pub evbench: PathBuf,
+}
+
+/// The environment every engine gets: where the topics are, and how the sessionizer must
+/// treat imperfect input, in milliseconds.
+pub fn environment(
+    context: &EngineContext,
+    instance: u32,
+    state_dir: &Path,
+) -> Vec<(String, String)> {
+    let ms = |d: Duration| d.as_millis().to_string();
+    let s = &context.sessionizer;
+    [
+        ("EVBENCH_KAFKA_BOOTSTRAP", context.bootstrap.clone()),
+        ("EVBENCH_SIGNALS_TOPIC", context.signals_topic.clone()),
+        ("EVBENCH_SESSIONS_TOPIC", context.sessions_topic.clone()),
+        (
+            "EVBENCH_DEAD_LETTER_TOPIC",
+            context.dead_letter_topic.clone(),
+        ),
+        ("EVBENCH_GROUP_ID", context.group_id.clone()),
+        ("EVBENCH_INSTANCE", instance.to_string()),
+        ("EVBENCH_OVERSTAY_GRACE_MS", ms(s.overstay_grace)),
+        ("EVBENCH_REORDER_TOLERANCE_MS", ms(s.reorder_tolerance)),
+        ("EVBENCH_INACTIVITY_GAP_MS", ms(s.inactivity_gap)),
+        ("EVBENCH_MAX_CLOCK_SKEW_MS", ms(s.max_clock_skew)),
+        ("EVBENCH_COMMIT_INTERVAL_MS", ms(context.commit_interval)),
+        ("EVBENCH_STATE_DIR", state_dir.display().to_string()),
+        (
+            "EVBENCH_READY_FILE",
+            state_dir.join("ready").display().to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn launch(
+    settings: &AggregatorSettings,
+    context: &EngineContext,
+    instance: u32,
+    state_dir: &Path,
+) -> Launch {
+    let env = environment(context, instance, state_dir);
+    match settings.engine {
+        EngineKind::Evbench => {
+            let human = |d: Duration| humantime::format_duration(d).to_string();
+            let s = &context.sessionizer;
+            let mut args: Vec<String> = vec!["aggregate".into()];
+            for (flag, value) in [
+                ("--brokers", context.bootstrap.clone()),
+                ("--group", context.group_id.clone()),
+                ("--instance", instance.to_string()),
+                ("--commit-interval", human(context.commit_interval)),
+                ("--overstay-grace", human(s.overstay_grace)),
+                ("--reorder-tolerance", human(s.reorder_tolerance)),
+                ("--inactivity-gap", human(s.inactivity_gap)),
+                ("--max-clock-skew", human(s.max_clock_skew)),
+                (
+                    "--ready-file",
+                    state_dir.join("ready").display().to_string(),
+                ),
+                (
+                    "--stats-file",
+                    state_dir.join("stats.json").display().to_string(),
+                ),
+            ] {
+                args.push(flag.into());
+                args.push(value);
+            }
+            Launch {
+                program: context.evbench.clone(),
+                args,
+                env,
+            }
+        }
+        EngineKind::Command => Launch {
+            program: PathBuf::from(&settings.command[0]),
+            args: settings.command[1..].to_vec(),
+            env,
+        },
+    }
+}
+
+/// The engine's instances, running.
+#[derive(Debug)]
+pub struct Engine {
+    kind: EngineKind,
+    instances: Vec<Component>,
+}
+
+/// How the engine ended and what it said about itself.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EngineOutcome {
+    pub engine: String,
+    /// Whether the engine promises exactly-once output.
+    pub exactly_once: bool,
+    /// Instances that exited on their own before the run stopped them, with how.
+    pub exits: Vec<String>,
+    /// The evbench aggregator's counters and transaction timings (other engines keep their own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<AggregateSnapshot>,
+    /// Where each instance's log is.
+    pub logs: Vec<PathBuf>,
+}
+
+impl Engine {
+    /// Starts one instance of the engine (its state under `work`, its log in `logs`).
+    pub fn start(
+        settings: &AggregatorSettings,
+        context: &EngineContext,
+        work: &Path,
+        logs: &Path,
+    ) -> Result<Engine> {
+        let instance = 0;
+        let name = format!("aggregator-{instance}");
+        let state_dir = work.join(&name);
+        let launch = launch(settings, context, instance, &state_dir);
+        let component = Component::start(&name, launch, &state_dir, logs, Duration::from_secs(20))?;
+        Ok(Engine {
+            kind: settings.engine,
+            instances: vec![component],
+        })
+    }
+
+    /// Waits until every instance says it is consuming and, where they count them, together
+    /// hold all `partitions` input partitions. Fails when an instance exits or `timeout` passes.
+    pub async fn wait_ready(&mut self, partitions: u32, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((name, how)) = self.first_exit() {
+                return Err(Error::Component {
+                    component: name,
+                    problem: format!("exited while starting: {how}"),
+                });
+            }
+            let states: Vec<Readiness> = self.instances.iter().map(Component::readiness).collect();
+            let all_ready = states.iter().all(|r| matches!(r, Readiness::Ready(_)));
+            let counted: Option<u64> = states
+                .iter()
+                .map(|r| match r {
+                    Readiness::Ready(n) => *n,
+                    Readiness::Starting => None,
+                })
+                .sum();
+            if all_ready && counted.is_none_or(|held| held >= u64::from(partitions)) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let log = self
+                    .instances
+                    .first()
+                    .map(|c| c.log_path().display().to_string())
+                    .unwrap_or_default();
+                return Err(Error::Component {
+                    component: format!("the {} engine", self.kind.as_str()),
+                    problem: format!(
+                        "did not start consuming all {partitions} partitions within {} ({}; log: {log})",
+                        humantime::format_duration(timeout),
+                        match counted {
+                            Some(held) if all_ready => format!("{held} held"),
+                            _ => "no ready file".to_owned(),
+                        }
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn first_exit(&mut self) -> Option<(String, String)> {
+        self.instances
+            .iter_mut()
+            .find_map(|c| c.exited().map(|how| (c.name().to_owned(), how)))
+    }
+
+    /// Whether every instance has exited (nothing is consuming any more).
+    pub fn all_exited(&mut self) -> bool {
+        self.instances.iter_mut().all(|c| c.exited().is_some())
+    }
+
+    /// Stops every instance (a clean shutdown: the evbench aggregator commits what it has) and
+    /// collects what they said.
+    pub async fn stop(mut self) -> EngineOutcome {
+        let mut exits = Vec::new();
+        for component in &mut self.instances {
+            if let Some(how) = component.exited() {
+                exits.push(format!("{}: {how}", component.name()));
+            }
+        }
+        let instances = std::mem::take(&mut self.instances);
+        let kind = self.kind;
+        tokio::task::spawn_blocking(move || {
+            let mut instances = instances;
+            for component in &mut instances {
+                component.stop();
+            }
+            let stats = match kind {
+                EngineKind::Evbench => instances.first().and_then(Component::stats),
+                EngineKind::Command => None,
+            };
+            EngineOutcome {
+                engine: kind.as_str().to_owned(),
+                exactly_once: kind == EngineKind::Evbench,
+                exits,
+                stats,
+                logs: instances.iter().map(|c| c.log_path().to_owned()).collect(),
+            }
+        })
+        .await
+        .unwrap_or_default()
+    }
+}

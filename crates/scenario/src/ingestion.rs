@@ -1,0 +1,191 @@
+//! How raw signals and sessions reach ClickHouse during a run: evbench's sink (`evbench sink`
+//! as a child process, inserting as the `ingest` user), or the study's Kafka engine tables and
+//! materialized views inside ClickHouse.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use harness::Services;
+use pipeline::SinkStats;
+use serde::Serialize;
+
+use crate::component::{Component, Launch, Readiness};
+use crate::file::{Ingestion, SinkSettings};
+use crate::storage::Storage;
+use crate::{Error, Result};
+
+/// The ingestion path, running.
+#[derive(Debug)]
+pub(crate) enum Running {
+    /// evbench's sink processes.
+    Sink(Vec<Component>),
+    /// Kafka engine tables: nothing to stop but the tables themselves.
+    KafkaEngine,
+}
+
+/// What the ingestion said when it stopped.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestionOutcome {
+    /// Sink instances that exited on their own, with how.
+    pub exits: Vec<String>,
+    pub stats: Vec<SinkStats>,
+    pub logs: Vec<PathBuf>,
+}
+
+/// Starts the ingestion the scenario asks for.
+pub(crate) async fn start(
+    kind: Ingestion,
+    settings: &SinkSettings,
+    services: &mut Services,
+    storage: &Storage,
+    evbench: &Path,
+    work: &Path,
+    logs: &Path,
+) -> Result<Running> {
+    match kind {
+        Ingestion::Sink => {
+            let name = "sink-0";
+            let state_dir = work.join(name);
+            let launch = sink_launch(services, storage, settings, evbench, &state_dir);
+            let component =
+                Component::start(name, launch, &state_dir, logs, Duration::from_secs(30))?;
+            Ok(Running::Sink(vec![component]))
+        }
+        Ingestion::KafkaEngine => {
+            let config = schema::kafka_engine::KafkaEngineConfig::new(&services.kafka.bootstrap);
+            match services.native_clickhouse() {
+                // Native servers get the engine's <kafka> settings (read_committed) and a restart.
+                Some(native) => {
+                    schema::kafka_engine::install_native(native, &storage.schema, &config).await?
+                }
+                None => {
+                    schema::kafka_engine::apply(&storage.admin, &storage.schema, &config).await?
+                }
+            }
+            Ok(Running::KafkaEngine)
+        }
+    }
+}
+
+fn sink_launch(
+    services: &Services,
+    storage: &Storage,
+    settings: &SinkSettings,
+    evbench: &Path,
+    state_dir: &Path,
+) -> Launch {
+    let mut args: Vec<String> = vec!["sink".into()];
+    for (flag, value) in [
+        ("--brokers", services.kafka.bootstrap.clone()),
+        ("--clickhouse", services.clickhouse.url.clone()),
+        ("--user", storage.ingest.user.clone()),
+        (
+            "--batch-period",
+            humantime::format_duration(settings.batch_period).to_string(),
+        ),
+        (
+            "--ready-file",
+            state_dir.join("ready").display().to_string(),
+        ),
+        (
+            "--stats-file",
+            state_dir.join("stats.json").display().to_string(),
+        ),
+    ] {
+        args.push(flag.into());
+        args.push(value);
+    }
+    if storage.ingest.administrative {
+        args.push("--allow-admin-user".into());
+    }
+    Launch {
+        program: evbench.to_owned(),
+        args,
+        // The password travels in the environment, never on a command line others can read.
+        env: vec![(
+            schema::users::INGEST_PASSWORD_ENV.to_owned(),
+            storage.ingest.password.expose().to_owned(),
+        )],
+    }
+}
+
+impl Running {
+    /// Waits until the sinks hold every partition of both topics (`partitions` in all).
+    pub(crate) async fn wait_ready(&mut self, partitions: u32, timeout: Duration) -> Result<()> {
+        let Running::Sink(sinks) = self else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((name, how)) = sinks
+                .iter_mut()
+                .find_map(|c| c.exited().map(|how| (c.name().to_owned(), how)))
+            {
+                return Err(Error::Component {
+                    component: name,
+                    problem: format!("exited while starting: {how}"),
+                });
+            }
+            let held: u64 = sinks
+                .iter()
+                .map(|c| match c.readiness() {
+                    Readiness::Ready(n) => n.unwrap_or(0),
+                    Readiness::Starting => 0,
+                })
+                .sum();
+            if held >= u64::from(partitions) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Component {
+                    component: "the sink".into(),
+                    problem: format!(
+                        "did not hold all {partitions} partitions within {} ({held} held)",
+                        humantime::format_duration(timeout)
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether every sink has exited on its own.
+    pub(crate) fn all_exited(&mut self) -> bool {
+        match self {
+            Running::Sink(sinks) => sinks.iter_mut().all(|c| c.exited().is_some()),
+            Running::KafkaEngine => false,
+        }
+    }
+
+    /// Stops the sinks (they write what they hold first) and collects their counters; drops
+    /// the Kafka engine tables (a Kafka table whose broker has gone stalls the server's
+    /// shutdown).
+    pub(crate) async fn stop(self, storage: &Storage) -> IngestionOutcome {
+        match self {
+            Running::Sink(mut sinks) => {
+                let exits = sinks
+                    .iter_mut()
+                    .filter_map(|c| c.exited().map(|how| format!("{}: {how}", c.name())))
+                    .collect();
+                tokio::task::spawn_blocking(move || {
+                    for sink in &mut sinks {
+                        sink.stop();
+                    }
+                    IngestionOutcome {
+                        exits,
+                        stats: sinks.iter().filter_map(Component::stats).collect(),
+                        logs: sinks.iter().map(|c| c.log_path().to_owned()).collect(),
+                    }
+                })
+                .await
+                .unwrap_or_default()
+            }
+            Running::KafkaEngine => {
+                if let Err(e) = schema::kafka_engine::drop(&storage.admin, &storage.schema).await {
+                    tracing::warn!(error = %crate::error_chain(&e), "dropping the Kafka engine tables");
+                }
+                IngestionOutcome::default()
+            }
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! The run's report: `report.json` (a contract other tools read), a self-contained
+//! `report.html` with charts (inline SVG, no scripts, opens offline), and a terminal summary.
+
+mod charts;
+mod html;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::compare::SessionComparison;
+use crate::engine::EngineOutcome;
+use crate::ingestion::IngestionOutcome;
+use crate::metrics::{Percentiles, Second};
+use crate::{Error, Result};
+
+/// Everything a run found. Field names are a contract that tools outside evbench read
+/// (`docs/report.md`); more fields are welcome, none is renamed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub seed: u64,
+    pub provider: String,
+    pub ingestion: String,
+    pub versions: Versions,
+    pub events: EventCounts,
+    pub sessions: SessionComparison,
+    pub kpis: KpiSummary,
+    pub throughput: Throughput,
+    pub latency_ms: Latencies,
+    pub checks: Vec<Check>,
+    pub passed: bool,
+    /// Wall-clock seconds from the first signal to the drained pipeline.
+    pub wall_s: f64,
+    /// Per-second throughput and latency.
+    pub timeline: Vec<Second>,
+    /// Full percentile tables: (percentile, ms).
+    pub latency_tables: LatencyTables,
+    /// Latency distributions: (bucket upper bound ms, count).
+    pub latency_distribution: LatencyDistributions,
+    /// The aggregator under test: engine, delivery guarantee, counters and transaction timings.
+    pub aggregator: EngineOutcome,
+    /// The ingestion's own account (the sink's counters and logs).
+    pub ingestion_detail: IngestionOutcome,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Versions {
+    pub kafka: String,
+    pub clickhouse: String,
+    pub evbench: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct EventCounts {
+    pub produced: u64,
+    pub stored: u64,
+    pub dead_lettered: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KpiSummary {
+    pub checked: u64,
+    pub failed: u64,
+    /// One row per KPI value compared.
+    pub table: Vec<KpiRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KpiRow {
+    pub kpi: String,
+    /// The row's key columns, as text.
+    pub key: String,
+    /// The row's values from the ground truth, as text.
+    pub expected: String,
+    /// The row's values from ClickHouse, as text.
+    pub observed: String,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Throughput {
+    pub events_per_s: f64,
+    pub sessions_per_s: f64,
+    /// The producer's own rate (signals into Kafka per second while it ran).
+    pub produce_events_per_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Latencies {
+    pub event_to_session_topic: Percentiles,
+    pub event_to_clickhouse: Percentiles,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LatencyTables {
+    pub event_to_session_topic: Vec<(f64, f64)>,
+    pub event_to_clickhouse: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LatencyDistributions {
+    pub event_to_session_topic: Vec<(f64, u64)>,
+    pub event_to_clickhouse: Vec<(f64, u64)>,
+}
+
+/// One check and its verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+impl Report {
+    /// Writes `report.json` and `report.html` into `dir` (created if needed).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            context: format!("create {}", dir.display()),
+            source: e,
+        })?;
+        let json = serde_json::to_vec_pretty(self)?;
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).map_err(|e| Error::Io {
+                context: format!("write {}", path.display()),
+                source: e,
+            })
+        };
+        write("report.json", &json)?;
+        write("report.html", self.html().as_bytes())
+    }
+
+    /// One screen for the terminal.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let verdict = if self.passed { "PASSED" } else { "FAILED" };
+        let _ = writeln!(
+            out,
+            "scenario {} (seed {}) {verdict}",
+            self.scenario, self.seed
+        );
+        let _ = writeln!(
+            out,
+            "  services   {} · kafka {} · clickhouse {} · ingestion {}",
+            self.provider, self.versions.kafka, self.versions.clickhouse, self.ingestion
+        );
+        let e = &self.events;
+        let _ = writeln!(
+            out,
+            "  signals    {} produced · {} stored · {} dead-lettered",
+            e.produced, e.stored, e.dead_lettered
+        );
+        let s = &self.sessions;
+        let _ = writeln!(
+            out,
+            "  sessions   {} expected · {} observed · {} matched · {} missing · {} unexpected · {} duplicated · {} mismatched",
+            s.expected, s.observed, s.matched, s.missing, s.unexpected, s.duplicated, s.mismatched
+        );
+        let _ = writeln!(
+            out,
+            "  kpis       {} checked · {} failed",
+            self.kpis.checked, self.kpis.failed
+        );
+        let _ = writeln!(
+            out,
+            "  throughput {:.0} signals/s · {:.0} sessions/s end to end over {:.1} s (producer alone {:.0} signals/s)",
+            self.throughput.events_per_s,
+            self.throughput.sessions_per_s,
+            self.wall_s,
+            self.throughput.produce_events_per_s
+        );
+        for (name, p) in [
+            ("→ sessions", &self.latency_ms.event_to_session_topic),
+            ("→ clickhouse", &self.latency_ms.event_to_clickhouse),
+        ] {
+            let _ = writeln!(
+                out,
+                "  latency {name:<13} p50 {:.1} ms · p99 {:.1} ms · p99.9 {:.1} ms · max {:.1} ms ({} samples)",
+                p.p50, p.p99, p.p999, p.max, p.count
+            );
+        }
+        for check in &self.checks {
+            let mark = if check.passed { "ok  " } else { "FAIL" };
+            let _ = writeln!(out, "  [{mark}] {:<22} {}", check.name, check.detail);
+        }
+        out
+    }
+}
+
+impl Report {
+    /// The self-contained HTML report.
+    pub fn html(&self) -> String {
+        html::page(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Latency, Timeline};
+
+    pub(crate) fn sample() -> Report {
+        let mut latency = Latency::default();
+        let mut timeline = Timeline::default();
+        for i in 0..500u64 {
+            latency.record_ms(i as f64 / 10.0);
+            timeline.add_events(i / 100, 10);
+            timeline.add_session(i / 100, i as f64 / 10.0);
+        }
+        Report {
+            scenario: "sample<&>".into(),
+            seed: 1,
+            provider: "native".into(),
+            ingestion: "sink".into(),
+            versions: Versions {
+                kafka: "4.1.1".into(),
+                clickhouse: "18.16.1".into(),
+                evbench: "0.1.0".into(),
+            },
+            events: EventCounts {
+                produced: 5000,
+                stored: 5000,
+                dead_lettered: 0,
+            },
+            sessions: SessionComparison {
+                expected: 500,
+                observed: 500,
+                matched: 500,
+                ..Default::default()
+            },
+            kpis: KpiSummary {
+                checked: 1,
+                failed: 0,
+                table: vec![KpiRow {
+                    kpi: "revenue".into(),
+                    key: "2026-01-01".into(),
+                    expected: "1.5".into(),
+                    observed: "1.5".into(),
+                    passed: true,
+                }],
+            },
+            throughput: Throughput {
+                events_per_s: 1000.0,
+                sessions_per_s: 100.0,
+                produce_events_per_s: 2000.0,
+            },
+            latency_ms: Latencies {
+                event_to_session_topic: latency.percentiles(),
+                event_to_clickhouse: latency.percentiles(),
+            },
+            checks: vec![Check {
+                name: "sessions-exact".into(),
+                passed: true,
+                detail: String::new(),
+            }],
+            passed: true,
+            wall_s: 5.0,
+            timeline: timeline.seconds(),
+            latency_tables: LatencyTables {
+                event_to_session_topic: latency.table(),
+                event_to_clickhouse: latency.table(),
+            },
+            latency_distribution: LatencyDistributions {
+                event_to_session_topic: latency.distribution(),
+                event_to_clickhouse: latency.distribution(),
+            },
+            aggregator: EngineOutcome {
+                engine: "evbench".into(),
+                exactly_once: true,
+                ..EngineOutcome::default()
+            },
+            ingestion_detail: IngestionOutcome::default(),
+        }
+    }
+
+    #[test]
+    fn json_has_the_contract_keys() {
+        let json = serde_json::to_value(sample()).unwrap();
+        for key in [
+            "scenario",
+            "seed",
+            "provider",
+            "versions",
+            "events",
+            "sessions",
+            "kpis",
+            "throughput",
+            "latency_ms",
+            "checks",
+            "passed",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        for key in [
+            "expected",
+            "observed",
+            "matched",
+            "missing",
+            "unexpected",
+            "duplicated",
+            "mismatched",
+        ] {
+            assert!(
+                json["sessions"].get(key).is_some(),
+                "missing sessions.{key}"
+            );
+        }
+        for path in ["event_to_session_topic", "event_to_clickhouse"] {
+            for p in ["p50", "p99", "p999", "max"] {
+                assert!(
+                    json["latency_ms"][path].get(p).is_some(),
+                    "missing latency_ms.{path}.{p}"
+                );
+            }
+        }
+        assert_eq!(json["checks"][0]["name"], "sessions-exact");
+    }
+
+    #[test]
+    fn html_is_self_contained_and_escaped() {
+        let html = sample().html();
+        assert!(html.contains("<svg") && html.contains("polyline"));
+        assert!(
+            !html.contains("<script") && !html.contains("http://") && !html.contains("https://")
+        );
+        assert!(html.contains("sample&lt;&amp;&gt;"));
+    }
+}

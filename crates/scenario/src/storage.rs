@@ -1,0 +1,98 @@
+//! Storage and topics for a run: the schema's migrations, the pipeline's users, and the three
+//! topics created up front (one partition per charger up to the scenario's limit).
+
+use endpoints::Secret;
+use endpoints::kafka_admin::{self, TopicSpec};
+use harness::Services;
+use pipeline::aggregate::AggregateOptions;
+use pipeline::produce::{self, ProduceOptions};
+use schema::{Dialect, Schema, users};
+
+use crate::Result;
+
+/// The user the ingestion inserts as.
+#[derive(Debug, Clone)]
+pub(crate) struct IngestUser {
+    pub user: String,
+    pub password: Secret,
+    /// True when no `ingest` user could be created and the administrative user inserts.
+    pub administrative: bool,
+}
+
+/// The run's database and its clients.
+#[derive(Debug, Clone)]
+pub(crate) struct Storage {
+    pub schema: Schema,
+    /// The harness's administrative client (migrations, checks).
+    pub admin: clickhouse::Client,
+    pub ingest: IngestUser,
+}
+
+/// Applies the migrations and installs the `ingest` and `grafana` users: as a `users.d` file
+/// on native servers, with SQL on external ones that support it. Where neither is possible
+/// (an external 18.16), the administrative user inserts.
+pub(crate) async fn prepare(services: &mut Services) -> Result<Storage> {
+    let schema = Schema::new(Dialect::for_server(&services.clickhouse.version));
+    let admin = services.clickhouse.client();
+    schema::migrate::apply(&admin, &schema).await?;
+    let passwords = users::Passwords::from_env_or_generate()?;
+    let installed = match services.native_clickhouse() {
+        Some(native) => {
+            users::install_native(native, &schema, &passwords).await?;
+            true
+        }
+        None if schema.dialect().sql_access => {
+            users::apply_sql(&admin, &schema, &passwords).await?;
+            true
+        }
+        None => false,
+    };
+    let ingest = if installed {
+        IngestUser {
+            user: users::INGEST_USER.to_owned(),
+            password: passwords.ingest,
+            administrative: false,
+        }
+    } else {
+        IngestUser {
+            user: services.clickhouse.user.clone(),
+            password: services.clickhouse.password.clone(),
+            administrative: true,
+        }
+    };
+    Ok(Storage {
+        schema,
+        admin,
+        ingest,
+    })
+}
+
+/// The partition counts of the run's topics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Topics {
+    pub signal_partitions: u32,
+    pub session_partitions: u32,
+}
+
+/// Creates `charger-station-signals` for `chargers`, and the sessions and dead-letter topics.
+pub(crate) async fn prepare_topics(
+    services: &Services,
+    produce_options: &ProduceOptions,
+    chargers: u32,
+) -> Result<Topics> {
+    let signal_partitions =
+        produce::prepare_topic(&services.kafka, produce_options, chargers).await?;
+    let output = AggregateOptions::default();
+    for topic in [&output.sessions_topic, &output.dead_letter_topic] {
+        kafka_admin::ensure_topic(
+            &services.kafka.bootstrap,
+            topic,
+            TopicSpec::single(output.output_partitions as usize),
+        )
+        .await?;
+    }
+    Ok(Topics {
+        signal_partitions,
+        session_partitions: output.output_partitions,
+    })
+}
