@@ -85,6 +85,19 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
+/// The error and its causes on one line, each said once: libraries whose message already
+/// repeats their cause's (HTTP clients do) would otherwise print it twice.
+pub fn chain(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EVBENCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,evbench=info,harness=info"));
@@ -126,7 +139,7 @@ fn main() -> ExitCode {
         Err(failure) => {
             let code = failure.exit_code();
             let (Failure::Check(e) | Failure::Input(e) | Failure::CouldNotRun(e)) = failure;
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain(&e));
             ExitCode::from(code)
         }
     }

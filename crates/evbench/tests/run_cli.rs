@@ -17,7 +17,7 @@ chargers = 20
 
 [run]
 span = "20m"
-compression = "max"
+time_compression = "max"
 "#;
 
 #[test]

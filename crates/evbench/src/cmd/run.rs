@@ -61,7 +61,7 @@ pub fn validate(args: ValidateArgs) -> Result<(), Failure> {
             Err(failure) => {
                 bad += 1;
                 let (Failure::Check(e) | Failure::Input(e) | Failure::CouldNotRun(e)) = failure;
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", crate::chain(&e));
             }
         }
     }

@@ -90,6 +90,18 @@ fn print(
     let schema = Schema::new(dialect)
         .with_database(database)
         .map_err(input)?;
+    // Everything that can fail is done before the first line is printed.
+    let passwords = if with_users {
+        Some(users::Passwords::from_env().map_err(input)?)
+    } else {
+        None
+    };
+    let engine = match brokers {
+        Some(brokers) => Some(
+            kafka_engine::statements(&schema, &KafkaEngineConfig::new(brokers)).map_err(input)?,
+        ),
+        None => None,
+    };
     println!("-- evbench schema for {dialect}, database {database}");
     for statement in schema.bootstrap_statements() {
         println!("{statement};\n");
@@ -105,16 +117,13 @@ fn print(
             println!("{statement};\n");
         }
     }
-    if let Some(brokers) = brokers {
+    if let Some(statements) = engine {
         println!("-- Kafka engine ingestion (the study's path)");
-        for statement in
-            kafka_engine::statements(&schema, &KafkaEngineConfig::new(brokers)).map_err(input)?
-        {
+        for statement in statements {
             println!("{statement};\n");
         }
     }
-    if with_users {
-        let passwords = users::Passwords::from_env().map_err(input)?;
+    if let Some(passwords) = passwords {
         if dialect.sql_access {
             println!("-- users");
             for statement in users::users_sql(&schema, &passwords) {
@@ -131,12 +140,28 @@ fn print(
     Ok(())
 }
 
-/// Connects to `url` as `user`, detects its version, and returns its endpoint.
+/// Refuses what cannot be a ClickHouse HTTP URL (`http(s)://host[:port][/]`).
+fn check_url(url: &str) -> Result<(), Failure> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let host = rest.map(|r| r.split(['/', ':']).next().unwrap_or(""));
+    match host {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(()),
+        _ => Err(input(anyhow::anyhow!(
+            "{url:?} is not a ClickHouse HTTP URL (write e.g. http://127.0.0.1:8123)"
+        ))),
+    }
+}
+
+/// Connects to `url` as `user`, detects its version, and returns its endpoint. A malformed
+/// URL is bad input; a server that does not answer means the command could not run.
 pub(crate) async fn connect(
     url: String,
     user: String,
     password: Secret,
 ) -> Result<ClickHouseEndpoint, Failure> {
+    check_url(&url)?;
     let probe = clickhouse::Client::default()
         .with_url(&url)
         .with_user(&user)
