@@ -53,7 +53,10 @@
       kafkaFor =
         pkgs:
         let
-          fromNixpkgs = pkgs.apacheKafka_4_1 or pkgs.apacheKafka;
+          # apacheKafka_4_1 where nixpkgs still has it (a removed attribute may be an alias that
+          # throws), else its newest Kafka (4.x).
+          series = builtins.tryEval (pkgs.apacheKafka_4_1 or null);
+          fromNixpkgs = if series.success && series.value != null then series.value else pkgs.apacheKafka;
         in
         if lib.hasSuffix "-${kafkaVersion}" fromNixpkgs.version then
           fromNixpkgs
