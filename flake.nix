@@ -1,9 +1,9 @@
 {
   description = "evbench: EV-charging data platform (sensors -> Kafka -> sessions -> ClickHouse -> Grafana) and benchmark harness";
 
-  # The only input. flake.lock pins it to one nixos-unstable revision (README, "On a machine
-  # with Nix or Docker"). Checked on the project's machines: this file parses
-  # (`nix-instantiate --parse`, in ci/run) and flake.lock is well formed. Not run there:
+  # The only input. flake.lock pins it to one nixos-unstable revision (README, "With Nix or
+  # Docker"). Checked on the project's machines (ci/check-user-files, in ci/run): this file
+  # parses (`nix-instantiate --parse`) and flake.lock is a complete lock for it. Not run there:
   # `nix build`, `nix flake check`, `nix develop` (no Nix store, no network).
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
 
