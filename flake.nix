@@ -81,6 +81,7 @@
         "simulator" # aggregator against the simulator's ground truth
         "statistics" # simulator
         "simulate_cli" # evbench simulate / sessionize, files only
+        "cli_contract" # exit codes and bad input of every command, no server
       ];
 
       evbenchFor =
