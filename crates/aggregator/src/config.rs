@@ -157,7 +157,7 @@ mod tests {
     fn validation_explains() {
         SessionizerConfig::default().validate().unwrap();
         let c = SessionizerConfig {
-            reorder_tolerance: Duration::from_secs(3 * 3600),
+            reorder_tolerance: SessionizerConfig::default().inactivity_gap,
             ..SessionizerConfig::default()
         };
         let e = c.validate().unwrap_err().to_string();

@@ -11,8 +11,12 @@ use aggregator::{
 use common::*;
 use events::{Flag, Outcome, Session};
 
+/// The rules below are written for a 2-hour inactivity gap.
 fn config() -> SessionizerConfig {
-    SessionizerConfig::default()
+    SessionizerConfig {
+        inactivity_gap: std::time::Duration::from_secs(2 * 3600),
+        ..SessionizerConfig::default()
+    }
 }
 
 const GRACE: i64 = 6 * MIN;
