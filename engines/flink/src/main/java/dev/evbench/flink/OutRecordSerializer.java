@@ -1,6 +1,12 @@
 package dev.evbench.flink;
 
 import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Optional;
+import org.apache.flink.connector.kafka.lineage.DefaultKafkaDatasetFacet;
+import org.apache.flink.connector.kafka.lineage.DefaultKafkaDatasetIdentifier;
+import org.apache.flink.connector.kafka.lineage.KafkaDatasetFacet;
+import org.apache.flink.connector.kafka.lineage.KafkaDatasetFacetProvider;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.header.internals.RecordHeaders;
@@ -10,7 +16,7 @@ import org.apache.kafka.common.header.internals.RecordHeaders;
  * letters to the dead-letter topic (no key, headers {@code reason} and {@code source}), as the
  * Rust runner writes them.
  */
-public class OutRecordSerializer implements KafkaRecordSerializationSchema<OutRecord> {
+public class OutRecordSerializer implements KafkaRecordSerializationSchema<OutRecord>, KafkaDatasetFacetProvider {
     private static final long serialVersionUID = 1L;
     public static final String SIGNAL_TS_HEADER = "evbench-signal-ts";
     public static final String REASON_HEADER = "reason";
@@ -22,6 +28,13 @@ public class OutRecordSerializer implements KafkaRecordSerializationSchema<OutRe
     public OutRecordSerializer(String sessionsTopic, String deadLetterTopic) {
         this.sessionsTopic = sessionsTopic;
         this.deadLetterTopic = deadLetterTopic;
+    }
+
+    /** The topics written (the POOLING transaction naming strategy needs them). */
+    @Override
+    public Optional<KafkaDatasetFacet> getKafkaDatasetFacet() {
+        return Optional.of(new DefaultKafkaDatasetFacet(
+                DefaultKafkaDatasetIdentifier.ofTopics(List.of(sessionsTopic, deadLetterTopic))));
     }
 
     @Override

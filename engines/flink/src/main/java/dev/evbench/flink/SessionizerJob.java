@@ -14,6 +14,7 @@ import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.apache.flink.api.common.JobID;
 import org.apache.flink.api.common.JobStatus;
@@ -194,7 +195,9 @@ public final class SessionizerJob {
     static void buildPipeline(StreamExecutionEnvironment env, Config cfg) {
         KafkaSource<Envelope> source = KafkaSource.<Envelope>builder()
                 .setBootstrapServers(cfg.bootstrap)
-                .setTopics(cfg.signalsTopic)
+                // A pattern, not a topic list: the input topic may not exist yet when the job
+                // starts (the producer creates it); partition discovery picks it up within 1 s.
+                .setTopicPattern(Pattern.compile(Pattern.quote(cfg.signalsTopic)))
                 .setGroupId(cfg.groupId)
                 .setClientIdPrefix(cfg.groupId)
                 .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
