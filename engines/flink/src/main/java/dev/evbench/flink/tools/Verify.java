@@ -115,6 +115,7 @@ public final class Verify {
             c.assign(parts);
             c.seekToBeginning(parts);
             long lastNew = System.currentTimeMillis();
+            long startedAt = lastNew;
             while (System.currentTimeMillis() - lastNew < idleMs) {
                 var batch = c.poll(Duration.ofMillis(50));
                 long now = System.currentTimeMillis();
@@ -123,7 +124,11 @@ public final class Verify {
                     lastNew = now;
                     Header h = r.headers().lastHeader("evbench-signal-ts");
                     if (latencies != null && h != null) {
-                        latencies.add(now - Long.parseLong(new String(h.value(), StandardCharsets.UTF_8)));
+                        long signalTs = Long.parseLong(new String(h.value(), StandardCharsets.UTF_8));
+                        // Only sessions closed while this reader ran: the rest is a backlog.
+                        if (signalTs >= startedAt) {
+                            latencies.add(now - signalTs);
+                        }
                     }
                 }
             }
