@@ -19,6 +19,27 @@ pub(crate) struct Launch {
     pub env: Vec<(String, String)>,
 }
 
+impl Launch {
+    /// `program subcommand --flag value …`: evbench's own services.
+    pub fn subcommand(
+        program: &Path,
+        subcommand: &str,
+        flags: Vec<(&str, String)>,
+        env: Vec<(String, String)>,
+    ) -> Launch {
+        let mut args = vec![subcommand.to_owned()];
+        for (flag, value) in flags {
+            args.push(flag.to_owned());
+            args.push(value);
+        }
+        Launch {
+            program: program.to_owned(),
+            args,
+            env,
+        }
+    }
+}
+
 /// What a component's ready file says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Readiness {

@@ -82,8 +82,7 @@ fn launch(
         EngineKind::Evbench => {
             let human = |d: Duration| humantime::format_duration(d).to_string();
             let s = &context.sessionizer;
-            let mut args: Vec<String> = vec!["aggregate".into()];
-            for (flag, value) in [
+            let flags = vec![
                 ("--brokers", context.bootstrap.clone()),
                 ("--group", context.group_id.clone()),
                 ("--instance", instance.to_string()),
@@ -100,15 +99,8 @@ fn launch(
                     "--stats-file",
                     state_dir.join("stats.json").display().to_string(),
                 ),
-            ] {
-                args.push(flag.into());
-                args.push(value);
-            }
-            Launch {
-                program: context.evbench.clone(),
-                args,
-                env,
-            }
+            ];
+            Launch::subcommand(&context.evbench, "aggregate", flags, env)
         }
         EngineKind::Command => Launch {
             program: PathBuf::from(&settings.command[0]),

@@ -74,8 +74,7 @@ fn sink_launch(
     evbench: &Path,
     state_dir: &Path,
 ) -> Launch {
-    let mut args: Vec<String> = vec!["sink".into()];
-    for (flag, value) in [
+    let flags = vec![
         ("--brokers", services.kafka.bootstrap.clone()),
         ("--clickhouse", services.clickhouse.url.clone()),
         ("--user", storage.ingest.user.clone()),
@@ -91,22 +90,17 @@ fn sink_launch(
             "--stats-file",
             state_dir.join("stats.json").display().to_string(),
         ),
-    ] {
-        args.push(flag.into());
-        args.push(value);
-    }
+    ];
+    // The password travels in the environment, never on a command line others can read.
+    let env = vec![(
+        schema::users::INGEST_PASSWORD_ENV.to_owned(),
+        storage.ingest.password.expose().to_owned(),
+    )];
+    let mut launch = Launch::subcommand(evbench, "sink", flags, env);
     if storage.ingest.administrative {
-        args.push("--allow-admin-user".into());
+        launch.args.push("--allow-admin-user".into());
     }
-    Launch {
-        program: evbench.to_owned(),
-        args,
-        // The password travels in the environment, never on a command line others can read.
-        env: vec![(
-            schema::users::INGEST_PASSWORD_ENV.to_owned(),
-            storage.ingest.password.expose().to_owned(),
-        )],
-    }
+    launch
 }
 
 impl Running {
