@@ -22,7 +22,7 @@ pub mod process;
 mod services;
 pub mod smoke;
 
-pub use native::{KAFKA_VERSION, NativeClickHouse, NativeKafka, kafka_libs_dir};
+pub use native::{KAFKA_VERSION, NativeClickHouse, NativeKafka, cache_dir, kafka_libs_dir};
 pub use services::{ProviderKind, Services};
 
 /// Errors of the harness.

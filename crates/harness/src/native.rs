@@ -30,7 +30,8 @@ pub fn kafka_libs_dir() -> PathBuf {
         .join("libs")
 }
 
-fn cache_dir() -> PathBuf {
+/// Where `ci/setup` puts what it fetches and builds: `$EVBENCH_CACHE`, else `~/.cache/evbench`.
+pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("EVBENCH_CACHE") {
         return PathBuf::from(dir);
     }

@@ -6,7 +6,9 @@
 //! * `command`: any program the scenario names. It is told where everything is through the
 //!   environment (the contract in `docs/engines.md`, built by [`environment`]) and says it is
 //!   consuming by creating the file `EVBENCH_READY_FILE` (optionally holding the number of
-//!   input partitions it was assigned).
+//!   input partitions it was assigned);
+//! * `flink`: the Flink job of `engines/flink` (built by `ci/setup`), a `command` engine whose
+//!   command evbench knows: `java -cp <libs>/*:<job jar> dev.evbench.flink.SessionizerJob`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -22,6 +24,21 @@ use crate::{Error, Result};
 /// Consumer group of the aggregator under test (the transactional ids derive from it).
 pub const GROUP_ID: &str = "evbench-aggregator";
 
+/// The Flink release `engines/flink/pom.xml` pins (a test keeps the two equal).
+pub const FLINK_VERSION: &str = "2.2.1";
+
+/// The Flink engine's main class.
+const FLINK_MAIN: &str = "dev.evbench.flink.SessionizerJob";
+
+/// Where `ci/setup` builds the Flink engine: `$EVBENCH_FLINK_HOME`, else
+/// `<cache>/flink-<version>` (with `evbench-flink.jar` and `libs/`).
+pub fn flink_home() -> PathBuf {
+    match std::env::var_os("EVBENCH_FLINK_HOME") {
+        Some(dir) => PathBuf::from(dir),
+        None => harness::cache_dir().join(format!("flink-{FLINK_VERSION}")),
+    }
+}
+
 /// What an engine is told about the run.
 #[derive(Debug, Clone)]
 pub struct EngineContext {
@@ -32,6 +49,9 @@ pub struct EngineContext {
     pub group_id: String,
     pub sessionizer: SessionizerConfig,
     pub commit_interval: Duration,
+    /// Flink's checkpoint interval (its commits).
+    pub checkpoint_interval: Duration,
+    pub parallelism: u32,
     /// The evbench binary (for the `evbench` engine).
     pub evbench: PathBuf,
 }
@@ -60,6 +80,11 @@ pub fn environment(
         ("EVBENCH_INACTIVITY_GAP_MS", ms(s.inactivity_gap)),
         ("EVBENCH_MAX_CLOCK_SKEW_MS", ms(s.max_clock_skew)),
         ("EVBENCH_COMMIT_INTERVAL_MS", ms(context.commit_interval)),
+        (
+            "EVBENCH_CHECKPOINT_INTERVAL_MS",
+            ms(context.checkpoint_interval),
+        ),
+        ("EVBENCH_PARALLELISM", context.parallelism.to_string()),
         ("EVBENCH_STATE_DIR", state_dir.display().to_string()),
         (
             "EVBENCH_READY_FILE",
@@ -76,7 +101,7 @@ fn launch(
     context: &EngineContext,
     instance: u32,
     state_dir: &Path,
-) -> Launch {
+) -> Result<Launch> {
     let env = environment(context, instance, state_dir);
     match settings.engine {
         EngineKind::Evbench => {
@@ -100,13 +125,44 @@ fn launch(
                     state_dir.join("stats.json").display().to_string(),
                 ),
             ];
-            Launch::subcommand(&context.evbench, "aggregate", flags, env)
+            Ok(Launch::subcommand(
+                &context.evbench,
+                "aggregate",
+                flags,
+                env,
+            ))
         }
-        EngineKind::Command => Launch {
+        EngineKind::Command => Ok(Launch {
             program: PathBuf::from(&settings.command[0]),
             args: settings.command[1..].to_vec(),
             env,
-        },
+        }),
+        EngineKind::Flink => {
+            let home = flink_home();
+            let jar = home.join("evbench-flink.jar");
+            if !jar.is_file() || !home.join("libs").join(".complete").is_file() {
+                return Err(Error::Component {
+                    component: "the Flink engine".into(),
+                    problem: format!(
+                        "is not built in {} (run ci/setup, or set EVBENCH_FLINK_HOME)",
+                        home.display()
+                    ),
+                });
+            }
+            let classpath = format!("{}/*:{}", home.join("libs").display(), jar.display());
+            Ok(Launch {
+                program: PathBuf::from("java"),
+                args: vec![
+                    // The MiniCluster and the job need a few hundred MB; a fixed heap keeps
+                    // the figures comparable between machines.
+                    "-Xmx768m".into(),
+                    "-cp".into(),
+                    classpath,
+                    FLINK_MAIN.into(),
+                ],
+                env,
+            })
+        }
     }
 }
 
@@ -143,7 +199,7 @@ impl Engine {
         let instance = 0;
         let name = format!("aggregator-{instance}");
         let state_dir = work.join(&name);
-        let launch = launch(settings, context, instance, &state_dir);
+        let launch = launch(settings, context, instance, &state_dir)?;
         let component = Component::start(&name, launch, &state_dir, logs, Duration::from_secs(20))?;
         Ok(Engine {
             kind: settings.engine,
@@ -225,11 +281,11 @@ impl Engine {
             }
             let stats = match kind {
                 EngineKind::Evbench => instances.first().and_then(Component::stats),
-                EngineKind::Command => None,
+                EngineKind::Command | EngineKind::Flink => None,
             };
             EngineOutcome {
                 engine: kind.as_str().to_owned(),
-                exactly_once: kind == EngineKind::Evbench,
+                exactly_once: matches!(kind, EngineKind::Evbench | EngineKind::Flink),
                 exits,
                 stats,
                 logs: instances.iter().map(|c| c.log_path().to_owned()).collect(),
@@ -237,5 +293,65 @@ impl Engine {
         })
         .await
         .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flink_version_matches_the_engines_pom() {
+        let pom = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../engines/flink/pom.xml"
+        ))
+        .unwrap();
+        assert!(
+            pom.contains(&format!("<flink.version>{FLINK_VERSION}</flink.version>")),
+            "engines/flink/pom.xml pins another Flink"
+        );
+    }
+
+    #[test]
+    fn every_engine_gets_the_contract() {
+        let context = EngineContext {
+            bootstrap: "127.0.0.1:9092".into(),
+            signals_topic: "s".into(),
+            sessions_topic: "t".into(),
+            dead_letter_topic: "d".into(),
+            group_id: "g".into(),
+            sessionizer: SessionizerConfig::default(),
+            commit_interval: Duration::from_millis(100),
+            checkpoint_interval: Duration::from_millis(200),
+            parallelism: 2,
+            evbench: PathBuf::from("/bin/evbench"),
+        };
+        let env = environment(&context, 0, Path::new("/state"));
+        let get = |k: &str| {
+            env.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("EVBENCH_KAFKA_BOOTSTRAP"), Some("127.0.0.1:9092"));
+        assert_eq!(get("EVBENCH_READY_FILE"), Some("/state/ready"));
+        assert_eq!(get("EVBENCH_INACTIVITY_GAP_MS"), Some("21600000"));
+        assert_eq!(get("EVBENCH_CHECKPOINT_INTERVAL_MS"), Some("200"));
+        let settings = AggregatorSettings {
+            engine: EngineKind::Command,
+            command: vec!["python3".into(), "x.py".into()],
+            ..AggregatorSettings::default()
+        };
+        let command = launch(&settings, &context, 0, Path::new("/state")).unwrap();
+        assert_eq!(command.program, PathBuf::from("python3"));
+        assert_eq!(command.args, vec!["x.py".to_owned()]);
+        let evbench = launch(&AggregatorSettings::default(), &context, 0, Path::new("/s")).unwrap();
+        assert_eq!(evbench.args[0], "aggregate");
+        assert!(
+            evbench
+                .args
+                .windows(2)
+                .any(|w| w == ["--inactivity-gap", "6h"])
+        );
     }
 }

@@ -160,6 +160,9 @@ pub enum EngineKind {
     /// Any program the user names in `aggregator.command` (a Flink job, a Kafka Streams app, a
     /// script), told where the topics are through the environment (see `docs/engines.md`).
     Command,
+    /// The study's own stack: the Flink job of `engines/flink` in a local MiniCluster
+    /// (`docs/flink.md`), exactly once through checkpoints and a transactional Kafka sink.
+    Flink,
 }
 
 impl EngineKind {
@@ -168,6 +171,7 @@ impl EngineKind {
         match self {
             EngineKind::Evbench => "evbench",
             EngineKind::Command => "command",
+            EngineKind::Flink => "flink",
         }
     }
 }
@@ -176,7 +180,7 @@ impl EngineKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AggregatorSettings {
-    /// `evbench` or `command`.
+    /// `evbench`, `command` or `flink`.
     pub engine: EngineKind,
     /// With `engine = "command"`: the program and its arguments.
     pub command: Vec<String>,
@@ -195,6 +199,11 @@ pub struct AggregatorSettings {
     /// How long the engine may take to start consuming before the run gives up.
     #[serde(with = "events::human_duration")]
     pub startup_timeout: Duration,
+    /// Flink: how often a checkpoint commits the job's output (and so makes it visible).
+    #[serde(with = "events::human_duration")]
+    pub checkpoint_interval: Duration,
+    /// Flink: the parallelism of every operator (also told to `command` engines).
+    pub parallelism: u32,
 }
 
 impl Default for AggregatorSettings {
@@ -208,6 +217,8 @@ impl Default for AggregatorSettings {
             max_clock_skew: sessionizer.max_clock_skew,
             commit_interval: AggregateOptions::default().commit_interval,
             startup_timeout: Duration::from_secs(60),
+            checkpoint_interval: Duration::from_millis(200),
+            parallelism: 2,
         }
     }
 }
@@ -335,6 +346,11 @@ impl Scenario {
                 day,
             ),
             (
+                "aggregator.checkpoint_interval",
+                self.aggregator.checkpoint_interval,
+                Duration::from_secs(3600),
+            ),
+            (
                 "sink.batch_period",
                 self.sink.batch_period,
                 Duration::from_secs(3600),
@@ -373,13 +389,19 @@ impl Scenario {
                         .into(),
                 );
             }
-            (EngineKind::Evbench, false) => {
+            (EngineKind::Evbench | EngineKind::Flink, false) => {
                 return Err(
                     "`aggregator.command` is only read with `aggregator.engine = \"command\"`"
                         .into(),
                 );
             }
             _ => {}
+        }
+        if !(1..=64).contains(&settings.parallelism) {
+            return Err(format!(
+                "`aggregator.parallelism` must be between 1 and 64, not {}",
+                settings.parallelism
+            ));
         }
         let profile = self
             .profile

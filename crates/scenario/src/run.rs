@@ -237,6 +237,8 @@ impl Pipeline {
                 .aggregator
                 .sessionizer(fleet.profile.overstay_grace),
             commit_interval: scenario.aggregator.commit_interval,
+            checkpoint_interval: scenario.aggregator.checkpoint_interval,
+            parallelism: scenario.aggregator.parallelism,
             evbench: context.evbench.clone(),
         };
         let mut engine = Engine::start(&scenario.aggregator, &engine_context, work, &context.logs)?;
