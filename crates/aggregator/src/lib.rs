@@ -118,7 +118,7 @@
 
 mod compact;
 mod config;
-mod fastdecode;
+mod decoded;
 mod jsonl;
 mod kind;
 mod replay;

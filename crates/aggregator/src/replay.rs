@@ -12,13 +12,24 @@ impl Mark {
     /// A short text form for Kafka's offset commit metadata:
     /// `evbench-aggregator/1 through=1234 advanced=1700000000000` (`advanced=-` when none).
     pub fn encode(&self) -> String {
-        match self.advanced_to {
+        let mut text = match self.advanced_to {
             Some(t) => format!(
                 "{MARK_PREFIX} through={} advanced={t}",
                 self.emitted_through
             ),
             None => format!("{MARK_PREFIX} through={} advanced=-", self.emitted_through),
+        };
+        // Only written when there are some, so marks of runners before `expire` read the same.
+        if !self.expiries.is_empty() {
+            let list: Vec<String> = self
+                .expiries
+                .iter()
+                .map(|(offset, until)| format!("{offset}:{until}"))
+                .collect();
+            text.push_str(" expired=");
+            text.push_str(&list.join(","));
         }
+        text
     }
 
     /// Reads [`Mark::encode`]'s form back.
@@ -38,12 +49,26 @@ impl Mark {
             Some(n) => Some(n.parse::<i64>().map_err(|_| bad())?),
             None => return Err(bad()),
         };
+        let expiries = match parts.next() {
+            None => Vec::new(),
+            Some(p) => {
+                let list = p.strip_prefix("expired=").ok_or_else(bad)?;
+                list.split(',')
+                    .map(|pair| {
+                        let (offset, until) = pair.split_once(':')?;
+                        Some((offset.parse().ok()?, until.parse().ok()?))
+                    })
+                    .collect::<Option<Vec<(i64, i64)>>>()
+                    .ok_or_else(bad)?
+            }
+        };
         if parts.next().is_some() {
             return Err(bad());
         }
         Ok(Mark {
             emitted_through: through,
             advanced_to: advanced,
+            expiries,
         })
     }
 }
@@ -86,6 +111,15 @@ impl ReplayGuard {
                 .get(&partition)
                 .and_then(|m| m.advanced_to)
                 .is_none_or(|t| t <= deadline_ms),
+            // A replay makes the recorded expiries again: what they emit was produced.
+            Trigger::Expire {
+                partition,
+                after_offset,
+                until_ms,
+            } => self
+                .marks
+                .get(&partition)
+                .is_none_or(|m| !m.expiries.contains(&(after_offset, until_ms))),
             Trigger::Finish => true,
         }
     }
@@ -105,6 +139,17 @@ impl ReplayGuard {
     pub fn suppressed(&self) -> u64 {
         self.suppressed
     }
+
+    /// The expiries a replay must make again right after the record at (`partition`,
+    /// `offset`): the `until_ms` of each.
+    pub fn expiries_after(&self, partition: i32, offset: i64) -> impl Iterator<Item = i64> + '_ {
+        self.marks
+            .get(&partition)
+            .into_iter()
+            .flat_map(|m| m.expiries.iter())
+            .filter(move |&&(at, _)| at == offset)
+            .map(|&(_, until)| until)
+    }
 }
 
 #[cfg(test)]
@@ -118,18 +163,35 @@ mod tests {
             Mark {
                 emitted_through: 42,
                 advanced_to: Some(1_700_000_000_000),
+                expiries: Vec::new(),
             },
             Mark {
                 emitted_through: -1,
                 advanced_to: None,
+                expiries: Vec::new(),
+            },
+            Mark {
+                emitted_through: 7,
+                advanced_to: None,
+                expiries: vec![(3, 1_700_000_000_123), (6, 1_700_000_000_456)],
             },
         ] {
             assert_eq!(Mark::decode(&m.encode()).unwrap(), m);
         }
+        // A mark written before `expire` existed reads as one without it.
+        assert_eq!(
+            Mark::decode("evbench-aggregator/1 through=5 advanced=-")
+                .unwrap()
+                .expiries,
+            Vec::new()
+        );
         for bad in [
             "",
             "x through=1 advanced=-",
             "evbench-aggregator/1 through=a advanced=-",
+            "evbench-aggregator/1 through=1 advanced=- expired=x",
+            "evbench-aggregator/1 through=1 advanced=- expired=1",
+            "evbench-aggregator/1 through=1 advanced=- expired=1 more",
         ] {
             assert!(Mark::decode(bad).is_err(), "{bad}");
         }
@@ -142,6 +204,7 @@ mod tests {
             Mark {
                 emitted_through: 10,
                 advanced_to: Some(1000),
+                expiries: vec![(4, 500)],
             },
         )]);
         let dl = |trigger| Output::DeadLetter {
@@ -164,6 +227,20 @@ mod tests {
         };
         assert!(!guard.admits(&dl(adv(999))));
         assert!(guard.admits(&dl(adv(1000))));
+        let expire = |after_offset, until_ms| Trigger::Expire {
+            partition: 3,
+            after_offset,
+            until_ms,
+        };
+        assert!(
+            !guard.admits(&dl(expire(4, 500))),
+            "made before, made again by the replay"
+        );
+        assert!(guard.admits(&dl(expire(4, 501))));
+        assert!(
+            guard.admits(&dl(expire(9, 500))),
+            "a new expiry at the same time"
+        );
         assert!(guard.admits(&dl(Trigger::Finish)));
     }
 }

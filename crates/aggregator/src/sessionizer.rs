@@ -10,7 +10,7 @@ use events::Session;
 
 use crate::compact::{FxBuild, FxHasher, Inline, InlineText, Key};
 use crate::config::SessionizerConfig;
-use crate::fastdecode::{Decoded, decode_canonical};
+use crate::decoded::Decoded;
 use crate::kind::Kind;
 use crate::visit::{self, ClosedVisit, Closure, Rec, RecRef, Spill, Visit};
 
@@ -38,6 +38,16 @@ pub enum Trigger {
         partition: i32,
         /// Last event time of the charger plus the inactivity gap.
         deadline_ms: i64,
+    },
+    /// [`Sessionizer::expire`]: the input of `partition` had gone quiet, and what waited only
+    /// for late signals was taken as final up to `until_ms`.
+    Expire {
+        /// The partition that went quiet.
+        partition: i32,
+        /// The last offset consumed from it before (the expiry followed that record).
+        after_offset: i64,
+        /// Event time up to which signals were no longer awaited.
+        until_ms: i64,
     },
     /// [`Sessionizer::finish`] at the end of the input.
     Finish,
@@ -100,13 +110,17 @@ pub struct Stats {
 /// What [`crate::ReplayGuard`] needs to know, per partition, about what was produced before a
 /// commit. The runner stores it with each committed offset (Kafka's offset commit metadata
 /// fits: see [`Mark::encode`]) and gives it back to the guard after a restart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mark {
     /// The last offset consumed from the partition: every output triggered by a signal at or
     /// before it was produced.
     pub emitted_through: i64,
     /// The largest event time given to [`Sessionizer::advance`] so far.
     pub advanced_to: Option<i64>,
+    /// The [`Sessionizer::expire`] calls on this partition that changed something and that a
+    /// replay from the resume offset must make again: `(offset, until_ms)`, the expiry made
+    /// right after the record at `offset`.
+    pub expiries: Vec<(i64, i64)>,
 }
 
 /// `Charger::bits`: the charger has an entry in the inactivity wheel (the low six bits say
@@ -405,6 +419,9 @@ struct PartitionState {
     last_offset: Option<i64>,
     /// The largest event time of the signals accepted from this partition.
     event_time: Option<i64>,
+    /// `(last offset, until_ms)` of each [`Sessionizer::expire`] on this partition that emitted
+    /// something, oldest first (pruned once the resume offset passes them).
+    expiries: Vec<(i64, i64)>,
     /// `(hold, charger)` entries, smallest first. An entry is current while its charger still
     /// holds exactly that offset on this partition; stale entries are dropped when they reach
     /// the top, so the top is always current and `resume_offset` is a peek.
@@ -578,20 +595,14 @@ impl Sessionizer {
                 .map_or(source.offset, |o| o.max(source.offset)),
         );
         let trigger = Trigger::Signal(source);
-        let general;
-        let signal = match decode_canonical(bytes) {
-            Some(decoded) => decoded,
-            None => match events::decode(bytes) {
-                Ok(s) => {
-                    general = s;
-                    Decoded::of_signal(&general)
-                }
-                Err(e) => {
-                    let reason = format!("undecodable signal: {e}");
-                    return self.dead(out, source, trigger, reason, bytes.to_vec(), false);
-                }
-            },
+        let decoded = match events::decode(bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                let reason = format!("undecodable signal: {e}");
+                return self.dead(out, source, trigger, reason, bytes.to_vec(), false);
+            }
         };
+        let signal = Decoded::of_signal(&decoded);
         if signal.kind == Kind::ChargeStart && !(1..=1000).contains(&signal.power) {
             let reason = format!(
                 "impossible power: charge start with energy_delivered = {} kW, outside 1..=1000",
@@ -688,6 +699,61 @@ impl Sessionizer {
         }
     }
 
+    /// The input of `partition` has gone quiet (a runner decides that by the wall clock): the
+    /// visits of its chargers that are over but held back for late signals (out of order,
+    /// incomplete, second-resolution ties) and that ended before `until_ms` are taken as final
+    /// and emitted. Visits still in progress stay open; refused signals wait as before.
+    ///
+    /// A runner calls it with the partition's [`partition_time`](Self::partition_time) + 1.
+    /// An expiry that emitted something is recorded in the partition's [`Mark`] (as long as a
+    /// replay would start before it); after a restart the runner makes it again right after
+    /// replaying the record it followed, so the replay reaches the same state
+    /// ([`crate::ReplayGuard`] suppresses what it emits again). Cost: proportional to the
+    /// partition's chargers that hold anything.
+    pub fn expire(&mut self, partition: i32, until_ms: i64, out: &mut impl FnMut(Output)) {
+        let Some(&pidx) = self.pmap.get(&partition) else {
+            return;
+        };
+        let pidx = pidx as usize;
+        let part = &mut self.partitions[pidx];
+        let Some(at) = part.last_offset else {
+            return;
+        };
+        let mut emitted = false;
+        let mut out = |o: Output| {
+            emitted = true;
+            out(o);
+        };
+        let out = &mut out;
+        let mut holders: Vec<u32> = part.holds.iter().map(|&Reverse((_, c))| c).collect();
+        holders.sort_unstable();
+        holders.dedup();
+        let trigger = Trigger::Expire {
+            partition,
+            after_offset: at,
+            until_ms,
+        };
+        for c in holders {
+            let ch = &self.chargers[c as usize];
+            if ch.pidx as usize != pidx || ch.hold() == i64::MAX {
+                continue;
+            }
+            let before = ch.hold();
+            self.emit_awaiting_until(c, until_ms, trigger, out);
+            let after = self.chargers[c as usize].hold();
+            self.update_hold(pidx, c, before, after);
+        }
+        if emitted {
+            let part = &mut self.partitions[pidx];
+            let resume = part.resume().unwrap_or(i64::MIN);
+            part.expiries.retain(|&(offset, _)| offset >= resume);
+            // A replay makes a recorded expiry again: it is recorded once.
+            if !part.expiries.contains(&(at, until_ms)) {
+                part.expiries.push((at, until_ms));
+            }
+        }
+    }
+
     /// End of input: settles every charger as [`Sessionizer::advance`] does for silent ones.
     pub fn finish(&mut self, out: &mut impl FnMut(Output)) {
         self.wheel.clear();
@@ -718,9 +784,17 @@ impl Sessionizer {
     /// nothing was consumed from it.
     pub fn mark(&self, partition: i32) -> Option<Mark> {
         let pidx = *self.pmap.get(&partition)?;
+        let part = &self.partitions[pidx as usize];
+        let resume = part.resume().unwrap_or(i64::MIN);
         Some(Mark {
-            emitted_through: self.partitions[pidx as usize].last_offset?,
+            emitted_through: part.last_offset?,
             advanced_to: self.advanced_to,
+            expiries: part
+                .expiries
+                .iter()
+                .copied()
+                .filter(|&(offset, _)| offset >= resume)
+                .collect(),
         })
     }
 
@@ -742,6 +816,7 @@ impl Sessionizer {
                 partition,
                 last_offset: None,
                 event_time: None,
+                expiries: Vec::new(),
                 holds: BinaryHeap::new(),
                 live: 0,
                 refusals: BTreeMap::new(),
@@ -1049,6 +1124,40 @@ impl Sessionizer {
             ch.extra = None;
         }
         ch.release_retained(wm);
+    }
+
+    /// Emits, in order, the charger's waiting visits that end before `until_ms` ([`expire`]).
+    /// Only those: refused signals stay buffered and the last visit stays held, so that what
+    /// judges later signals is what a replay rebuilds before it expires again.
+    ///
+    /// [`expire`]: Sessionizer::expire
+    fn emit_awaiting_until(
+        &mut self,
+        c: u32,
+        until_ms: i64,
+        trigger: Trigger,
+        out: &mut impl FnMut(Output),
+    ) {
+        loop {
+            let ch = &mut self.chargers[c as usize];
+            let Some(x) = &mut ch.extra else { break };
+            if x.awaiting
+                .first()
+                .is_none_or(|front| front.closer.ts >= until_ms)
+            {
+                break;
+            }
+            let closed = x.awaiting.remove(0);
+            self.emit(c, closed, trigger, out);
+        }
+        let ch = &mut self.chargers[c as usize];
+        if ch
+            .extra
+            .as_ref()
+            .is_some_and(|x| x.awaiting.is_empty() && x.pending.is_empty())
+        {
+            ch.extra = None;
+        }
     }
 
     /// Settles everything of a charger at once (advance past its silence, or end of input).

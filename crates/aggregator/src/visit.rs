@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use events::{Flag, Reading, Session, SessionParties, SessionTimes, Signal};
 
 use crate::compact::{FxBuild, Inline, InlineText, Key, fingerprint};
-use crate::fastdecode::Decoded;
+use crate::decoded::Decoded;
 use crate::kind::Kind;
 
 /// `present` bit: every signal of the visit carried a `seq`.

@@ -278,6 +278,57 @@ fn a_missing_disconnect_is_inferred_and_waits_only_for_the_tolerance() {
 }
 
 #[test]
+fn an_idle_input_releases_held_visits_but_not_open_ones() {
+    // The visit lacks its disconnect: it waits for the tolerance in its charger's event time,
+    // which nothing moves once the input goes quiet. Another charger's visit is under way.
+    let v = charged_visit("c", T0, 30, 3);
+    let lines: Vec<String> = vec![
+        v[0].clone(),
+        v[1].clone(),
+        v[2].clone(),
+        v[3].clone(),
+        v[5].clone(),
+        arrive(T0 + 36 * MIN, "d", "STILL001"),
+    ];
+    let mut s = Sessionizer::new(config()).unwrap();
+    let r = run_with(&mut s, &lines, false);
+    assert!(r.sessions().is_empty(), "held for late signals");
+    let until = s.partition_time(0).unwrap() + 1;
+    let mut outs = Vec::new();
+    s.expire(0, until, &mut |o| outs.push(o));
+    assert_eq!(outs.len(), 1, "{outs:?}");
+    match &outs[0] {
+        Output::Session {
+            session, trigger, ..
+        } => {
+            assert_eq!(session.session_id, format!("c@{T0}"));
+            assert_eq!(session.flags, vec![Flag::InferredUserDisconnect]);
+            assert_eq!(
+                *trigger,
+                Trigger::Expire {
+                    partition: 0,
+                    after_offset: 5,
+                    until_ms: until
+                }
+            );
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(s.open_visits(), 1, "the visit under way stays open");
+    // The mark records the expiry for a replay, which makes it again after offset 5.
+    let mark = s.mark(0).unwrap();
+    assert_eq!(mark.expiries, vec![(5, until)]);
+    let guard = ReplayGuard::new([(0, mark)]);
+    assert!(!guard.admits(&outs[0]), "a replay's copy is suppressed");
+    assert_eq!(guard.expiries_after(0, 5).collect::<Vec<_>>(), vec![until]);
+    // Nothing more to expire: a second call emits nothing and records nothing.
+    let mut again = Vec::new();
+    s.expire(0, until, &mut |o| again.push(o));
+    assert!(again.is_empty());
+    assert_eq!(s.mark(0).unwrap().expiries, vec![(5, until)]);
+}
+
+#[test]
 fn a_missing_charge_end_is_inferred_at_departure() {
     let v = charged_visit("c", T0, 30, 3);
     let lines = vec![
@@ -555,7 +606,8 @@ fn resume_offset_holds_what_a_restart_needs() {
         s.mark(7),
         Some(Mark {
             emitted_through: 105,
-            advanced_to: None
+            advanced_to: None,
+            expiries: Vec::new(),
         })
     );
     assert_eq!(s.resume_offset(8), None);

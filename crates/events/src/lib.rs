@@ -6,6 +6,7 @@
 //! * [`session`]: the aggregated record, one per vehicle visit, and the arithmetic that derives
 //!   its energy, revenue and durations — shared so that ground truth and aggregator agree bit for bit.
 
+mod fastdecode;
 pub mod human_duration;
 pub mod session;
 pub mod signal;

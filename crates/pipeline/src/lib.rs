@@ -42,6 +42,8 @@ pub enum Error {
     },
     #[error("no consumer group metadata: the aggregator is not a member of its group yet")]
     NoGroupMetadata,
+    #[error("the aggregator's commit thread is gone")]
+    CommitThreadGone,
     #[error("{missing} of {records} records unaccounted for after the final flush")]
     Unaccounted { missing: u64, records: u64 },
     #[error("{led} of {partitions} partitions of {topic} have a leader after 30 s")]

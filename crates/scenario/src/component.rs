@@ -123,6 +123,11 @@ impl Component {
         self.state_dir.join("stats.json")
     }
 
+    /// Its process group while it runs.
+    pub fn pgid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(ServerProcess::pgid)
+    }
+
     /// Its log.
     pub fn log_path(&self) -> &Path {
         &self.log_path

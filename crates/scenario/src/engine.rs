@@ -49,6 +49,8 @@ pub struct EngineContext {
     pub group_id: String,
     pub sessionizer: SessionizerConfig,
     pub commit_interval: Duration,
+    pub idle_timeout: Duration,
+    pub exactly_once: bool,
     /// Flink's checkpoint interval (its commits).
     pub checkpoint_interval: Duration,
     pub parallelism: u32,
@@ -80,6 +82,8 @@ pub fn environment(
         ("EVBENCH_INACTIVITY_GAP_MS", ms(s.inactivity_gap)),
         ("EVBENCH_MAX_CLOCK_SKEW_MS", ms(s.max_clock_skew)),
         ("EVBENCH_COMMIT_INTERVAL_MS", ms(context.commit_interval)),
+        ("EVBENCH_IDLE_TIMEOUT_MS", ms(context.idle_timeout)),
+        ("EVBENCH_EXACTLY_ONCE", context.exactly_once.to_string()),
         (
             "EVBENCH_CHECKPOINT_INTERVAL_MS",
             ms(context.checkpoint_interval),
@@ -112,6 +116,7 @@ fn launch(
                 ("--group", context.group_id.clone()),
                 ("--instance", instance.to_string()),
                 ("--commit-interval", human(context.commit_interval)),
+                ("--idle-timeout", human(context.idle_timeout)),
                 ("--overstay-grace", human(s.overstay_grace)),
                 ("--reorder-tolerance", human(s.reorder_tolerance)),
                 ("--inactivity-gap", human(s.inactivity_gap)),
@@ -125,12 +130,11 @@ fn launch(
                     state_dir.join("stats.json").display().to_string(),
                 ),
             ];
-            Ok(Launch::subcommand(
-                &context.evbench,
-                "aggregate",
-                flags,
-                env,
-            ))
+            let mut launch = Launch::subcommand(&context.evbench, "aggregate", flags, env);
+            if !context.exactly_once {
+                launch.args.push("--no-transactions".into());
+            }
+            Ok(launch)
         }
         EngineKind::Command => Ok(Launch {
             program: PathBuf::from(&settings.command[0]),
@@ -170,6 +174,7 @@ fn launch(
 #[derive(Debug)]
 pub struct Engine {
     kind: EngineKind,
+    exactly_once: bool,
     instances: Vec<Component>,
 }
 
@@ -177,7 +182,8 @@ pub struct Engine {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EngineOutcome {
     pub engine: String,
-    /// Whether the engine promises exactly-once output.
+    /// Whether the engine ran with exactly-once output (`false` for `command` engines: evbench
+    /// cannot know what they promise).
     pub exactly_once: bool,
     /// Instances that exited on their own before the run stopped them, with how.
     pub exits: Vec<String>,
@@ -203,6 +209,8 @@ impl Engine {
         let component = Component::start(&name, launch, &state_dir, logs, Duration::from_secs(20))?;
         Ok(Engine {
             kind: settings.engine,
+            // A command engine promises what it promises; evbench cannot know.
+            exactly_once: settings.engine != EngineKind::Command && context.exactly_once,
             instances: vec![component],
         })
     }
@@ -252,6 +260,14 @@ impl Engine {
         }
     }
 
+    /// Name and process group of each running instance.
+    pub(crate) fn process_groups(&self) -> Vec<(String, u32)> {
+        self.instances
+            .iter()
+            .filter_map(|c| Some((c.name().to_owned(), c.pgid()?)))
+            .collect()
+    }
+
     fn first_exit(&mut self) -> Option<(String, String)> {
         self.instances
             .iter_mut()
@@ -274,6 +290,7 @@ impl Engine {
         }
         let instances = std::mem::take(&mut self.instances);
         let kind = self.kind;
+        let exactly_once = self.exactly_once;
         tokio::task::spawn_blocking(move || {
             let mut instances = instances;
             for component in &mut instances {
@@ -285,7 +302,7 @@ impl Engine {
             };
             EngineOutcome {
                 engine: kind.as_str().to_owned(),
-                exactly_once: matches!(kind, EngineKind::Evbench | EngineKind::Flink),
+                exactly_once,
                 exits,
                 stats,
                 logs: instances.iter().map(|c| c.log_path().to_owned()).collect(),
@@ -323,6 +340,8 @@ mod tests {
             group_id: "g".into(),
             sessionizer: SessionizerConfig::default(),
             commit_interval: Duration::from_millis(100),
+            idle_timeout: Duration::from_secs(2),
+            exactly_once: true,
             checkpoint_interval: Duration::from_millis(200),
             parallelism: 2,
             evbench: PathBuf::from("/bin/evbench"),

@@ -196,6 +196,14 @@ pub struct AggregatorSettings {
     /// How often the aggregator commits its transaction (latency against overhead).
     #[serde(with = "events::human_duration")]
     pub commit_interval: Duration,
+    /// After this long without input, visits held back for late signals are emitted.
+    #[serde(with = "events::human_duration")]
+    pub idle_timeout: Duration,
+    /// Exactly-once output (transactions, checkpoints); `false`: at least once.
+    pub exactly_once: bool,
+    /// Partitions of `charging-sessions` and of the dead-letter topic (each transaction writes
+    /// a commit marker to every one it touched).
+    pub output_partitions: u32,
     /// How long the engine may take to start consuming before the run gives up.
     #[serde(with = "events::human_duration")]
     pub startup_timeout: Duration,
@@ -216,6 +224,9 @@ impl Default for AggregatorSettings {
             inactivity_gap: sessionizer.inactivity_gap,
             max_clock_skew: sessionizer.max_clock_skew,
             commit_interval: AggregateOptions::default().commit_interval,
+            idle_timeout: AggregateOptions::default().idle_timeout,
+            exactly_once: AggregateOptions::default().exactly_once,
+            output_partitions: AggregateOptions::default().output_partitions,
             startup_timeout: Duration::from_secs(60),
             checkpoint_interval: Duration::from_millis(200),
             parallelism: 2,
@@ -345,6 +356,7 @@ impl Scenario {
                 self.aggregator.startup_timeout,
                 day,
             ),
+            ("aggregator.idle_timeout", self.aggregator.idle_timeout, day),
             (
                 "aggregator.checkpoint_interval",
                 self.aggregator.checkpoint_interval,
@@ -396,6 +408,12 @@ impl Scenario {
                 );
             }
             _ => {}
+        }
+        if !(1..=1000).contains(&settings.output_partitions) {
+            return Err(format!(
+                "`aggregator.output_partitions` must be between 1 and 1000, not {}",
+                settings.output_partitions
+            ));
         }
         if !(1..=64).contains(&settings.parallelism) {
             return Err(format!(

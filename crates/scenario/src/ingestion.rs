@@ -143,6 +143,17 @@ impl Running {
         }
     }
 
+    /// Name and process group of each running sink.
+    pub(crate) fn process_groups(&self) -> Vec<(String, u32)> {
+        match self {
+            Running::Sink(sinks) => sinks
+                .iter()
+                .filter_map(|c| Some((c.name().to_owned(), c.pgid()?)))
+                .collect(),
+            Running::KafkaEngine => Vec::new(),
+        }
+    }
+
     /// Whether every sink has exited on its own.
     pub(crate) fn all_exited(&mut self) -> bool {
         match self {

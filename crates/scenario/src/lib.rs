@@ -21,6 +21,7 @@ mod measure;
 pub mod metrics;
 mod observe;
 pub mod report;
+pub mod resources;
 pub mod run;
 mod storage;
 

@@ -53,9 +53,13 @@ pub(crate) struct TopicObserver<T> {
 
 impl<T: Send + 'static> TopicObserver<T> {
     /// `key` names what makes two kept items the same (a session id), for [`distinct`](Self::distinct).
+    /// `fetch_wait` bounds how long the broker holds a fetch when nothing is there: short where
+    /// arrival times are measured (that wait would count as latency), longer elsewhere (every
+    /// fetch costs the broker CPU).
     pub fn start(
         bootstrap: &str,
         topic: &str,
+        fetch_wait: Duration,
         mut keep: impl FnMut(&BorrowedMessage<'_>, i64) -> Option<T> + Send + 'static,
         key: fn(&T) -> &str,
     ) -> Result<TopicObserver<T>> {
@@ -64,8 +68,7 @@ impl<T: Send + 'static> TopicObserver<T> {
             .set("group.id", format!("evbench-run-observer-{topic}"))
             .set("isolation.level", "read_committed")
             .set("enable.auto.commit", "false")
-            // Thin data must not wait for a fuller fetch: that wait would count as latency.
-            .set("fetch.wait.max.ms", "5")
+            .set("fetch.wait.max.ms", fetch_wait.as_millis().to_string())
             .set("log_level", "3")
             .create()?;
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
@@ -122,6 +125,7 @@ pub(crate) fn sessions(bootstrap: &str, topic: &str) -> Result<TopicObserver<See
     TopicObserver::start(
         bootstrap,
         topic,
+        Duration::from_millis(5),
         |message, received_ms| {
             let session = serde_json::from_slice::<Session>(message.payload()?).ok()?;
             Some(SeenSession {
@@ -138,6 +142,7 @@ pub(crate) fn dead_letters(bootstrap: &str, topic: &str) -> Result<TopicObserver
     TopicObserver::start(
         bootstrap,
         topic,
+        Duration::from_millis(200),
         |message, _| {
             let header = |name: &str| {
                 message

@@ -33,6 +33,7 @@ use crate::load::{self, LoadProgress, Played};
 use crate::measure::{self, Measures};
 use crate::observe::{self, SeenDeadLetter, SeenSession, TopicObserver, VisibilityPoller};
 use crate::report::{EventCounts, Report, Versions};
+use crate::resources::{Sampler, Target};
 use crate::storage::{self, Storage, Topics};
 use crate::{Error, Result};
 
@@ -102,11 +103,19 @@ pub async fn run(
 
     status.phase("starting services");
     let mut services = Services::start(scenario.run.provider).await?;
+    let sampler = Sampler::start();
+    sampler.watch("evbench", Target::Own, true);
 
     status.phase("preparing storage");
     let storage = storage::prepare(&mut services).await?;
     let produce_options = produce_options(scenario);
-    let topics = storage::prepare_topics(&services, &produce_options, fleet.chargers).await?;
+    let topics = storage::prepare_topics(
+        &services,
+        &produce_options,
+        fleet.chargers,
+        scenario.aggregator.output_partitions,
+    )
+    .await?;
 
     status.phase("starting the pipeline");
     let mut pipeline = Pipeline::start(
@@ -120,6 +129,10 @@ pub async fn run(
     )
     .await?;
     let observers = Observers::start(&services, &storage)?;
+    watch_servers(&sampler, &mut services);
+    for (name, pgid) in pipeline.process_groups() {
+        sampler.watch(&name, Target::Group(pgid), false);
+    }
 
     status.phase("running");
     let started_ms = observe::now_ms();
@@ -151,6 +164,7 @@ pub async fn run(
 
     status.phase("checking");
     let (engine, ingestion_outcome) = pipeline.stop(&storage).await;
+    let resources = sampler.finish();
     let observed = observers.finish().await;
     let stored = evidence::stored(&storage).await?;
     let truth: Vec<events::Session> = played.truth.iter().map(|t| t.session.clone()).collect();
@@ -189,9 +203,20 @@ pub async fn run(
         engine,
         ingestion_outcome,
     };
-    let report = assemble(scenario, &services, evidence, measures);
+    let mut report = assemble(scenario, &services, evidence, measures);
+    report.resources = resources;
     drop(services);
     Ok(report)
+}
+
+/// Watches the native servers (the external provider's are not on this machine).
+fn watch_servers(sampler: &Sampler, services: &mut Services) {
+    if let Some(pgid) = services.native_kafka().and_then(|k| k.pgid()) {
+        sampler.watch("kafka", Target::Group(pgid), true);
+    }
+    if let Some(pgid) = services.native_clickhouse().and_then(|c| c.pgid()) {
+        sampler.watch("clickhouse", Target::Group(pgid), true);
+    }
 }
 
 /// The producer's settings from the scenario.
@@ -237,6 +262,8 @@ impl Pipeline {
                 .aggregator
                 .sessionizer(fleet.profile.overstay_grace),
             commit_interval: scenario.aggregator.commit_interval,
+            idle_timeout: scenario.aggregator.idle_timeout,
+            exactly_once: scenario.aggregator.exactly_once,
             checkpoint_interval: scenario.aggregator.checkpoint_interval,
             parallelism: scenario.aggregator.parallelism,
             evbench: context.evbench.clone(),
@@ -261,6 +288,12 @@ impl Pipeline {
             )
             .await?;
         Ok(Pipeline { engine, ingestion })
+    }
+
+    fn process_groups(&self) -> Vec<(String, u32)> {
+        let mut groups = self.engine.process_groups();
+        groups.extend(self.ingestion.process_groups());
+        groups
     }
 
     /// Whether nothing of the pipeline is running any more (so nothing more can arrive).
@@ -412,5 +445,6 @@ fn assemble(
         latency_distribution: measures.latency_distribution,
         aggregator: evidence.engine,
         ingestion_detail: evidence.ingestion_outcome,
+        resources: Default::default(),
     }
 }

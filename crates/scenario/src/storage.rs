@@ -79,6 +79,7 @@ pub(crate) async fn prepare_topics(
     services: &Services,
     produce_options: &ProduceOptions,
     chargers: u32,
+    output_partitions: u32,
 ) -> Result<Topics> {
     let signal_partitions =
         produce::prepare_topic(&services.kafka, produce_options, chargers).await?;
@@ -87,12 +88,12 @@ pub(crate) async fn prepare_topics(
         kafka_admin::ensure_topic(
             &services.kafka.bootstrap,
             topic,
-            TopicSpec::single(output.output_partitions as usize),
+            TopicSpec::single(output_partitions as usize),
         )
         .await?;
     }
     Ok(Topics {
         signal_partitions,
-        session_partitions: output.output_partitions,
+        session_partitions: output_partitions,
     })
 }

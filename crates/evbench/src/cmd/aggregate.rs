@@ -65,6 +65,16 @@ pub struct AggregateArgs {
     /// How often the transaction (sessions + consumed offsets) is committed.
     #[arg(long, default_value_t = HumanDuration(AggregateOptions::default().commit_interval))]
     commit_interval: HumanDuration,
+    /// After this long without input, visits held back for late signals are emitted (a fleet
+    /// that goes quiet keeps no completed visit to itself). Make it longer than a signal may
+    /// be late in wall-clock time.
+    #[arg(long, default_value_t = HumanDuration(AggregateOptions::default().idle_timeout))]
+    idle_timeout: HumanDuration,
+    /// At least once instead of exactly once: no transactions; outputs are sent at once and
+    /// the offsets committed after their delivery, so a crash can repeat outputs. For
+    /// measuring what exactly-once costs.
+    #[arg(long)]
+    no_transactions: bool,
     #[command(flatten)]
     sessionizer: SessionizerArgs,
     /// Write the number of input partitions this instance holds to this file whenever it
@@ -82,6 +92,8 @@ pub async fn aggregate(args: AggregateArgs) -> Result<(), Failure> {
         group_id: args.group.clone(),
         instance: args.instance.clone(),
         commit_interval: args.commit_interval.0,
+        idle_timeout: args.idle_timeout.0,
+        exactly_once: !args.no_transactions,
         sessionizer: args.sessionizer.config()?,
         ..AggregateOptions::default()
     };
@@ -101,11 +113,16 @@ pub async fn aggregate(args: AggregateArgs) -> Result<(), Failure> {
     let stats = Arc::new(AggregateStats::default());
     let worker = aggregate::spawn(kafka, options, Arc::clone(&stop), Arc::clone(&stats))?;
     eprintln!(
-        "aggregating {} -> {} (instance {}, group {}); Ctrl-C stops",
+        "aggregating {} -> {} (instance {}, group {}, {}); Ctrl-C stops",
         events::SIGNALS_TOPIC,
         events::SESSIONS_TOPIC,
         args.instance,
-        args.group
+        args.group,
+        if args.no_transactions {
+            "at least once"
+        } else {
+            "exactly once"
+        }
     );
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -162,12 +162,7 @@ pub(crate) async fn connect(
     password: Secret,
 ) -> Result<ClickHouseEndpoint, Failure> {
     check_url(&url)?;
-    let probe = clickhouse::Client::default()
-        .with_url(&url)
-        .with_user(&user)
-        .with_password(password.expose())
-        .with_compression(clickhouse::Compression::None)
-        .with_validation(false);
+    let probe = endpoints::client_for(&url, &user, &password, None);
     let text: String = probe
         .query("SELECT version()")
         .fetch_one()

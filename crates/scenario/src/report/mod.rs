@@ -4,6 +4,7 @@
 mod charts;
 mod html;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use crate::compare::SessionComparison;
 use crate::engine::EngineOutcome;
 use crate::ingestion::IngestionOutcome;
 use crate::metrics::{Percentiles, Second};
+use crate::resources::ResourceUse;
 use crate::{Error, Result};
 
 /// Everything a run found. Field names are a contract that tools outside evbench read
@@ -43,6 +45,9 @@ pub struct Report {
     pub aggregator: EngineOutcome,
     /// The ingestion's own account (the sink's counters and logs).
     pub ingestion_detail: IngestionOutcome,
+    /// CPU and memory of each part (`kafka`, `clickhouse`, `aggregator-0`, `sink-0`,
+    /// `evbench`: the load and the observers), with a per-second series.
+    pub resources: BTreeMap<String, ResourceUse>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,6 +186,20 @@ impl Report {
                 p.p50, p.p99, p.p999, p.max, p.count
             );
         }
+        if !self.resources.is_empty() {
+            let parts: Vec<String> = self
+                .resources
+                .iter()
+                .map(|(name, r)| {
+                    format!(
+                        "{name} {:.1} s, {:.0} MB",
+                        r.cpu_seconds,
+                        r.peak_rss_bytes as f64 / 1e6
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "  cpu, peak memory  {}", parts.join(" · "));
+        }
         for check in &self.checks {
             let mark = if check.passed { "ok  " } else { "FAIL" };
             let _ = writeln!(out, "  [{mark}] {:<22} {}", check.name, check.detail);
@@ -272,6 +291,7 @@ mod tests {
                 ..EngineOutcome::default()
             },
             ingestion_detail: IngestionOutcome::default(),
+            resources: BTreeMap::new(),
         }
     }
 

@@ -1,81 +1,38 @@
-//! Decoding: a fast path for the signals evbench's own producers write, and the general
-//! decoder ([`events::decode`]) for everything else.
+//! The fast path of [`crate::decode`] for the signals evbench's own producers write.
 //!
-//! `events::encode_into` writes every signal with the same field order and no whitespace. This
-//! module reads exactly that layout with a byte scanner, several times faster than the general
-//! decoder; anything else — other field orders, whitespace, escapes, non-ASCII text, odd numbers,
-//! unknown fields — returns `None` and goes through [`events::decode`]. Where the fast path
-//! answers, its answer is the one `events::decode` gives (a property test checks it on arbitrary
-//! signals and on corrupted bytes).
+//! [`crate::encode_into`] writes every signal with the same field order and no whitespace. This
+//! module reads exactly that layout with a byte scanner, several times faster than serde;
+//! anything else — other field orders, whitespace, escapes, non-ASCII text, odd numbers,
+//! unknown fields — returns `None` and goes through the general decoder. Where the fast path
+//! answers, its answer is the general decoder's (a property test checks it on arbitrary signals
+//! and on corrupted bytes).
 
-use events::{Reading, Signal};
+use std::borrow::Cow;
 
-use crate::kind::Kind;
-
-/// A decoded signal as the sessionizer needs it: strings as (UTF-8) bytes, the kind as a slot.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Decoded<'a> {
-    pub timestamp_ms: i64,
-    pub charger_id: &'a [u8],
-    pub seq: Option<u64>,
-    pub kind: Kind,
-    /// Plate (parking) or user id (user data).
-    pub text: Option<&'a [u8]>,
-    pub price: Option<f64>,
-    /// `energy_delivered`.
-    pub power: u32,
-}
-
-impl<'a> Decoded<'a> {
-    /// The same from the general decoder's output.
-    pub fn of_signal(signal: &'a Signal<'_>) -> Decoded<'a> {
-        let (text, price, power) = match &signal.reading {
-            Reading::Parking { plate, .. } => (plate.as_deref(), None, 0),
-            Reading::UserData { user_id, price, .. } => (user_id.as_deref(), *price, 0),
-            Reading::Charger {
-                energy_delivered, ..
-            } => (None, None, *energy_delivered),
-        };
-        Decoded {
-            timestamp_ms: signal.timestamp_ms,
-            charger_id: signal.charger_id.as_bytes(),
-            seq: signal.seq,
-            kind: Kind::of(&signal.reading),
-            text: text.map(str::as_bytes),
-            price,
-            power,
-        }
-    }
-}
+use crate::{Reading, Signal};
 
 /// Decodes `bytes` when they are in `events::encode_into`'s exact layout; `None` otherwise.
-pub(crate) fn decode_canonical(bytes: &[u8]) -> Option<Decoded<'_>> {
+pub(crate) fn decode_canonical(bytes: &[u8]) -> Option<Signal<'_>> {
     let mut p = Parser { b: bytes, i: 0 };
     p.lit(b"{\"timestamp\":")?;
     let raw_ts = p.int(18)?;
-    let timestamp_ms = events::time::from_integer(i64::try_from(raw_ts).ok()?).ok()?;
+    let timestamp_ms = crate::time::from_integer(i64::try_from(raw_ts).ok()?).ok()?;
     p.lit(b",\"charger_id\":")?;
     let charger_id = p.string()?;
     if charger_id.is_empty() {
         return None;
     }
     p.lit(b",\"")?;
-    let (kind, text, price, power) = match p.peek()? {
+    let reading = match p.peek()? {
         b'v' => {
             p.lit(b"vehicle_detected\":")?;
-            let detected = p.boolean()?;
+            let vehicle_detected = p.boolean()?;
             p.lit(b",\"plate\":")?;
             let plate = p.opt_string()?;
-            (
-                if detected {
-                    Kind::Arrival
-                } else {
-                    Kind::Departure
-                },
-                plate,
-                None,
-                0,
-            )
+            Reading::Parking {
+                vehicle_detected,
+                plate: plate.map(Cow::Borrowed),
+            }
         }
         b'u' => {
             p.lit(b"user_id\":")?;
@@ -83,33 +40,22 @@ pub(crate) fn decode_canonical(bytes: &[u8]) -> Option<Decoded<'_>> {
             p.lit(b",\"price\":")?;
             let price = p.opt_price()?;
             p.lit(b",\"user_connection\":")?;
-            let connected = p.boolean()?;
-            (
-                if connected {
-                    Kind::Identification
-                } else {
-                    Kind::Disconnect
-                },
-                user_id,
+            let user_connection = p.boolean()?;
+            Reading::UserData {
+                user_connection,
+                user_id: user_id.map(Cow::Borrowed),
                 price,
-                0,
-            )
+            }
         }
         b'r' => {
             p.lit(b"recharging\":")?;
             let recharging = p.boolean()?;
             p.lit(b",\"energy_delivered\":")?;
-            let power = u32::try_from(p.int(10)?).ok()?;
-            (
-                if recharging {
-                    Kind::ChargeStart
-                } else {
-                    Kind::ChargeEnd
-                },
-                None,
-                None,
-                power,
-            )
+            let energy_delivered = u32::try_from(p.int(10)?).ok()?;
+            Reading::Charger {
+                recharging,
+                energy_delivered,
+            }
         }
         _ => return None,
     };
@@ -123,14 +69,11 @@ pub(crate) fn decode_canonical(bytes: &[u8]) -> Option<Decoded<'_>> {
     if p.i != bytes.len() {
         return None;
     }
-    Some(Decoded {
+    Some(Signal {
         timestamp_ms,
-        charger_id,
+        charger_id: Cow::Borrowed(charger_id),
         seq,
-        kind,
-        text,
-        price,
-        power,
+        reading,
     })
 }
 
@@ -169,7 +112,7 @@ impl<'a> Parser<'a> {
 
     /// A JSON string of printable ASCII without escapes, borrowed.
     #[inline]
-    fn string(&mut self) -> Option<&'a [u8]> {
+    fn string(&mut self) -> Option<&'a str> {
         self.lit(b"\"")?;
         let start = self.i;
         let rest = &self.b[start..];
@@ -177,7 +120,8 @@ impl<'a> Parser<'a> {
             match c {
                 b'"' => {
                     self.i = start + len + 1;
-                    return Some(&rest[..len]);
+                    // Printable ASCII only (checked below): always UTF-8.
+                    return std::str::from_utf8(&rest[..len]).ok();
                 }
                 b'\\' | 0..=0x1f | 0x7f.. => return None,
                 _ => {}
@@ -187,7 +131,7 @@ impl<'a> Parser<'a> {
     }
 
     #[inline]
-    fn opt_string(&mut self) -> Option<Option<&'a [u8]>> {
+    fn opt_string(&mut self) -> Option<Option<&'a str>> {
         if self.lit(b"null").is_some() {
             return Some(None);
         }
@@ -253,18 +197,15 @@ fn plain_decimal(text: &[u8]) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
     use super::*;
     use proptest::prelude::*;
 
     /// The fast path's answer, if any, against the general decoder's.
     fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
         if let Some(fast) = decode_canonical(bytes) {
-            let general = events::decode(bytes);
+            let general = crate::signal::decode_general(bytes);
             prop_assert!(general.is_ok(), "fast path took what the decoder refuses");
-            let general = general.unwrap();
-            prop_assert_eq!(fast, Decoded::of_signal(&general));
+            prop_assert_eq!(fast, general.unwrap());
         }
         Ok(())
     }
@@ -321,7 +262,7 @@ mod tests {
         #[test]
         fn agrees_with_the_general_decoder(signal in arb_signal()) {
             let mut buf = Vec::new();
-            events::encode_into(&signal, &mut buf);
+            crate::encode_into(&signal, &mut buf);
             check(&buf)?;
         }
 
@@ -332,7 +273,7 @@ mod tests {
             edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
         ) {
             let mut buf = Vec::new();
-            events::encode_into(&signal, &mut buf);
+            crate::encode_into(&signal, &mut buf);
             for (at, byte) in edits {
                 let i = at.index(buf.len());
                 buf[i] = byte;
@@ -357,8 +298,8 @@ mod tests {
                 r#"{{"timestamp":1700000000000,"charger_id":"c","user_id":null,"price":{text},"user_connection":true}}"#
             );
             let fast = decode_canonical(json.as_bytes()).unwrap();
-            let general = events::decode(json.as_bytes()).unwrap();
-            assert_eq!(fast, Decoded::of_signal(&general), "{text}");
+            let general = crate::signal::decode_general(json.as_bytes()).unwrap();
+            assert_eq!(fast, general, "{text}");
         }
         for cents in 0..100_000u32 {
             let signal = Signal {
@@ -372,10 +313,13 @@ mod tests {
                 },
             };
             let mut buf = Vec::new();
-            events::encode_into(&signal, &mut buf);
+            crate::encode_into(&signal, &mut buf);
             let fast = decode_canonical(&buf).unwrap();
+            let Reading::UserData { price, .. } = fast.reading else {
+                panic!("{fast:?}")
+            };
             assert_eq!(
-                fast.price.map(f64::to_bits),
+                price.map(f64::to_bits),
                 Some((f64::from(cents) / 100.0).to_bits())
             );
         }
@@ -385,8 +329,12 @@ mod tests {
     fn takes_evbench_signals_and_leaves_the_rest() {
         let ours = br#"{"timestamp":1700000000000,"charger_id":"charger-1","user_id":"U","price":0.57,"user_connection":true,"seq":3}"#;
         let s = decode_canonical(ours).unwrap();
-        assert_eq!(s, Decoded::of_signal(&events::decode(ours).unwrap()));
-        assert_eq!((s.kind, s.seq), (Kind::Identification, Some(3)));
+        assert_eq!(s, crate::signal::decode_general(ours).unwrap());
+        assert!(
+            matches!(s.charger_id, Cow::Borrowed("charger-1")),
+            "borrowed, not copied"
+        );
+        assert_eq!(s.seq, Some(3));
         for other in [
             &br#"{"timestamp": 1700000000000,"charger_id":"c","recharging":true,"energy_delivered":5}"#[..],
             br#"{"charger_id":"c","timestamp":1700000000000,"recharging":true,"energy_delivered":5}"#,
