@@ -254,11 +254,16 @@ async fn sink_killed_twice_mid_run_still_counts_exactly() {
     common::produce_signals(&bootstrap, events::SIGNALS_TOPIC, &signals, 50, &[]).await;
     common::produce_sessions(&bootstrap, events::SESSIONS_TOPIC, &sessions, 0, false).await;
     let total = signals.len() as u64;
+    assert!(
+        total > 3 * config().batch_rows as u64,
+        "too little data to kill mid-run"
+    );
     for kill in 1..=2u64 {
         let (handle, _stop, progress) = spawn_sink(&setup);
-        // Let it write part of the data, then kill it wherever it is.
+        // Let it write a batch of its own (it starts from the offsets the previous one
+        // committed), then kill it wherever it is.
         let deadline = std::time::Instant::now() + WAIT;
-        while progress.snapshot().signals_written < total * kill / 4 {
+        while progress.snapshot().signals_written < config().batch_rows as u64 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "sink made no progress"
@@ -310,15 +315,28 @@ async fn sink_killed_twice_mid_run_still_counts_exactly() {
     setup.services.stop();
 }
 
-/// ClickHouse stopped for 20 s while the sink runs and more data arrives, then restarted.
+/// ClickHouse stopped for 20 s while the sink runs and more data arrives, then restarted: the
+/// sink holds and resumes. Then ClickHouse stops again and the sink is shut down during the
+/// outage: what it could not write is abandoned uncommitted, and the next sink stores it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_holds_through_a_clickhouse_outage() {
     let mut setup = setup(50).await;
     let (signals, sessions) = common::simulate(200, 2);
     let bootstrap = setup.services.kafka.bootstrap.clone();
-    let half = signals.len() / 2;
-    common::produce_signals(&bootstrap, events::SIGNALS_TOPIC, &signals[..half], 50, &[]).await;
-    let (handle, stop, progress) = spawn_sink(&setup);
+    let (third, two_thirds) = (signals.len() / 3, signals.len() * 2 / 3);
+    common::produce_signals(
+        &bootstrap,
+        events::SIGNALS_TOPIC,
+        &signals[..third],
+        50,
+        &[],
+    )
+    .await;
+    let short_grace = SinkConfig {
+        shutdown_grace: Duration::from_secs(1),
+        ..config()
+    };
+    let (handle, stop, progress) = spawn_sink_with(&setup, short_grace.clone());
     let deadline = std::time::Instant::now() + WAIT;
     while progress.snapshot().signals_written == 0 {
         assert!(
@@ -328,7 +346,14 @@ async fn sink_holds_through_a_clickhouse_outage() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     setup.services.native_clickhouse().unwrap().stop();
-    common::produce_signals(&bootstrap, events::SIGNALS_TOPIC, &signals[half..], 50, &[]).await;
+    common::produce_signals(
+        &bootstrap,
+        events::SIGNALS_TOPIC,
+        &signals[third..two_thirds],
+        50,
+        &[],
+    )
+    .await;
     common::produce_sessions(&bootstrap, events::SESSIONS_TOPIC, &sessions, 0, false).await;
     tokio::time::sleep(Duration::from_secs(20)).await;
     let during = progress.snapshot();
@@ -337,17 +362,42 @@ async fn sink_holds_through_a_clickhouse_outage() {
         "the sink holds while ClickHouse is down: {during:?}"
     );
     assert!(during.insert_retries > 0);
-    setup
-        .services
-        .native_clickhouse()
-        .unwrap()
-        .restart()
-        .await
-        .expect("restart");
-    wait_all(&setup, signals.len() as u64, sessions.len() as u64, 0).await;
+    let native = setup.services.native_clickhouse().unwrap();
+    native.restart().await.expect("restart");
+    wait_all(&setup, two_thirds as u64, sessions.len() as u64, 0).await;
+
+    // The second outage: the sink reads the last third, cannot write it, and is shut down.
+    setup.services.native_clickhouse().unwrap().stop();
+    let consumed = progress.snapshot().messages_consumed;
+    common::produce_signals(
+        &bootstrap,
+        events::SIGNALS_TOPIC,
+        &signals[two_thirds..],
+        50,
+        &[],
+    )
+    .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while progress.snapshot().messages_consumed < consumed + (signals.len() - two_thirds) as u64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sink did not read the last third"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     stop.send(()).unwrap();
     let stats = handle.await.unwrap().expect("sink");
-    eprintln!("after the outage: {stats:?}");
+    eprintln!("shut down during the second outage: {stats:?}");
+    assert!(stats.abandoned_rows > 0, "{stats:?}");
+    assert_eq!(stats.signals_written, two_thirds as u64, "{stats:?}");
+
+    // Nothing abandoned was committed: the next sink, ClickHouse back, stores every row.
+    let native = setup.services.native_clickhouse().unwrap();
+    native.restart().await.expect("restart");
+    let (handle, stop, _) = spawn_sink_with(&setup, short_grace);
+    wait_all(&setup, signals.len() as u64, sessions.len() as u64, 0).await;
+    stop.send(()).unwrap();
+    handle.await.unwrap().expect("sink");
     assert_sessions_and_kpis(&setup, &sessions).await;
     setup.services.stop();
 }

@@ -253,12 +253,17 @@ pub struct SinkSettings {
     /// The longest a row waits in the sink before its batch is written.
     #[serde(with = "events::human_duration")]
     pub batch_period: Duration,
+    /// Once the sink has caught up, the least time between two inserts into one table.
+    #[serde(with = "events::human_duration")]
+    pub min_insert_interval: Duration,
 }
 
 impl Default for SinkSettings {
     fn default() -> Self {
+        let sink = SinkConfig::default();
         SinkSettings {
-            batch_period: SinkConfig::default().batch_period,
+            batch_period: sink.batch_period,
+            min_insert_interval: sink.min_insert_interval,
         }
     }
 }
@@ -367,9 +372,19 @@ impl Scenario {
                 self.sink.batch_period,
                 Duration::from_secs(3600),
             ),
+            (
+                "sink.min_insert_interval",
+                self.sink.min_insert_interval,
+                Duration::from_secs(3600),
+            ),
         ];
         for (key, value, most) in durations {
-            check_duration(key, value, most, key == "run.linger")?;
+            check_duration(
+                key,
+                value,
+                most,
+                matches!(key, "run.linger" | "sink.min_insert_interval"),
+            )?;
         }
         if !KAFKA_CODECS.contains(&self.run.kafka_compression.as_str()) {
             return Err(format!(

@@ -83,6 +83,10 @@ fn sink_launch(
             humantime::format_duration(settings.batch_period).to_string(),
         ),
         (
+            "--min-insert-interval",
+            humantime::format_duration(settings.min_insert_interval).to_string(),
+        ),
+        (
             "--ready-file",
             state_dir.join("ready").display().to_string(),
         ),

@@ -2,7 +2,8 @@
 //! `clickhouse-client` inserting the same rows as JSONEachRow (same server, same run), and bytes
 //! on disk per raw signal and per session after `OPTIMIZE … FINAL`, on this server (18.16 here)
 //! and under chDB (modern, codecs on). Environment: `EVBENCH_BENCH_CHARGERS` (default 4000),
-//! `EVBENCH_BENCH_HOURS` (default 4).
+//! `EVBENCH_BENCH_HOURS` (default 4), `EVBENCH_BENCH_SINK` (sink settings as JSON, to compare),
+//! `EVBENCH_LOG=pipeline=debug` (the sink's consumer accounting).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,6 +31,14 @@ async fn scalar(client: &clickhouse::Client, sql: &str) -> u64 {
 }
 
 fn main() {
+    // EVBENCH_LOG=pipeline=debug shows the sink's own accounting.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EVBENCH_LOG")
+                .unwrap_or_else(|_| "warn,rdkafka::client=off".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -131,7 +140,13 @@ async fn bench() {
     let ingest = services
         .clickhouse
         .client_as(INGEST_USER, &passwords.ingest);
-    let sink = Sink::new(SinkConfig::default(), &services.kafka, ingest).unwrap();
+    // EVBENCH_BENCH_SINK='{"batch_rows": 20000, "kafka": {"fetch.wait.max.ms": "50"}}': other
+    // sink settings to compare (JSON, the keys of the `[sink]` section).
+    let config: SinkConfig = match std::env::var("EVBENCH_BENCH_SINK") {
+        Ok(json) => serde_json::from_str(&json).expect("EVBENCH_BENCH_SINK: sink settings as JSON"),
+        Err(_) => SinkConfig::default(),
+    };
+    let sink = Sink::new(config, &services.kafka, ingest).unwrap();
     let progress = sink.progress();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(sink.run(async move {
@@ -143,13 +158,25 @@ async fn bench() {
     }
     let started = Instant::now();
     let total = signals + sessions.len() as u64;
+    let mut consumed_s = None;
     while {
         let s = progress.snapshot();
+        if consumed_s.is_none() && s.messages_consumed >= total {
+            consumed_s = Some(started.elapsed().as_secs_f64());
+        }
         s.signals_written + s.sessions_written < total
     } {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let sink_s = started.elapsed().as_secs_f64();
+    let s = progress.snapshot();
+    println!(
+        "sink: all consumed after {:.2} s, {} inserts; the consumer waited {:?} for Kafka, {:?} for ClickHouse",
+        consumed_s.unwrap_or(sink_s),
+        s.batches,
+        s.consumer_waited_for_kafka,
+        s.consumer_waited_for_writers,
+    );
     stop.send(()).unwrap();
     handle.await.unwrap().unwrap();
     let sink_rate = total as f64 / sink_s;

@@ -31,7 +31,7 @@ pub struct SinkArgs {
     #[arg(long)]
     allow_admin_user: bool,
     /// A TOML file of sink settings (group_id, topics, database, batch_rows, batch_bytes,
-    /// batch_period = "500ms", retry_initial, retry_max, insert_timeout, progress_interval,
+    /// batch_period = "500ms", min_insert_interval = "20ms", retry_initial, retry_max, insert_timeout, progress_interval,
     /// shutdown_grace, a `[kafka]` table of librdkafka settings); flags below override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -47,6 +47,10 @@ pub struct SinkArgs {
     /// Longest time a row waits before its batch is written (e.g. `500ms`).
     #[arg(long)]
     batch_period: Option<HumanDuration>,
+    /// Once caught up, a batch goes to ClickHouse as soon as its table's previous insert is
+    /// done, but no sooner than this after it (each insert is a part to merge later).
+    #[arg(long)]
+    min_insert_interval: Option<HumanDuration>,
     /// Write the number of partitions this sink holds to this file whenever it changes.
     #[arg(long)]
     ready_file: Option<PathBuf>,
@@ -78,6 +82,9 @@ fn settings(args: &SinkArgs) -> Result<SinkConfig, Failure> {
     }
     if let Some(period) = args.batch_period {
         config.batch_period = period.0;
+    }
+    if let Some(interval) = args.min_insert_interval {
+        config.min_insert_interval = interval.0;
     }
     config.validate().map_err(Failure::input)?;
     if args.user == "default" && !args.allow_admin_user {

@@ -267,6 +267,9 @@ pub fn run(
         .set("heartbeat.interval.ms", "1000")
         // Thin input must not wait for a fuller fetch: that wait would be latency.
         .set("fetch.wait.max.ms", "5")
+        // librdkafka stops fetching for 1 s (the default) whenever 100k messages wait in the
+        // local queue: a backlog would come in 1 s gulps.
+        .set("fetch.queue.backoff.ms", "10")
         .set("log_level", "4")
         .create_with_context(RebalanceFlag {
             moved: AtomicBool::new(false),

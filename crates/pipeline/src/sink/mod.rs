@@ -2,14 +2,18 @@
 //!
 //! One consumer of the group reads `charger-station-signals` and `charging-sessions` with
 //! `isolation.level=read_committed` (sessions come from a transactional producer; for the signals,
-//! which are not transactional, it changes nothing). Each message is decoded and appended as one
-//! RowBinary row to its topic's batch buffer: no allocation or formatting per row. A batch is
-//! written when it reaches `batch_rows` or `batch_bytes`, or when it is `batch_period` old, with
-//! one `INSERT … FORMAT RowBinary` through the `clickhouse` crate; only after ClickHouse answered
-//! 200 are that batch's offsets committed to Kafka.
+//! which are not transactional, it changes nothing), on a thread of its own. Each message is
+//! decoded and appended as one RowBinary row to its topic's batch buffer: no allocation or
+//! formatting per row. A batch goes to its table's writer when it reaches `batch_rows` or
+//! `batch_bytes`, when it is `batch_period` old, or as soon as the consumer has caught up and the
+//! writer is free (at most every `min_insert_interval`): big batches under load, little waiting
+//! when there is none. The writer sends one `INSERT … FORMAT RowBinary` through the `clickhouse`
+//! crate while the consumer fills the next batch; only after ClickHouse answered 200 are that
+//! batch's offsets committed to Kafka.
 //!
 //! When an insert fails (ClickHouse down, timeout), the same bytes are sent again with exponential
-//! backoff, for as long as it takes: the sink holds, consuming nothing more, and skips nothing.
+//! backoff, for as long as it takes: the writer holds, the consumer waits for it once its next
+//! batch is ready, and nothing is skipped.
 //! Messages that cannot be decoded (bad JSON, unknown sensor, impossible values, empty) are counted
 //! and written to `dead_letters` with their reason, in the same flush as their batch, and never
 //! stop the sink.
@@ -21,22 +25,24 @@
 //! The `clickhouse` crate's `Inserter` is not used: it drops a batch whose insert failed, while
 //! the sink must resend it. Batching follows the same size and period bounds.
 
-use std::collections::{BTreeMap, HashMap};
+mod batch;
+mod consume;
+mod write;
+
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use schema::rows::{self, RowKind};
+use rdkafka::{ClientContext, TopicPartitionList};
+use schema::rows::RowKind;
 use serde::{Deserialize, Serialize};
 
+use self::batch::Batch;
+use self::write::Writer;
 use crate::{Error, Result};
 
 /// What the sink reads, where it writes, and its batch and retry bounds.
@@ -60,6 +66,11 @@ pub struct SinkConfig {
     /// …or when its first row is this old.
     #[serde(with = "events::human_duration")]
     pub batch_period: Duration,
+    /// Once the consumer has caught up, a batch is written as soon as its table's writer is
+    /// free, but no sooner than this after the table's last insert (each insert is a part
+    /// that ClickHouse merges later).
+    #[serde(with = "events::human_duration")]
+    pub min_insert_interval: Duration,
     /// First wait before resending a failed insert; doubles up to `retry_max`.
     #[serde(with = "events::human_duration")]
     pub retry_initial: Duration,
@@ -90,6 +101,7 @@ impl Default for SinkConfig {
             batch_rows: 100_000,
             batch_bytes: 16 << 20,
             batch_period: Duration::from_millis(100),
+            min_insert_interval: Duration::from_millis(20),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             insert_timeout: Duration::from_secs(30),
@@ -135,6 +147,9 @@ pub struct SinkProgress {
     retries: AtomicU64,
     holding: AtomicBool,
     assigned_partitions: AtomicU64,
+    abandoned: AtomicU64,
+    waited_for_kafka_us: AtomicU64,
+    waited_for_writers_us: AtomicU64,
 }
 
 impl Default for SinkProgress {
@@ -149,6 +164,9 @@ impl Default for SinkProgress {
             retries: AtomicU64::new(0),
             holding: AtomicBool::new(false),
             assigned_partitions: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+            waited_for_kafka_us: AtomicU64::new(0),
+            waited_for_writers_us: AtomicU64::new(0),
         }
     }
 }
@@ -172,10 +190,16 @@ impl SinkProgress {
             dead_letters_written: dead,
             batches: self.batches.load(Ordering::Relaxed),
             insert_retries: self.retries.load(Ordering::Relaxed),
-            abandoned_rows: 0,
+            abandoned_rows: self.abandoned.load(Ordering::Relaxed),
             elapsed,
             rows_per_s: (signals + sessions + dead) as f64 / elapsed.as_secs_f64().max(1e-9),
             holding: self.holding.load(Ordering::Relaxed),
+            consumer_waited_for_kafka: Duration::from_micros(
+                self.waited_for_kafka_us.load(Ordering::Relaxed),
+            ),
+            consumer_waited_for_writers: Duration::from_micros(
+                self.waited_for_writers_us.load(Ordering::Relaxed),
+            ),
         }
     }
 }
@@ -205,6 +229,12 @@ pub struct SinkStats {
     pub rows_per_s: f64,
     /// Whether the sink is holding, resending a failed insert.
     pub holding: bool,
+    /// How long the consumer waited for messages (idle: the sink keeps up).
+    #[serde(default, with = "events::human_duration")]
+    pub consumer_waited_for_kafka: Duration,
+    /// How long the consumer waited for a writer to take a batch (ClickHouse is the bound).
+    #[serde(default, with = "events::human_duration")]
+    pub consumer_waited_for_writers: Duration,
 }
 
 /// Logs commits that failed and rebalances, and counts the partitions held.
@@ -239,90 +269,11 @@ impl ConsumerContext for SinkContext {
     }
 }
 
-/// One topic's pending rows and dead letters, and the offsets they cover.
-struct Batch {
-    kind: RowKind,
-    topic: String,
-    insert_sql: String,
-    dead_sql: String,
-    rows: Vec<u8>,
-    row_count: u64,
-    dead: Vec<u8>,
-    dead_count: u64,
-    /// partition → highest offset in the batch.
-    offsets: HashMap<i32, i64>,
-    first_at: Option<Instant>,
-}
-
-impl Batch {
-    fn new(kind: RowKind, topic: &str, database: &str, capacity: usize) -> Result<Batch> {
-        Ok(Batch {
-            kind,
-            topic: topic.to_owned(),
-            insert_sql: kind.insert_sql(database)?,
-            dead_sql: rows::dead_letter_insert_sql(database)?,
-            rows: Vec::with_capacity(capacity),
-            row_count: 0,
-            dead: Vec::new(),
-            dead_count: 0,
-            offsets: HashMap::new(),
-            first_at: None,
-        })
-    }
-
-    fn is_empty(&self) -> bool {
-        self.offsets.is_empty()
-    }
-
-    fn note(&mut self, partition: i32, offset: i64) {
-        let high = self.offsets.entry(partition).or_insert(offset);
-        *high = (*high).max(offset);
-        if self.first_at.is_none() {
-            self.first_at = Some(Instant::now());
-        }
-    }
-
-    fn dead_letter(&mut self, partition: i32, offset: i64, reason: &str, payload: &[u8]) {
-        rows::encode_dead_letter(
-            &mut self.dead,
-            &self.topic,
-            partition,
-            offset,
-            reason,
-            payload,
-        );
-        self.dead_count += 1;
-    }
-
-    /// Appends the message as a row, or as a dead letter with the reason.
-    fn push(&mut self, message: &BorrowedMessage<'_>) {
-        let (partition, offset) = (message.partition(), message.offset());
-        self.note(partition, offset);
-        let Some(payload) = message.payload().filter(|p| !p.is_empty()) else {
-            self.dead_letter(partition, offset, "empty message", &[]);
-            return;
-        };
-        match self.kind.encode(&mut self.rows, payload, partition, offset) {
-            Ok(()) => self.row_count += 1,
-            Err(reason) => self.dead_letter(partition, offset, &reason, payload),
-        }
-    }
-
-    fn clear(&mut self) {
-        self.rows.clear();
-        self.dead.clear();
-        self.row_count = 0;
-        self.dead_count = 0;
-        self.offsets.clear();
-        self.first_at = None;
-    }
-}
-
 /// A configured sink: create it, take its [`progress`](Sink::progress) handle, then
 /// [`run`](Sink::run) it.
 pub struct Sink {
     config: SinkConfig,
-    consumer: StreamConsumer<SinkContext>,
+    consumer: Arc<BaseConsumer<SinkContext>>,
     clickhouse: clickhouse::Client,
     progress: Arc<SinkProgress>,
 }
@@ -355,21 +306,25 @@ impl Sink {
             // The sink may hold for long while ClickHouse is down: stay in the group meanwhile.
             .set("max.poll.interval.ms", "86400000")
             .set("session.timeout.ms", "10000")
-            .set("fetch.wait.max.ms", "100")
+            // Sessions are waited for as they come (latency); under load fetches fill anyway.
+            .set("fetch.wait.max.ms", "10")
+            // librdkafka stops fetching for 1 s (the default) whenever 100k messages wait in
+            // the local queue: a backlog would come in 1 s gulps (a 4.6× slower sink here).
+            .set("fetch.queue.backoff.ms", "10")
             .set("topic.metadata.refresh.interval.ms", "2000")
             .set("log_level", "4");
         for (key, value) in &config.kafka {
             client_config.set(key, value);
         }
         let progress = Arc::new(SinkProgress::default());
-        let consumer: StreamConsumer<SinkContext> =
+        let consumer: BaseConsumer<SinkContext> =
             client_config.create_with_context(SinkContext {
                 progress: Arc::clone(&progress),
             })?;
         consumer.subscribe(&[&config.signals_topic, &config.sessions_topic])?;
         Ok(Sink {
             config,
-            consumer,
+            consumer: Arc::new(consumer),
             clickhouse,
             progress,
         })
@@ -389,211 +344,95 @@ impl Sink {
             clickhouse,
             progress,
         } = self;
-        let capacity = config.batch_bytes.min(64 << 20) + 4096;
-        let mut signals = Batch::new(
-            RowKind::Signals,
-            &config.signals_topic,
-            &config.database,
-            capacity,
-        )?;
-        let mut sessions = Batch::new(
-            RowKind::Sessions,
-            &config.sessions_topic,
-            &config.database,
-            1 << 16,
-        )?;
-        let mut writer = Writer {
-            config: &config,
-            consumer: &consumer,
-            clickhouse: &clickhouse,
-            progress: &progress,
-            stopping: None,
+        let config = Arc::new(config);
+        let stop = Arc::new(Stop::default());
+        let mut writers = Vec::new();
+        let mut running = Running {
+            stop: Arc::clone(&stop),
+            writers: Vec::new(),
         };
-        let mut shutdown = ShutdownSignal {
-            future: Box::pin(shutdown),
-            fired: false,
+        for kind in [RowKind::Signals, RowKind::Sessions] {
+            let (writer, handle) = Writer::spawn(
+                kind,
+                Arc::clone(&config),
+                clickhouse.clone(),
+                Arc::clone(&consumer),
+                Arc::clone(&progress),
+                Arc::clone(&stop),
+            )?;
+            writers.push(writer);
+            running.writers.push(handle);
+        }
+        let consuming = {
+            let (config, consumer, progress, stop) = (
+                Arc::clone(&config),
+                Arc::clone(&consumer),
+                Arc::clone(&progress),
+                Arc::clone(&stop),
+            );
+            tokio::task::spawn_blocking(move || {
+                consume::consume(&config, &consumer, &progress, &stop, writers)
+            })
         };
-        let tick = (config.batch_period / 4).max(Duration::from_millis(5));
-        let mut ticker = tokio::time::interval(tick);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_report = Instant::now();
-        let mut kafka_errors = 0u64;
-        loop {
-            tokio::select! {
-                biased;
-                _ = shutdown.wait() => break,
-                message = consumer.recv() => match message {
-                    Ok(message) => {
-                        progress.messages.fetch_add(1, Ordering::Relaxed);
-                        let batch = if message.topic() == config.signals_topic { &mut signals } else { &mut sessions };
-                        batch.push(&message);
-                    }
-                    Err(e) => {
-                        kafka_errors += 1;
-                        if kafka_errors.is_power_of_two() {
-                            tracing::warn!(error = %e, count = kafka_errors, "kafka consumer error (continuing)");
-                        }
-                    }
-                },
-                _ = ticker.tick() => {}
+        let mut consuming = std::pin::pin!(consuming);
+        let consumed = tokio::select! {
+            result = &mut consuming => result,
+            () = shutdown => {
+                stop.graceful.store(true, Ordering::Relaxed);
+                consuming.await
             }
-            for batch in [&mut signals, &mut sessions] {
-                let full = batch.rows.len() >= config.batch_bytes
-                    || batch.row_count + batch.dead_count >= config.batch_rows as u64;
-                let old = batch
-                    .first_at
-                    .is_some_and(|t| t.elapsed() >= config.batch_period);
-                if (full || old) && !writer.flush(batch, &mut shutdown).await {
-                    break;
-                }
-            }
-            if writer.stopping.is_some() {
-                break;
-            }
-            if last_report.elapsed() >= config.progress_interval {
-                last_report = Instant::now();
-                let s = progress.snapshot();
-                tracing::info!(
-                    signals = s.signals_written,
-                    sessions = s.sessions_written,
-                    dead_letters = s.dead_letters_written,
-                    rows_per_s = s.rows_per_s as u64,
-                    "sink progress"
-                );
+        };
+        stop.graceful.store(true, Ordering::Relaxed);
+        // The writers end once the consumer dropped their channels: what was handed to them is
+        // written within the grace period, or left uncommitted for the next run.
+        for handle in &mut running.writers {
+            if let Err(e) = handle.await {
+                tracing::warn!(error = %e, "a sink writer ended abnormally");
             }
         }
-        // Shutdown: write what is buffered within the grace period, commit, leave the group.
-        if writer.stopping.is_none() {
-            writer.stopping = Some(Instant::now() + config.shutdown_grace);
-        }
-        let mut abandoned = 0;
-        for batch in [&mut signals, &mut sessions] {
-            if !batch.is_empty() && !writer.flush(batch, &mut shutdown).await {
-                abandoned += batch.row_count + batch.dead_count;
-            }
-        }
-        let mut stats = progress.snapshot();
-        stats.abandoned_rows = abandoned;
-        Ok(stats)
+        consumed.map_err(|e| Error::Io {
+            context: format!("the sink's consumer thread: {e}"),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        Ok(progress.snapshot())
     }
 }
 
-/// The shutdown future, polled until it fires once.
-struct ShutdownSignal<'a> {
-    future: std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
-    fired: bool,
+/// How the sink's consumer thread and writer tasks learn that it ends.
+#[derive(Debug, Default)]
+pub(super) struct Stop {
+    /// Shutdown was asked: write what is buffered (within the grace), commit, end.
+    graceful: AtomicBool,
+    /// The sink's future was dropped, as in a crash: end at once, write and commit nothing more.
+    dropped: AtomicBool,
 }
 
-impl ShutdownSignal<'_> {
-    /// Completes when shutdown is asked (once; afterwards never again).
-    async fn wait(&mut self) {
-        if self.fired {
-            std::future::pending::<()>().await;
-        }
-        (&mut self.future).await;
-        self.fired = true;
+impl Stop {
+    /// Whether the sink ends, gracefully or not.
+    pub fn any(&self) -> bool {
+        self.graceful.load(Ordering::Relaxed) || self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the sink was dropped (nothing more may be written or committed).
+    pub fn dropped(&self) -> bool {
+        self.dropped.load(Ordering::Relaxed)
     }
 }
 
-struct Writer<'a> {
-    config: &'a SinkConfig,
-    consumer: &'a StreamConsumer<SinkContext>,
-    clickhouse: &'a clickhouse::Client,
-    progress: &'a SinkProgress,
-    /// Set once shutdown was asked: the deadline of the grace period.
-    stopping: Option<Instant>,
+/// The sink's threads while [`Sink::run`] is in progress: dropping the future (aborting the task
+/// that runs it) stops them as a crash would, so that an aborted sink never goes on in the
+/// background.
+struct Running {
+    stop: Arc<Stop>,
+    writers: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl Writer<'_> {
-    /// Writes the batch (dead letters, then rows), resending until ClickHouse acknowledges, then
-    /// commits its offsets. Returns false when shutdown's grace ran out first (nothing committed).
-    async fn flush(&mut self, batch: &mut Batch, shutdown: &mut ShutdownSignal<'_>) -> bool {
-        if batch.is_empty() {
-            return true;
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.dropped.store(true, Ordering::Relaxed);
+        for writer in &self.writers {
+            writer.abort();
         }
-        let dead = (batch.dead_count > 0).then(|| Bytes::from(std::mem::take(&mut batch.dead)));
-        let rows = (batch.row_count > 0).then(|| Bytes::from(std::mem::take(&mut batch.rows)));
-        let mut dead_done = dead.is_none();
-        let mut backoff = self.config.retry_initial;
-        loop {
-            let mut failure = None;
-            if let Some(data) = dead.as_ref().filter(|_| !dead_done) {
-                match rows::insert(
-                    self.clickhouse,
-                    &batch.dead_sql,
-                    data.clone(),
-                    self.config.insert_timeout,
-                )
-                .await
-                {
-                    Ok(()) => dead_done = true,
-                    Err(e) => failure = Some(e),
-                }
-            }
-            if let (None, Some(data)) = (&failure, &rows) {
-                failure = rows::insert(
-                    self.clickhouse,
-                    &batch.insert_sql,
-                    data.clone(),
-                    self.config.insert_timeout,
-                )
-                .await
-                .err();
-            }
-            let Some(error) = failure else { break };
-            self.progress.retries.fetch_add(1, Ordering::Relaxed);
-            self.progress.holding.store(true, Ordering::Relaxed);
-            tracing::warn!(error = %error, topic = %batch.topic, rows = batch.row_count, retry_in_ms = backoff.as_millis() as u64, "insert failed; holding and resending");
-            if let Some(deadline) = self.stopping {
-                if Instant::now() + backoff > deadline {
-                    // Give up for this run: keep the bytes out of the batch, commit nothing.
-                    self.progress.holding.store(false, Ordering::Relaxed);
-                    return false;
-                }
-                tokio::time::sleep(backoff).await;
-            } else {
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.wait() => {
-                        self.stopping = Some(Instant::now() + self.config.shutdown_grace);
-                    }
-                }
-            }
-            backoff = (backoff * 2).min(self.config.retry_max);
-        }
-        self.progress.holding.store(false, Ordering::Relaxed);
-        self.progress.batches.fetch_add(1, Ordering::Relaxed);
-        let counter = match batch.kind {
-            RowKind::Signals => &self.progress.signals,
-            RowKind::Sessions => &self.progress.sessions,
-        };
-        counter.fetch_add(batch.row_count, Ordering::Relaxed);
-        self.progress
-            .dead_letters
-            .fetch_add(batch.dead_count, Ordering::Relaxed);
-
-        // Only now, with ClickHouse's acknowledgement, may Kafka forget these messages.
-        let mut offsets = TopicPartitionList::with_capacity(batch.offsets.len());
-        for (&partition, &offset) in &batch.offsets {
-            if let Err(e) =
-                offsets.add_partition_offset(&batch.topic, partition, Offset::Offset(offset + 1))
-            {
-                tracing::warn!(error = %e, "cannot record an offset to commit");
-            }
-        }
-        let mode = if self.stopping.is_some() {
-            CommitMode::Sync
-        } else {
-            CommitMode::Async
-        };
-        if let Err(e) = self.consumer.commit(&offsets, mode) {
-            tracing::warn!(error = %e, topic = %batch.topic, "offset commit failed (the next run replays, without double counts)");
-        }
-        // Reuse the buffers' capacity when the insert released them.
-        let capacity = rows.as_ref().map_or(0, Bytes::len);
-        batch.clear();
-        batch.rows.reserve(capacity);
-        true
     }
 }
 
