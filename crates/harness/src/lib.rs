@@ -4,7 +4,9 @@
 //! providers ([`ProviderKind`]):
 //! * `native`: Apache Kafka (KRaft, single node) from the jars `ci/setup` fetches, run with the
 //!   machine's Java, and `clickhouse-server` from `PATH`, each on free loopback ports in its own
-//!   temporary directory, torn down on drop, Ctrl-C, panic, or the harness's death;
+//!   temporary directory under the services directory (`EVBENCH_SERVICES_DIR`, else the system's
+//!   temporary directory; see [`storage`]), torn down on drop, Ctrl-C, panic, or the harness's
+//!   death;
 //! * `docker`: containers, where a Docker engine answers;
 //! * `external`: a cluster the user runs (`EVBENCH_KAFKA_BOOTSTRAP`, `EVBENCH_CLICKHOUSE_URL`, …).
 //!
@@ -21,9 +23,11 @@ pub mod ports;
 pub mod process;
 mod services;
 pub mod smoke;
+pub mod storage;
 
 pub use native::{KAFKA_VERSION, NativeClickHouse, NativeKafka, cache_dir, kafka_libs_dir};
 pub use services::{ProviderKind, Services};
+pub use storage::{SERVICES_DIR_ENV, StorageInfo, services_dir};
 
 /// Errors of the harness.
 #[derive(Debug, thiserror::Error)]

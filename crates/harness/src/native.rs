@@ -64,8 +64,14 @@ pub struct NativeKafka {
 }
 
 impl NativeKafka {
-    /// Formats storage and starts the broker; returns once a metadata request is answered.
+    /// Formats storage and starts the broker in a new directory under the services directory
+    /// ([`crate::storage::services_dir`]); returns once a metadata request is answered.
     pub fn start() -> Result<NativeKafka> {
+        NativeKafka::start_in(&crate::storage::services_dir())
+    }
+
+    /// [`NativeKafka::start`] with its directory under `parent`.
+    pub fn start_in(parent: &Path) -> Result<NativeKafka> {
         let libs = kafka_libs_dir();
         if !libs
             .join(format!("kafka_2.13-{KAFKA_VERSION}.jar"))
@@ -80,8 +86,8 @@ impl NativeKafka {
             .ok_or_else(|| Error::Missing("java not found on PATH (Java 17 is needed)".into()))?;
         let dir = tempfile::Builder::new()
             .prefix("evbench-kafka-")
-            .tempdir()
-            .map_err(|e| Error::io("create Kafka dir", e))?;
+            .tempdir_in(parent)
+            .map_err(|e| Error::io(format!("create Kafka dir in {}", parent.display()), e))?;
         let (port, controller_port) = (ports::free_port()?, ports::free_port()?);
         let properties = dir.path().join("server.properties");
         let mut text = server_properties(dir.path(), port, controller_port);
@@ -332,8 +338,14 @@ pub struct NativeClickHouse {
 const ADMIN_USER: &str = "default";
 
 impl NativeClickHouse {
-    /// Writes a configuration, starts the server, and returns once `/ping` and a query answer.
+    /// Writes a configuration, starts the server in a new directory under the services directory
+    /// ([`crate::storage::services_dir`]), and returns once `/ping` and a query answer.
     pub async fn start() -> Result<NativeClickHouse> {
+        NativeClickHouse::start_in(&crate::storage::services_dir()).await
+    }
+
+    /// [`NativeClickHouse::start`] with its directory under `parent`.
+    pub async fn start_in(parent: &Path) -> Result<NativeClickHouse> {
         let (program, program_args) = if let Some(server) = which("clickhouse-server") {
             (server, Vec::new())
         } else if let Some(multi) = which("clickhouse") {
@@ -345,8 +357,8 @@ impl NativeClickHouse {
         };
         let dir = tempfile::Builder::new()
             .prefix("evbench-clickhouse-")
-            .tempdir()
-            .map_err(|e| Error::io("create ClickHouse dir", e))?;
+            .tempdir_in(parent)
+            .map_err(|e| Error::io(format!("create ClickHouse dir in {}", parent.display()), e))?;
         let (http_port, tcp_port) = (ports::free_port()?, ports::free_port()?);
         for sub in [
             "data",

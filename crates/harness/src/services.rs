@@ -1,6 +1,7 @@
 //! One interface over the three providers.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,8 @@ pub struct Services {
     pub provider: ProviderKind,
     pub kafka: KafkaEndpoint,
     pub clickhouse: ClickHouseEndpoint,
+    /// Where native servers keep their data (`None` for the other providers).
+    pub storage: Option<crate::storage::StorageInfo>,
     backend: Backend,
 }
 
@@ -79,12 +82,22 @@ enum Backend {
 
 impl Services {
     /// Starts (or, for `external`, connects to) Kafka and ClickHouse and waits until both answer.
+    /// Native servers keep their data under [`crate::storage::services_dir`].
     pub async fn start(provider: ProviderKind) -> Result<Services> {
+        Services::start_in(provider, &crate::storage::services_dir()).await
+    }
+
+    /// [`Services::start`] with the native servers' data under `services_dir`.
+    pub async fn start_in(provider: ProviderKind, services_dir: &Path) -> Result<Services> {
         match provider {
             ProviderKind::Native => {
+                std::fs::create_dir_all(services_dir).map_err(|e| {
+                    crate::Error::io(format!("create {}", services_dir.display()), e)
+                })?;
                 // ClickHouse starts in well under a second; start Kafka's JVM beside it.
-                let kafka = tokio::task::spawn_blocking(NativeKafka::start);
-                let clickhouse = NativeClickHouse::start().await?;
+                let kafka_dir = services_dir.to_path_buf();
+                let kafka = tokio::task::spawn_blocking(move || NativeKafka::start_in(&kafka_dir));
+                let clickhouse = NativeClickHouse::start_in(services_dir).await?;
                 let kafka = kafka
                     .await
                     .map_err(|e| crate::Error::Other(format!("kafka start-up task: {e}")))??;
@@ -92,6 +105,7 @@ impl Services {
                     provider,
                     kafka: kafka.endpoint().clone(),
                     clickhouse: clickhouse.endpoint().clone(),
+                    storage: Some(crate::storage::describe(services_dir)),
                     backend: Backend::Native {
                         kafka: Box::new(kafka),
                         clickhouse: Box::new(clickhouse),
@@ -104,6 +118,7 @@ impl Services {
                     provider,
                     kafka: containers.kafka.clone(),
                     clickhouse: containers.clickhouse.clone(),
+                    storage: None,
                     backend: Backend::Docker {
                         _containers: Box::new(containers),
                     },
@@ -115,6 +130,7 @@ impl Services {
                     provider,
                     kafka,
                     clickhouse,
+                    storage: None,
                     backend: Backend::External,
                 })
             }

@@ -112,6 +112,12 @@ pub struct Run {
     /// longer for throughput when many partitions share the load.
     #[serde(default = "default_linger", with = "events::human_duration")]
     pub linger: Duration,
+    /// Where native Kafka and ClickHouse keep their data during the run (each in a directory of
+    /// its own, removed afterwards). Default: `EVBENCH_SERVICES_DIR`, else the system's temporary
+    /// directory. A tmpfs such as `/dev/shm` takes the disk out of the figures; the report's
+    /// `environment.services_storage` says what it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services_dir: Option<std::path::PathBuf>,
 }
 
 fn default_linger() -> Duration {
@@ -253,9 +259,12 @@ pub struct SinkSettings {
     /// The longest a row waits in the sink before its batch is written.
     #[serde(with = "events::human_duration")]
     pub batch_period: Duration,
-    /// Once the sink has caught up, the least time between two inserts into one table.
+    /// Once the sink has caught up, the least time between two inserts of sessions.
     #[serde(with = "events::human_duration")]
     pub min_insert_interval: Duration,
+    /// The same for raw signals (fewer, bigger inserts: nobody waits for them).
+    #[serde(with = "events::human_duration")]
+    pub signals_min_insert_interval: Duration,
 }
 
 impl Default for SinkSettings {
@@ -264,6 +273,7 @@ impl Default for SinkSettings {
         SinkSettings {
             batch_period: sink.batch_period,
             min_insert_interval: sink.min_insert_interval,
+            signals_min_insert_interval: sink.signals_min_insert_interval,
         }
     }
 }
@@ -377,13 +387,21 @@ impl Scenario {
                 self.sink.min_insert_interval,
                 Duration::from_secs(3600),
             ),
+            (
+                "sink.signals_min_insert_interval",
+                self.sink.signals_min_insert_interval,
+                Duration::from_secs(3600),
+            ),
         ];
         for (key, value, most) in durations {
             check_duration(
                 key,
                 value,
                 most,
-                matches!(key, "run.linger" | "sink.min_insert_interval"),
+                matches!(
+                    key,
+                    "run.linger" | "sink.min_insert_interval" | "sink.signals_min_insert_interval"
+                ),
             )?;
         }
         if !KAFKA_CODECS.contains(&self.run.kafka_compression.as_str()) {

@@ -87,6 +87,10 @@ fn sink_launch(
             humantime::format_duration(settings.min_insert_interval).to_string(),
         ),
         (
+            "--signals-min-insert-interval",
+            humantime::format_duration(settings.signals_min_insert_interval).to_string(),
+        ),
+        (
             "--ready-file",
             state_dir.join("ready").display().to_string(),
         ),

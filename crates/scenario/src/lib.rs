@@ -13,6 +13,7 @@ pub mod compare;
 mod component;
 mod drain;
 pub mod engine;
+pub mod environment;
 mod evidence;
 pub mod file;
 pub mod ingestion;

@@ -44,6 +44,8 @@ pub struct RunContext {
     pub evbench: PathBuf,
     /// Where the logs of the aggregator and sink processes go; they are kept.
     pub logs: PathBuf,
+    /// Where native servers keep their data; overrides the scenario's `run.services_dir`.
+    pub services_dir: Option<PathBuf>,
 }
 
 /// What a run is doing, for progress displays.
@@ -101,8 +103,17 @@ pub async fn run(
         show: progress,
     };
 
+    let started_at_ms = crate::observe::now_ms();
     status.phase("starting services");
-    let mut services = Services::start(scenario.run.provider).await?;
+    let services_dir = context
+        .services_dir
+        .clone()
+        .or_else(|| scenario.run.services_dir.clone())
+        .unwrap_or_else(harness::services_dir);
+    let mut services = Services::start_in(scenario.run.provider, &services_dir).await?;
+    if let Some(storage) = &services.storage {
+        tracing::info!(dir = %services_dir.display(), storage = %storage.summary(), "servers' data");
+    }
     let sampler = Sampler::start();
     sampler.watch("evbench", Target::Own, true);
 
@@ -203,7 +214,7 @@ pub async fn run(
         engine,
         ingestion_outcome,
     };
-    let mut report = assemble(scenario, &services, evidence, measures);
+    let mut report = assemble(scenario, &services, evidence, measures, started_at_ms);
     report.resources = resources;
     drop(services);
     Ok(report)
@@ -411,6 +422,7 @@ fn assemble(
     services: &Services,
     evidence: Evidence,
     measures: Measures,
+    started_at_ms: i64,
 ) -> Report {
     let (checks, kpis) = checks::all(scenario, &evidence, &measures);
     let passed = checks.iter().all(|c| c.passed);
@@ -446,5 +458,6 @@ fn assemble(
         aggregator: evidence.engine,
         ingestion_detail: evidence.ingestion_outcome,
         resources: Default::default(),
+        environment: crate::environment::Environment::here(started_at_ms, services.storage.clone()),
     }
 }

@@ -18,6 +18,12 @@ pub struct RunArgs {
     /// Where `report.json`, `report.html` and `logs/` (the pipeline's processes) go.
     #[arg(long, default_value = "out")]
     out: PathBuf,
+    /// Where native Kafka and ClickHouse keep their data during the run (overrides the
+    /// scenario's `run.services_dir`; default: EVBENCH_SERVICES_DIR, else the system's temporary
+    /// directory). A tmpfs such as /dev/shm takes the disk out of the figures; the report says
+    /// which file system it was.
+    #[arg(long)]
+    services_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +88,7 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
     let context = RunContext {
         evbench: std::env::current_exe().context("locating the evbench executable")?,
         logs: args.out.join("logs"),
+        services_dir: args.services_dir.clone(),
     };
     let tty = std::io::stderr().is_terminal();
     let bar = crate::progress::bar(1000, "simulated");

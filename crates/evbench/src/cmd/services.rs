@@ -55,6 +55,9 @@ async fn up(provider: ProviderKind) -> Result<(), Failure> {
     if let Some(clickhouse) = services.native_clickhouse() {
         println!("clickhouse dir {}", clickhouse.dir().display());
     }
+    if let Some(storage) = &services.storage {
+        println!("storage     {}", storage.summary());
+    }
     println!("ready; press Ctrl-C to stop");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;

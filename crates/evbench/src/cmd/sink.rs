@@ -31,7 +31,8 @@ pub struct SinkArgs {
     #[arg(long)]
     allow_admin_user: bool,
     /// A TOML file of sink settings (group_id, topics, database, batch_rows, batch_bytes,
-    /// batch_period = "500ms", min_insert_interval = "20ms", retry_initial, retry_max, insert_timeout, progress_interval,
+    /// batch_period = "500ms", min_insert_interval = "20ms", signals_min_insert_interval = "500ms",
+    /// retry_initial, retry_max, insert_timeout, progress_interval,
     /// shutdown_grace, a `[kafka]` table of librdkafka settings); flags below override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -47,10 +48,13 @@ pub struct SinkArgs {
     /// Longest time a row waits before its batch is written (e.g. `500ms`).
     #[arg(long)]
     batch_period: Option<HumanDuration>,
-    /// Once caught up, a batch goes to ClickHouse as soon as its table's previous insert is
-    /// done, but no sooner than this after it (each insert is a part to merge later).
+    /// Once caught up, a batch of sessions goes to ClickHouse as soon as the table's previous
+    /// insert is done, but no sooner than this after it (each insert is a part to merge later).
     #[arg(long)]
     min_insert_interval: Option<HumanDuration>,
+    /// The same for raw signals (nobody waits for them: fewer, bigger inserts).
+    #[arg(long)]
+    signals_min_insert_interval: Option<HumanDuration>,
     /// Write the number of partitions this sink holds to this file whenever it changes.
     #[arg(long)]
     ready_file: Option<PathBuf>,
@@ -85,6 +89,9 @@ fn settings(args: &SinkArgs) -> Result<SinkConfig, Failure> {
     }
     if let Some(interval) = args.min_insert_interval {
         config.min_insert_interval = interval.0;
+    }
+    if let Some(interval) = args.signals_min_insert_interval {
+        config.signals_min_insert_interval = interval.0;
     }
     config.validate().map_err(Failure::input)?;
     if args.user == "default" && !args.allow_admin_user {

@@ -21,6 +21,8 @@ const IDLE_POLL: Duration = Duration::from_millis(5);
 struct Lane {
     batch: Batch,
     writer: Writer,
+    /// The longest a batch waits, and the least time between two inserts once caught up.
+    pace: (Duration, Duration),
 }
 
 /// Consumes until the sink stops; on a graceful stop, hands over what is buffered and drops the writers (which
@@ -43,9 +45,17 @@ pub(super) fn consume(
                 RowKind::Signals => &config.signals_topic,
                 RowKind::Sessions => &config.sessions_topic,
             };
+            let pace = match writer.kind {
+                RowKind::Signals => (
+                    config.batch_period.max(config.signals_min_insert_interval),
+                    config.signals_min_insert_interval,
+                ),
+                RowKind::Sessions => (config.batch_period, config.min_insert_interval),
+            };
             Lane {
                 batch: Batch::new(writer.kind, topic, capacity(writer.kind)),
                 writer,
+                pace,
             }
         })
         .collect();
@@ -92,11 +102,12 @@ pub(super) fn consume(
             }
             let full = lane.batch.rows.len() >= config.batch_bytes
                 || lane.batch.len() >= config.batch_rows as u64;
+            let (period, min_interval) = lane.pace;
             let old = lane
                 .batch
                 .first_at
-                .is_some_and(|t| now.duration_since(t) >= config.batch_period);
-            let idle = caught_up && lane.writer.ready(config.min_insert_interval);
+                .is_some_and(|t| now.duration_since(t) >= period);
+            let idle = caught_up && lane.writer.ready(min_interval);
             if full || old || idle {
                 let next = lane.writer.buffer(capacity(lane.batch.kind));
                 if !lane.writer.hand_over(lane.batch.take(next), progress) {

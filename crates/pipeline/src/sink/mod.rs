@@ -6,8 +6,8 @@
 //! decoded and appended as one RowBinary row to its topic's batch buffer: no allocation or
 //! formatting per row. A batch goes to its table's writer when it reaches `batch_rows` or
 //! `batch_bytes`, when it is `batch_period` old, or as soon as the consumer has caught up and the
-//! writer is free (at most every `min_insert_interval`): big batches under load, little waiting
-//! when there is none. The writer sends one `INSERT … FORMAT RowBinary` through the `clickhouse`
+//! writer is free (at most every `min_insert_interval` for sessions, `signals_min_insert_interval`
+//! for raw signals): big batches under load, little waiting when there is none. The writer sends one `INSERT … FORMAT RowBinary` through the `clickhouse`
 //! crate while the consumer fills the next batch; only after ClickHouse answered 200 are that
 //! batch's offsets committed to Kafka.
 //!
@@ -66,11 +66,16 @@ pub struct SinkConfig {
     /// …or when its first row is this old.
     #[serde(with = "events::human_duration")]
     pub batch_period: Duration,
-    /// Once the consumer has caught up, a batch is written as soon as its table's writer is
-    /// free, but no sooner than this after the table's last insert (each insert is a part
-    /// that ClickHouse merges later).
+    /// Once the consumer has caught up, a batch of sessions (or dead letters) is written as soon
+    /// as its table's writer is free, but no sooner than this after the table's last insert
+    /// (each insert is a part that ClickHouse merges later).
     #[serde(with = "events::human_duration")]
     pub min_insert_interval: Duration,
+    /// The same for raw signals, which nobody waits for: fewer, bigger inserts of them leave
+    /// the server's CPU to the sessions. Their batches also wait this long at most when it is
+    /// longer than `batch_period`.
+    #[serde(with = "events::human_duration")]
+    pub signals_min_insert_interval: Duration,
     /// First wait before resending a failed insert; doubles up to `retry_max`.
     #[serde(with = "events::human_duration")]
     pub retry_initial: Duration,
@@ -102,6 +107,7 @@ impl Default for SinkConfig {
             batch_bytes: 16 << 20,
             batch_period: Duration::from_millis(100),
             min_insert_interval: Duration::from_millis(20),
+            signals_min_insert_interval: Duration::from_millis(500),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             insert_timeout: Duration::from_secs(30),

@@ -34,7 +34,7 @@ fn header(h: &mut String, r: &Report) {
     let _ = write!(
         h,
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>evbench · {name}</title><style>{STYLE}</style></head><body>\
-         <h1>evbench · {name} {verdict}</h1><p class=sub>seed {seed} · provider {provider} · kafka {kafka} · clickhouse {ch} · ingestion {ing} · engine {engine} · {wall:.1} s</p>",
+         <h1>evbench · {name} {verdict}</h1><p class=sub>seed {seed} · provider {provider} · kafka {kafka} · clickhouse {ch} · ingestion {ing} · engine {engine} · {wall:.1} s</p><p class=sub>{machine}</p>",
         name = esc(&r.scenario),
         seed = r.seed,
         provider = esc(&r.provider),
@@ -43,6 +43,7 @@ fn header(h: &mut String, r: &Report) {
         ing = esc(&r.ingestion),
         engine = esc(&r.aggregator.engine),
         wall = r.wall_s,
+        machine = esc(&r.environment.summary()),
     );
 }
 

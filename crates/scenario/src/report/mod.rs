@@ -48,6 +48,8 @@ pub struct Report {
     /// CPU and memory of each part (`kafka`, `clickhouse`, `aggregator-0`, `sink-0`,
     /// `evbench`: the load and the observers), with a per-second series.
     pub resources: BTreeMap<String, ResourceUse>,
+    /// The machine, build, command and storage the run took place on.
+    pub environment: crate::environment::Environment,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -151,6 +153,7 @@ impl Report {
             "  services   {} · kafka {} · clickhouse {} · ingestion {}",
             self.provider, self.versions.kafka, self.versions.clickhouse, self.ingestion
         );
+        let _ = writeln!(out, "  machine    {}", self.environment.summary());
         let e = &self.events;
         let _ = writeln!(
             out,
@@ -292,6 +295,7 @@ mod tests {
             },
             ingestion_detail: IngestionOutcome::default(),
             resources: BTreeMap::new(),
+            environment: crate::environment::Environment::here(0, None),
         }
     }
 
