@@ -59,6 +59,9 @@ fn port_open(port: u16) -> bool {
 pub struct NativeKafka {
     process: ServerProcess,
     endpoint: KafkaEndpoint,
+    java: PathBuf,
+    args: Vec<String>,
+    port: u16,
     // Declared last: the directory outlives the process that writes into it.
     dir: TempDir,
 }
@@ -171,38 +174,17 @@ impl NativeKafka {
         args.push(properties.display().to_string());
         let mut process =
             ServerProcess::spawn("kafka", &java, &args, &[], dir.path().join("stdout.log"))?;
-
         let endpoint = KafkaEndpoint {
             bootstrap: format!("127.0.0.1:{port}"),
             version: KAFKA_VERSION.to_owned(),
         };
-        let started = Instant::now();
-        let mut last_error = String::from("port not open yet");
-        loop {
-            process
-                .check_alive()
-                .map_err(|e| with_log(e, &dir.path().join("server.log")))?;
-            if port_open(port) {
-                match kafka_admin::broker_count(&endpoint.bootstrap, Duration::from_secs(5)) {
-                    Ok(n) if n > 0 => break,
-                    Ok(_) => last_error = "metadata lists no broker".into(),
-                    Err(e) => last_error = e.to_string(),
-                }
-            }
-            if started.elapsed() > START_TIMEOUT {
-                return Err(Error::NotReady {
-                    name: "kafka".into(),
-                    waited_s: START_TIMEOUT.as_secs(),
-                    last_error,
-                    log_tail: crate::process::tail_of(&dir.path().join("server.log"), 40),
-                });
-            }
-            std::thread::sleep(PROBE_INTERVAL);
-        }
-        tracing::info!(bootstrap = %endpoint.bootstrap, version = KAFKA_VERSION, ms = started.elapsed().as_millis() as u64, "kafka ready");
+        wait_for_broker(&mut process, &endpoint, port, dir.path())?;
         Ok(NativeKafka {
             process,
             endpoint,
+            java,
+            args,
+            port,
             dir,
         })
     }
@@ -226,6 +208,65 @@ impl NativeKafka {
     pub fn stop(&mut self) {
         self.process.stop();
     }
+
+    /// Starts the broker again on the same ports and data after [`stop`](Self::stop) (or
+    /// stops it first); returns once it answers a metadata request.
+    pub fn restart(&mut self) -> Result<()> {
+        self.process.stop();
+        let log = self.dir.path().join("stdout.log");
+        self.process =
+            ServerProcess::spawn_logging("kafka", &self.java, &self.args, &[], log, true)?;
+        wait_for_broker(
+            &mut self.process,
+            &self.endpoint,
+            self.port,
+            self.dir.path(),
+        )
+    }
+
+    /// Freezes the broker (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        self.process.pause();
+    }
+
+    /// Wakes a paused broker (SIGCONT).
+    pub fn resume(&self) {
+        self.process.resume();
+    }
+}
+
+/// Waits until the broker on `port` answers a metadata request listing a broker.
+fn wait_for_broker(
+    process: &mut ServerProcess,
+    endpoint: &KafkaEndpoint,
+    port: u16,
+    dir: &Path,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut last_error = String::from("port not open yet");
+    loop {
+        process
+            .check_alive()
+            .map_err(|e| with_log(e, &dir.join("server.log")))?;
+        if port_open(port) {
+            match kafka_admin::broker_count(&endpoint.bootstrap, Duration::from_secs(5)) {
+                Ok(n) if n > 0 => break,
+                Ok(_) => last_error = "metadata lists no broker".into(),
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        if started.elapsed() > START_TIMEOUT {
+            return Err(Error::NotReady {
+                name: "kafka".into(),
+                waited_s: START_TIMEOUT.as_secs(),
+                last_error,
+                log_tail: crate::process::tail_of(&dir.join("server.log"), 40),
+            });
+        }
+        std::thread::sleep(PROBE_INTERVAL);
+    }
+    tracing::info!(bootstrap = %endpoint.bootstrap, version = KAFKA_VERSION, ms = started.elapsed().as_millis() as u64, "kafka ready");
+    Ok(())
 }
 
 fn with_log(error: Error, log: &Path) -> Error {
@@ -488,6 +529,20 @@ impl NativeClickHouse {
     /// The server's process group id while it runs.
     pub fn pgid(&self) -> Option<u32> {
         self.process.as_ref().and_then(ServerProcess::pgid)
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        if let Some(process) = self.process.as_ref() {
+            process.pause();
+        }
+    }
+
+    /// Wakes a paused server (SIGCONT).
+    pub fn resume(&self) {
+        if let Some(process) = self.process.as_ref() {
+            process.resume();
+        }
     }
 }
 

@@ -149,6 +149,8 @@ impl ServerProcess {
             return;
         };
         let group = Pid::from_raw(child.id() as i32);
+        // A paused group cannot act on TERM.
+        let _ = killpg(group, Signal::SIGCONT);
         let _ = killpg(group, Signal::SIGTERM);
         let deadline = Instant::now() + self.stop_grace;
         loop {
@@ -166,6 +168,21 @@ impl ServerProcess {
         // The watchdog has gone; make sure nothing else of the group survived it.
         let _ = killpg(group, Signal::SIGKILL);
         tracing::debug!(name = %self.name, "server process stopped");
+    }
+
+    /// Freezes the whole process group (SIGSTOP): it holds its sockets and answers nothing, as a
+    /// server in a long pause would. [`resume`](Self::resume) wakes it.
+    pub fn pause(&self) {
+        if let Some(child) = self.child.as_ref() {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGSTOP);
+        }
+    }
+
+    /// Wakes a [`pause`](Self::pause)d process group (SIGCONT).
+    pub fn resume(&self) {
+        if let Some(child) = self.child.as_ref() {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGCONT);
+        }
     }
 
     /// Kills the process group at once (SIGKILL), as a crash would. For fault-injection tests.
