@@ -98,9 +98,18 @@ pub fn chain(error: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-fn init_logging() {
+/// Logs to stderr, filtered by `EVBENCH_LOG` (e.g. `info`, `evbench=debug,librdkafka=info`).
+/// `evbench run` keeps the Kafka clients' own complaints (a broker restarted by a fault makes
+/// every client say so) out of the terminal unless `EVBENCH_LOG` asks for them: the checks say
+/// what the run found, and the pipeline's processes log them in `OUT/logs/`.
+fn init_logging(quiet_kafka_clients: bool) {
+    let default = if quiet_kafka_clients {
+        "warn,evbench=info,harness=info,librdkafka=off,rdkafka=off"
+    } else {
+        "warn,evbench=info,harness=info"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("EVBENCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,evbench=info,harness=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -111,7 +120,7 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(matches!(cli.command, Command::Run(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
