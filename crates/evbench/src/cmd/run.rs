@@ -156,8 +156,15 @@ pub async fn run_into(
         format!("{label} ")
     };
     let show = |p: &RunProgress| {
+        // Stored signals are counted in ClickHouse only while draining (a count per poll would
+        // load the server under test), so the running lines leave them out.
+        let stored = if p.phase == "running" {
+            String::new()
+        } else {
+            format!(" · {} signals stored", p.stored_signals)
+        };
         let line = format!(
-            "{prefix}{:<21} {} signals · {}/{} sessions · {} signals stored",
+            "{prefix}{:<21} {} signals · {}/{} sessions{stored}",
             p.phase,
             p.produced,
             p.sessions_seen,
@@ -166,7 +173,6 @@ pub async fn run_into(
             } else {
                 p.sessions_expected.to_string()
             },
-            p.stored_signals
         );
         if tty {
             bar.set_position((p.simulated * 1000.0) as u64);
