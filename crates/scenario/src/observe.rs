@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use events::Session;
 use pipeline::aggregate::{REASON_HEADER, SOURCE_HEADER};
@@ -41,6 +41,42 @@ pub(crate) struct SeenDeadLetter {
     pub reason: String,
     /// `partition/offset` of the refused record in the signals topic.
     pub source: String,
+}
+
+/// How long [`TopicObserver::finish`] reads on towards the topic's end.
+const READ_TO_END_AT_MOST: Duration = Duration::from_secs(15);
+
+/// Each partition's end (high watermark) now; a partition whose end cannot be read is left out.
+fn ends(consumer: &BaseConsumer, topic: &str) -> Vec<(i32, i64)> {
+    let Ok(assignment) = consumer.assignment() else {
+        return Vec::new();
+    };
+    assignment
+        .elements()
+        .iter()
+        .filter_map(|e| {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, e.partition(), Duration::from_secs(5))
+                .ok()?;
+            Some((e.partition(), high))
+        })
+        .collect()
+}
+
+/// Whether the consumer's position is at or past `ends` in every partition. Under
+/// `read_committed` the position moves past transaction markers and aborted records too, so it
+/// reaches the high watermark once no transaction is left open.
+fn reached(consumer: &BaseConsumer, topic: &str, ends: &[(i32, i64)]) -> bool {
+    let Ok(position) = consumer.position() else {
+        return false;
+    };
+    ends.iter().all(|&(partition, end)| {
+        end == 0
+            || matches!(
+                position.find_partition(topic, partition).map(|e| e.offset()),
+                Some(Offset::Offset(at)) if at >= end
+            )
+    })
 }
 
 /// A `read_committed` consumer of every partition of one topic, from its beginning, on a
@@ -85,12 +121,32 @@ impl<T: Send + 'static> TopicObserver<T> {
         let stop = Arc::new(AtomicBool::new(false));
         let distinct = Arc::new(AtomicU64::new(0));
         let (stop_flag, distinct_counter) = (Arc::clone(&stop), Arc::clone(&distinct));
+        let topic = topic.to_owned();
         let handle = std::thread::Builder::new()
             .name(format!("observe-{topic}"))
             .spawn(move || {
                 let mut kept = Vec::new();
                 let mut keys = HashSet::new();
-                while !stop_flag.load(Ordering::Relaxed) {
+                let mut end: Option<(Instant, Vec<(i32, i64)>)> = None;
+                loop {
+                    if end.is_none() && stop_flag.load(Ordering::Relaxed) {
+                        // Asked to stop: read on to the topic's end as it is now, so that what
+                        // was committed just before (or while a restarted broker made this
+                        // consumer reconnect) is not left unread.
+                        end = Some((
+                            Instant::now() + READ_TO_END_AT_MOST,
+                            ends(&consumer, &topic),
+                        ));
+                    }
+                    if let Some((deadline, ends)) = &end {
+                        if reached(&consumer, &topic, ends) {
+                            break;
+                        }
+                        if Instant::now() > *deadline {
+                            tracing::warn!(%topic, "observer stopped before the topic's end");
+                            break;
+                        }
+                    }
                     let Some(Ok(message)) = consumer.poll(Duration::from_millis(20)) else {
                         continue;
                     };
@@ -116,7 +172,8 @@ impl<T: Send + 'static> TopicObserver<T> {
         self.distinct.load(Ordering::Relaxed)
     }
 
-    /// Stops the consumer and hands over what it kept.
+    /// Stops the consumer, once it has read up to the topic's end as it was when asked (at most
+    /// [`READ_TO_END_AT_MOST`]), and hands over what it kept.
     pub fn finish(self) -> Vec<T> {
         self.stop.store(true, Ordering::Relaxed);
         self.handle.join().unwrap_or_default()

@@ -308,8 +308,10 @@ impl Injector {
             emit(Outgoing::Reordered, &h.payload)?;
         }
 
-        // Copies waiting for a signal far enough ahead to make them late.
-        if let Some(waiting) = self.late.get_mut(&index) {
+        // Copies waiting for a signal far enough ahead to make them late; a signal held back
+        // for reordering has not gone out, so it cannot make a copy late yet (the copy would
+        // reach the aggregator as a plain duplicate).
+        if !hold_this && let Some(waiting) = self.late.get_mut(&index) {
             let late_by = self.late_by_ms;
             let mut due = Vec::new();
             waiting.retain_mut(|h| {
@@ -485,9 +487,13 @@ mod tests {
 
     #[test]
     fn late_copies_go_out_beyond_the_tolerance_after_a_newer_signal() {
+        // With reordering too: a newer signal held back for reordering has not gone out yet,
+        // so it cannot be what makes a copy late.
         let options = FaultOptions {
             late_share: 0.3,
             late_by: Duration::from_secs(10),
+            reorder_share: 0.4,
+            reorder_within: Duration::from_secs(8),
             seed: 3,
             ..FaultOptions::default()
         };

@@ -57,22 +57,35 @@ pub(crate) async fn drive(
             error: None,
         })
         .collect();
-    let mut steps: Vec<(Duration, usize, Step)> = Vec::new();
-    for (i, spec) in faults.iter().enumerate() {
-        let at = spec.at.unwrap_or_default();
-        steps.push((at, i, Step::Begin));
-        steps.push((at + spec.lasts(), i, Step::End));
-    }
-    // Stable: at the same moment, earlier faults first, and a fault's end after its begin.
-    steps.sort_by_key(|(at, _, _)| *at);
-    for (at, i, step) in steps {
+    let mut steps: Vec<(Duration, usize, Step)> = faults
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| (spec.at.unwrap_or_default(), i, Step::Begin))
+        .collect();
+    // One step at a time, the earliest first (ties: in the file's order). A fault's end is
+    // scheduled once it has begun, `for` after the beginning finished: a slow step (a server
+    // that takes seconds to stop) delays what follows it, but never shortens a fault.
+    while let Some(next) = steps
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, (at, i, _))| (*at, *i))
+        .map(|(k, _)| k)
+    {
+        let (at, i, step) = steps.swap_remove(next);
         tokio::time::sleep_until(load_started + at).await;
         let fault = &mut happened[i];
         let result = match step {
             Step::Begin => {
                 fault.started_ms = now_ms();
                 tracing::info!(fault = %fault.spec.kind, "fault begins");
-                begin(&fault.spec, targets).await
+                let result = begin(&fault.spec, targets).await;
+                let lasts = fault.spec.lasts();
+                steps.push((
+                    (at + lasts).max(load_started.elapsed() + lasts),
+                    i,
+                    Step::End,
+                ));
+                result
             }
             Step::End => {
                 let result = end(&fault.spec, targets).await;

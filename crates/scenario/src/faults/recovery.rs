@@ -2,10 +2,11 @@
 //!
 //! A process fault's **recovery time** runs from its end (the part back) to the first second in
 //! which the pipeline is back within its pre-fault band, and stays there the second after:
-//! sessions observed in the second at least half the mean of the five seconds before the fault,
-//! and the second's p99 signal → session latency at most 1.5 × the highest per-second p99 of
-//! those five seconds (plus 20 ms, so that a quiet baseline does not make the band too narrow
-//! to meet). The backlog a fault leaves is part of it: a pipeline catching up has high
+//! sessions arriving in the second at least half the mean of the five seconds before the fault,
+//! and the second's p99 latency at most 1.5 × the highest per-second p99 of those five seconds
+//! (plus 20 ms, so that a quiet baseline does not make the band too narrow to meet). The
+//! latency is signal → ClickHouse for faults of the sink and of ClickHouse, signal → sessions
+//! topic for the others (see [`judged_by`]). The backlog a fault leaves is part of it: a pipeline catching up has high
 //! latencies. The **extra latency** is the highest per-second p99 from the fault's start to its
 //! recovery, less the median per-second p99 before it.
 
@@ -13,7 +14,7 @@ use serde::Serialize;
 
 use super::drive::Happened;
 use super::spec::{FaultKind, FaultList};
-use crate::metrics::Second;
+use crate::metrics::{Percentiles, Second};
 
 /// Seconds before a fault that make its baseline.
 const BASELINE_SECONDS: u64 = 5;
@@ -31,7 +32,8 @@ pub struct FaultOutcome {
     /// From its end until the pipeline was back within its pre-fault band; `null` when that
     /// cannot be said (data faults, no baseline, the load ended first).
     pub recovery_ms: Option<f64>,
-    /// The highest per-second p99 (signal → session topic) from its start to its recovery.
+    /// The highest per-second p99 from its start to its recovery (signal → ClickHouse for sink
+    /// and ClickHouse faults, signal → sessions topic for the others).
     pub peak_p99_ms: Option<f64>,
     /// That peak less the median per-second p99 before the fault.
     pub extra_p99_ms: Option<f64>,
@@ -44,6 +46,34 @@ pub struct FaultOutcome {
     /// Why a figure is missing, or what else is worth knowing.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub note: String,
+}
+
+impl FaultOutcome {
+    /// One line for the terminal summary.
+    pub fn summary(&self) -> String {
+        let mut line = if let Some(injected) = self.injected {
+            format!("{} on {injected} records", self.kind)
+        } else {
+            format!(
+                "{} at {:.1} s for {:.1} s",
+                self.kind,
+                self.started_s,
+                self.ended_s - self.started_s
+            )
+        };
+        if let Some(recovery) = self.recovery_ms {
+            line.push_str(&format!(" · recovered {:.1} s after", recovery / 1000.0));
+        }
+        if let (Some(peak), Some(extra)) = (self.peak_p99_ms, self.extra_p99_ms) {
+            line.push_str(&format!(" · p99 peak {peak:.0} ms (+{extra:.0} ms)"));
+        }
+        if let Some(error) = &self.error {
+            line.push_str(&format!(" · FAILED: {error}"));
+        } else if !self.note.is_empty() {
+            line.push_str(&format!(" · {}", self.note));
+        }
+        line
+    }
 }
 
 /// Everything `measure` needs besides the faults.
@@ -110,8 +140,21 @@ pub(crate) fn outcomes(
     out
 }
 
+/// The latency a fault of `kind` is judged by: where sessions stop arriving while it lasts.
+/// A sink or ClickHouse fault leaves the sessions topic alone, so it is judged by signal →
+/// ClickHouse; the others by signal → sessions topic.
+fn judged_by(kind: FaultKind) -> fn(&Second) -> &Percentiles {
+    match kind {
+        FaultKind::KillSink | FaultKind::RestartClickhouse | FaultKind::PauseClickhouse => {
+            |s: &Second| &s.clickhouse_latency
+        }
+        _ => |s: &Second| &s.session_latency,
+    }
+}
+
 /// (recovery ms, peak p99, extra p99, note) of one process fault.
 fn recovery(h: &Happened, run: &Run<'_>) -> (Option<f64>, Option<f64>, Option<f64>, String) {
+    let latency = judged_by(h.spec.kind);
     let second_of = |ms: i64| u64::try_from(ms - run.started_ms).unwrap_or(0) / 1000;
     let start = second_of(h.started_ms);
     let end = second_of(h.ended_ms);
@@ -119,7 +162,7 @@ fn recovery(h: &Happened, run: &Run<'_>) -> (Option<f64>, Option<f64>, Option<f6
     let at = |t: u64| run.timeline.iter().find(|s| s.t == t);
     let baseline: Vec<&Second> = (start.saturating_sub(BASELINE_SECONDS)..start)
         .filter_map(at)
-        .filter(|s| s.session_latency.count > 0)
+        .filter(|s| latency(s).count > 0)
         .collect();
     if baseline.is_empty() {
         return (
@@ -131,18 +174,18 @@ fn recovery(h: &Happened, run: &Run<'_>) -> (Option<f64>, Option<f64>, Option<f6
     }
     let mean_sessions = baseline
         .iter()
-        .map(|s| s.sessions_observed as f64)
+        .map(|s| latency(s).count as f64)
         .sum::<f64>()
         / baseline.len() as f64;
-    let mut p99s: Vec<f64> = baseline.iter().map(|s| s.session_latency.p99).collect();
+    let mut p99s: Vec<f64> = baseline.iter().map(|s| latency(s).p99).collect();
     p99s.sort_by(f64::total_cmp);
     let ceiling = p99s.last().copied().unwrap_or(0.0) * 1.5 + 20.0;
     let median = p99s[p99s.len() / 2];
     let within = |t: u64| {
         at(t).is_some_and(|s| {
-            s.session_latency.count > 0
-                && s.session_latency.p99 <= ceiling
-                && s.sessions_observed as f64 >= 0.5 * mean_sessions
+            latency(s).count > 0
+                && latency(s).p99 <= ceiling
+                && latency(s).count as f64 >= 0.5 * mean_sessions
         })
     };
     // Back once a second and the one after it are within the band.
@@ -150,8 +193,8 @@ fn recovery(h: &Happened, run: &Run<'_>) -> (Option<f64>, Option<f64>, Option<f6
     let peak_until = recovered.unwrap_or(load_end.max(end));
     let peak = (start..=peak_until)
         .filter_map(at)
-        .filter(|s| s.session_latency.count > 0)
-        .map(|s| s.session_latency.p99)
+        .filter(|s| latency(s).count > 0)
+        .map(|s| latency(s).p99)
         .fold(None, |m: Option<f64>, p| Some(m.map_or(p, |m| m.max(p))));
     let extra = peak.map(|p| (p - median).max(0.0));
     match recovered {
@@ -240,6 +283,43 @@ mod tests {
         let (recovery, _, _, note) = super::recovery(&h, &short);
         assert_eq!(recovery, None);
         assert!(note.contains("ended"), "{note}");
+    }
+
+    #[test]
+    fn sink_faults_are_judged_by_the_latency_to_clickhouse() {
+        // The sessions topic never notices a killed sink; ClickHouse does: nothing stored
+        // from 10 s to 12 s, a slow backlog in 12–13 s, normal again from 14 s.
+        let mut timeline: Vec<Second> = (0..30).map(|t| second(t, 100, 50.0)).collect();
+        for s in &mut timeline {
+            let (count, p99) = match s.t {
+                10 | 11 => (0, 0.0),
+                12 => (200, 3000.0),
+                13 => (120, 800.0),
+                _ => (100, 90.0),
+            };
+            s.clickhouse_latency = Percentiles {
+                count,
+                p99,
+                ..Percentiles::default()
+            };
+        }
+        let injected = Default::default();
+        let run = Run {
+            timeline: &timeline,
+            started_ms: 1_000_000,
+            load_ended_ms: 1_030_000,
+            injected: &injected,
+        };
+        let mut h = kill_at(1_010_000, 1_012_000);
+        h.spec.kind = FaultKind::KillSink;
+        let (recovery, peak, extra, note) = recovery(&h, &run);
+        assert_eq!(recovery, Some(2000.0), "{note}");
+        assert_eq!(peak, Some(3000.0));
+        assert_eq!(extra, Some(2910.0));
+        // The same timeline judged by the sessions topic: nothing happened there.
+        h.spec.kind = FaultKind::KillAggregator;
+        let (recovery, peak, _, _) = super::recovery(&h, &run);
+        assert_eq!((recovery, peak), (Some(0.0), Some(50.0)));
     }
 
     #[test]

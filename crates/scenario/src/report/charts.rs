@@ -16,12 +16,20 @@ const PAD_B: f64 = 30.0;
 const PAD_T: f64 = 24.0;
 const PAD_R: f64 = 16.0;
 
-/// A line chart of several series sharing an x axis.
+/// A span of the x axis shaded behind the lines, with a label at its top (a fault's time).
+pub(super) struct Band<'a> {
+    pub from: f64,
+    pub to: f64,
+    pub label: &'a str,
+}
+
+/// A line chart of several series sharing an x axis, with `bands` shaded behind them.
 pub(super) fn line_chart(
     y_label: &str,
     x_label: &str,
     x: &[f64],
     series: &[(&str, &str, &[f64])],
+    bands: &[Band<'_>],
 ) -> String {
     let mut svg = String::new();
     let _ = write!(
@@ -40,6 +48,21 @@ pub(super) fn line_chart(
         .max(1e-9)
         * 1.05;
     axes(&mut svg, x_label, y_label, x_max, y_max);
+    for band in bands {
+        let (x0, x1) = (sx(band.from, x_max), sx(band.to.max(band.from), x_max));
+        // A fault shorter than a pixel still shows as a 2 px line.
+        let width = (x1 - x0).max(2.0);
+        let _ = write!(
+            svg,
+            "<rect class=fault x={x0:.1} y={PAD_T} width={width:.1} height={} fill='#f2b8b5' fill-opacity=0.45><title>{}</title></rect>\
+             <text x={:.1} y={} font-size=9 fill='#a33'>{}</text>",
+            H - PAD_B - PAD_T,
+            esc(band.label),
+            x0 + 2.0,
+            PAD_T + 9.0,
+            esc(band.label)
+        );
+    }
     for (i, (name, color, ys)) in series.iter().enumerate() {
         let points: Vec<String> = x
             .iter()

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::Report;
-use super::charts::{bar_chart, esc, line_chart};
+use super::charts::{Band, bar_chart, esc, line_chart};
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}h1{font-size:1.5em}\
 .sub{color:#666}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}\
@@ -15,6 +15,7 @@ pub(super) fn page(report: &Report) -> String {
     let mut h = String::with_capacity(64 * 1024);
     header(&mut h, report);
     checks(&mut h, report);
+    faults(&mut h, report);
     throughput(&mut h, report);
     latency_over_time(&mut h, report);
     latency_distribution(&mut h, report);
@@ -87,6 +88,7 @@ fn throughput(h: &mut String, r: &Report) {
             ("signals produced", "#1f77b4", &events),
             ("sessions observed", "#ff7f0e", &sessions),
         ],
+        &fault_bands(r),
     ));
 }
 
@@ -108,6 +110,7 @@ fn latency_over_time(h: &mut String, r: &Report) {
             ("signal → sessions p99", "#d62728", &p99),
             ("signal → clickhouse p99", "#9467bd", &ch99),
         ],
+        &fault_bands(r),
     ));
 }
 
@@ -187,6 +190,46 @@ fn kpis(h: &mut String, r: &Report) {
             esc(&row.observed),
             esc(&row.expected),
             if row.passed { "=" } else { "≠" }
+        );
+    }
+    h.push_str("</table>");
+}
+
+/// The process faults as shaded spans of the time charts (data faults last the whole load).
+fn fault_bands(r: &Report) -> Vec<Band<'_>> {
+    r.faults
+        .iter()
+        .filter(|f| f.injected.is_none())
+        .map(|f| Band {
+            from: f.started_s,
+            to: f.ended_s,
+            label: f.kind.as_str(),
+        })
+        .collect()
+}
+
+fn faults(h: &mut String, r: &Report) {
+    if r.faults.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h2>Faults</h2><table><tr><th>fault</th><th>from s</th><th>to s</th><th>recovery ms</th>\
+         <th>peak p99 ms</th><th>extra p99 ms</th><th>records</th><th>note</th></tr>",
+    );
+    let figure = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.0}"));
+    for f in &r.faults {
+        let note = f.error.as_deref().unwrap_or(&f.note);
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            f.kind,
+            f.started_s,
+            f.ended_s,
+            figure(f.recovery_ms),
+            figure(f.peak_p99_ms),
+            figure(f.extra_p99_ms),
+            f.injected.map_or_else(|| "–".to_owned(), |n| n.to_string()),
+            esc(note)
         );
     }
     h.push_str("</table>");

@@ -205,6 +205,9 @@ impl Report {
                 .collect();
             let _ = writeln!(out, "  cpu, peak memory  {}", parts.join(" · "));
         }
+        for fault in &self.faults {
+            let _ = writeln!(out, "  fault      {}", fault.summary());
+        }
         for check in &self.checks {
             let mark = if check.passed { "ok  " } else { "FAIL" };
             let _ = writeln!(out, "  [{mark}] {:<22} {}", check.name, check.detail);
@@ -353,5 +356,54 @@ mod tests {
             !html.contains("<script") && !html.contains("http://") && !html.contains("https://")
         );
         assert!(html.contains("sample&lt;&amp;&gt;"));
+    }
+
+    #[test]
+    fn faults_show_in_summary_table_and_charts() {
+        use crate::faults::recovery::FaultOutcome;
+        use crate::faults::spec::FaultKind;
+        let mut report = sample();
+        assert!(!report.html().contains("class=fault"));
+        report.faults = vec![
+            FaultOutcome {
+                kind: FaultKind::KillAggregator,
+                started_at: "2026-12-01T00:00:02Z".into(),
+                ended_at: "2026-12-01T00:00:04Z".into(),
+                started_s: 2.0,
+                ended_s: 4.0,
+                recovery_ms: Some(1500.0),
+                peak_p99_ms: Some(2400.0),
+                extra_p99_ms: Some(2300.0),
+                injected: None,
+                error: None,
+                note: String::new(),
+            },
+            FaultOutcome {
+                kind: FaultKind::Duplicate,
+                started_at: "2026-12-01T00:00:00Z".into(),
+                ended_at: "2026-12-01T00:00:05Z".into(),
+                started_s: 0.0,
+                ended_s: 5.0,
+                recovery_ms: None,
+                peak_p99_ms: None,
+                extra_p99_ms: None,
+                injected: Some(17),
+                error: None,
+                note: String::new(),
+            },
+        ];
+        let summary = report.summary();
+        assert!(
+            summary.contains("fault      kill-aggregator at 2.0 s for 2.0 s · recovered 1.5 s after · p99 peak 2400 ms (+2300 ms)"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("fault      duplicate on 17 records"),
+            "{summary}"
+        );
+        let html = report.html();
+        // One band per process fault on each of the two time charts; data faults get none.
+        assert_eq!(html.matches("class=fault").count(), 2, "{html}");
+        assert!(html.contains("<h2>Faults</h2>") && html.contains("<td>duplicate</td>"));
     }
 }

@@ -1,0 +1,84 @@
+//! Faults in a scenario, on real Kafka and ClickHouse: the checks notice what a fault breaks.
+//!
+//! The negative control: the same aggregator with its transactions turned off
+//! (`exactly_once = false`, at least once) and a commit only every 2 s, SIGKILLed mid-run. The
+//! restarted process replays from the last committed offsets, so the sessions it had sent since
+//! then reach `charging-sessions` twice. The run must fail `sessions-topic-exactly-once` (and
+//! only that: ClickHouse collapses the copies, so `sessions-exact` holds), proving both that
+//! the kill really happened mid-stream and that the check can fail. `scenarios/faults.toml`
+//! (in `ci/run`) is the positive side: every fault, every check passing.
+
+use std::process::Command;
+
+const AT_LEAST_ONCE_KILLED: &str = r#"
+name = "at-least-once-killed"
+seed = 21
+
+[fleet]
+chargers = 200
+max_partitions = 4
+
+[profile]
+base = "study-literal"
+
+[run]
+span = "6m"
+time_compression = 20
+ingestion = "sink"
+
+[aggregator]
+exactly_once = false
+commit_interval = "2s"
+
+[[faults]]
+kind = "kill-aggregator"
+at = "7s"
+for = "1s"
+"#;
+
+#[test]
+fn killing_an_at_least_once_aggregator_fails_the_exactly_once_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("at-least-once-killed.toml");
+    std::fs::write(&scenario, AT_LEAST_ONCE_KILLED).unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_evbench"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        vec!["sessions-topic-exactly-once"],
+        "stderr: {stderr}"
+    );
+    let duplicated = report["sessions"]["duplicated"].as_u64().unwrap();
+    let expected = report["sessions"]["expected"].as_u64().unwrap();
+    assert!(duplicated > 0, "sessions: {}", report["sessions"]);
+    assert_eq!(report["sessions"]["matched"].as_u64().unwrap(), expected);
+
+    let faults = report["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!(faults[0]["kind"], "kill-aggregator");
+    assert!(faults[0].get("error").is_none(), "{faults:?}");
+    let down = faults[0]["ended_s"].as_f64().unwrap() - faults[0]["started_s"].as_f64().unwrap();
+    assert!((0.9..3.0).contains(&down), "down for {down} s");
+    assert!(
+        stderr.contains("fault      kill-aggregator at"),
+        "the summary names the fault: {stderr}"
+    );
+}
