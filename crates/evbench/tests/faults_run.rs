@@ -77,8 +77,9 @@ fn killing_an_at_least_once_aggregator_fails_the_exactly_once_check() {
     assert!(faults[0].get("error").is_none(), "{faults:?}");
     let down = faults[0]["ended_s"].as_f64().unwrap() - faults[0]["started_s"].as_f64().unwrap();
     assert!((0.9..3.0).contains(&down), "down for {down} s");
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stderr.contains("fault      kill-aggregator at"),
-        "the summary names the fault: {stderr}"
+        stdout.contains("fault      kill-aggregator at"),
+        "the summary names the fault: {stdout}"
     );
 }
