@@ -195,6 +195,32 @@ fn an_unmeetable_threshold_exits_1_and_names_the_check() {
         assert_eq!(sessions[key], 0, "sessions.{key}");
     }
     assert_eq!(report["events"]["produced"], report["events"]["stored"]);
+    // An unpaced run has no schedule: its latencies start at the send and say so.
+    assert_eq!(report["latency_basis"], "sent");
+    assert_eq!(report["scenario_resolved"]["fleet"]["chargers"], 20);
+    assert_eq!(
+        report["scenario_resolved"]["run"]["time_compression"],
+        "max"
+    );
+    assert!(report["environment"]["host"]["cores"].as_u64().unwrap() >= 1);
+    assert!(
+        report["environment"]["host"]["memory_bytes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(report["environment"].get("commit").is_some());
+    for part in ["kafka", "clickhouse", "evbench"] {
+        let usage = &report["resources"][part];
+        assert!(
+            usage["cpu_seconds"].as_f64().unwrap() > 0.0,
+            "{part}: {usage}"
+        );
+        assert!(
+            usage["peak_rss_bytes"].as_u64().unwrap() > 0,
+            "{part}: {usage}"
+        );
+    }
     assert!(
         report["latency_ms"]["event_to_session_topic"]["p50"]
             .as_f64()
@@ -215,6 +241,7 @@ fn an_unmeetable_threshold_exits_1_and_names_the_check() {
             "charts in the rendered DOM"
         );
         assert!(dom.contains("min-events-per-s") && dom.contains("FAIL"));
+        assert!(dom.contains("CPU per part"), "the resources chart");
         let png = std::fs::read(&screenshot).unwrap();
         assert!(
             png.starts_with(b"\x89PNG") && png.len() > 20_000,
@@ -222,4 +249,68 @@ fn an_unmeetable_threshold_exits_1_and_names_the_check() {
             png.len()
         );
     }
+}
+
+/// A producer that cannot keep its schedule (a pace no machine meets): latencies from the
+/// intended send time include the lag that latencies from the send time hide.
+#[test]
+fn a_producer_behind_schedule_shows_in_latencies_from_the_intended_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("behind.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "behind"
+seed = 9
+
+[fleet]
+chargers = 2000
+max_partitions = 8
+
+[run]
+span = "1h"
+time_compression = 100000
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = evbench()
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["latency_basis"], "intended");
+    let lag = report["producer_lag_ms"]["max"].as_f64().unwrap();
+    assert!(
+        lag > 20.0,
+        "the producer fell behind: {}",
+        report["producer_lag_ms"]
+    );
+    for end in ["event_to_session_topic", "event_to_clickhouse"] {
+        let intended = &report["latency_ms"][end];
+        let sent = &report["latency_from_sent_ms"][end];
+        assert_eq!(intended["count"], sent["count"]);
+        for p in ["p50", "p99", "max"] {
+            assert!(
+                intended[p].as_f64().unwrap() > sent[p].as_f64().unwrap(),
+                "{end} {p}: from intended {intended}, from sent {sent}"
+            );
+        }
+    }
+    let lags: Vec<f64> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["producer_lag_ms"].as_f64().unwrap())
+        .collect();
+    assert!(
+        lags.iter().any(|&l| l > 20.0),
+        "the lag per second: {lags:?}"
+    );
 }

@@ -52,6 +52,9 @@ pub struct Scenario {
     #[serde(default)]
     pub profile: ProfileSpec,
     pub run: Run,
+    /// The offered load and the warm-up (`[load]`).
+    #[serde(default)]
+    pub load: Load,
     /// The aggregator under test and how it treats imperfect input.
     #[serde(default)]
     pub aggregator: AggregatorSettings,
@@ -119,6 +122,21 @@ pub struct Run {
     /// `environment.services_storage` says what it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services_dir: Option<std::path::PathBuf>,
+}
+
+/// The offered load.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// Signals per second on average: the time compression that gives this rate for the fleet
+    /// and profile is derived (by counting the simulator's events), so `run.time_compression`
+    /// is not set with it. Sweep it to draw latency against offered load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Sessions completed in this first stretch of the load (wall time) are left out of the
+    /// latency figures, so that start-up (connections, JIT, caches) does not count.
+    #[serde(default, with = "events::human_duration")]
+    pub warmup: Duration,
 }
 
 fn default_linger() -> Duration {
@@ -340,6 +358,22 @@ impl Scenario {
     pub fn validate(&self) -> Result<(), String> {
         if self.name.trim().is_empty() {
             return Err("`name` is empty".into());
+        }
+        if let Some(rate) = self.load.rate {
+            if !(rate.is_finite() && rate > 0.0 && rate <= 1e8) {
+                return Err(format!(
+                    "`load.rate` must be a number of signals per second above 0, not {rate}"
+                ));
+            }
+            if self.run.time_compression != Compression::Max {
+                return Err(
+                    "set `load.rate` or `run.time_compression`, not both: the rate decides the time compression"
+                        .into(),
+                );
+            }
+        }
+        if self.load.warmup > Duration::from_secs(3600) {
+            return Err("`load.warmup` must be at most 1h".into());
         }
         if self.fleet.chargers == 0 {
             return Err("`fleet.chargers` must be at least 1".into());

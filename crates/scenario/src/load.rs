@@ -98,3 +98,28 @@ pub(crate) async fn play(
         finished: Instant::now(),
     })
 }
+
+/// The time compression that plays `fleet` at `rate` signals per second on average: the
+/// simulator's events are counted (it is pure and fast: a few million events a second) and
+/// their simulated span divided by the wall time that rate gives them.
+pub(crate) async fn compression_for_rate(fleet: &FleetConfig, rate: f64) -> Result<Compression> {
+    let fleet = fleet.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut sim = Simulator::new(fleet)?;
+        let start = sim.config().start_ms;
+        let (mut signals, mut last_ms) = (0u64, start);
+        let mut scratch = Vec::with_capacity(256);
+        while let Some(meta) = sim.next_event(&mut scratch) {
+            signals += 1;
+            last_ms = meta.timestamp_ms;
+            scratch.clear();
+        }
+        let wall_s = signals as f64 / rate;
+        let sim_s = (last_ms - start).max(1) as f64 / 1000.0;
+        Compression::factor(sim_s / wall_s.max(1e-3)).map_err(|e| crate::Error::Invalid {
+            path: "load.rate".into(),
+            message: format!("no time compression gives {rate} signals/s: {e}"),
+        })
+    })
+    .await?
+}

@@ -107,31 +107,50 @@ pub struct Second {
     pub sessions_observed: u64,
     pub session_latency: Percentiles,
     pub clickhouse_latency: Percentiles,
+    /// How far the producer was behind its schedule (paced runs): the largest lag of the
+    /// visits' last signals sent in this second, ms.
+    pub producer_lag_ms: f64,
+}
+
+/// One second's counters while they are collected.
+#[derive(Debug, Default)]
+struct Slot {
+    events: u64,
+    sessions: u64,
+    session_latency: Latency,
+    clickhouse_latency: Latency,
+    producer_lag_ms: f64,
 }
 
 /// Per-second counters and latencies over a run.
 #[derive(Debug, Default)]
 pub struct Timeline {
-    seconds: BTreeMap<u64, (u64, u64, Latency, Latency)>,
+    seconds: BTreeMap<u64, Slot>,
 }
 
 impl Timeline {
     pub fn add_events(&mut self, second: u64, n: u64) {
-        self.seconds.entry(second).or_default().0 += n;
+        self.seconds.entry(second).or_default().events += n;
     }
 
     pub fn add_session(&mut self, second: u64, latency_ms: f64) {
         let slot = self.seconds.entry(second).or_default();
-        slot.1 += 1;
-        slot.2.record_ms(latency_ms);
+        slot.sessions += 1;
+        slot.session_latency.record_ms(latency_ms);
     }
 
     pub fn add_clickhouse(&mut self, second: u64, latency_ms: f64) {
         self.seconds
             .entry(second)
             .or_default()
-            .3
+            .clickhouse_latency
             .record_ms(latency_ms);
+    }
+
+    /// The producer was `lag_ms` behind its schedule when it sent a signal in `second`.
+    pub fn add_producer_lag(&mut self, second: u64, lag_ms: f64) {
+        let slot = self.seconds.entry(second).or_default();
+        slot.producer_lag_ms = slot.producer_lag_ms.max(lag_ms);
     }
 
     /// Every second from the first to the last, gaps filled with zeros.
@@ -141,12 +160,13 @@ impl Timeline {
         };
         (0..=last)
             .map(|t| match self.seconds.get(&t) {
-                Some((events, sessions, session_latency, clickhouse_latency)) => Second {
+                Some(slot) => Second {
                     t,
-                    events_produced: *events,
-                    sessions_observed: *sessions,
-                    session_latency: session_latency.percentiles(),
-                    clickhouse_latency: clickhouse_latency.percentiles(),
+                    events_produced: slot.events,
+                    sessions_observed: slot.sessions,
+                    session_latency: slot.session_latency.percentiles(),
+                    clickhouse_latency: slot.clickhouse_latency.percentiles(),
+                    producer_lag_ms: slot.producer_lag_ms,
                 },
                 None => Second {
                     t,

@@ -18,6 +18,7 @@ use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use schema::Schema;
 
+use crate::metrics::Latency;
 use crate::{Error, Result};
 
 /// Milliseconds since the epoch, now.
@@ -224,33 +225,44 @@ pub(crate) fn dead_letters(bootstrap: &str, topic: &str) -> Result<TopicObserver
 /// Polls the sessions table and notes when each session first became visible.
 pub(crate) struct VisibilityPoller {
     seen: Arc<Mutex<HashMap<String, i64>>>,
+    gaps: Arc<Mutex<Latency>>,
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 /// How often ClickHouse is asked (from one query's start to the next's): the bound of the
-/// observation error. Each poll is a query the server under test answers; 50 a second cost it
-/// a few percent of a core.
-pub(crate) const VISIBILITY_POLL: Duration = Duration::from_millis(20);
+/// observation error while each query answers within it (the gaps as they really were are in
+/// the report). Each poll is a query the server under test answers; 100 a second cost it a few
+/// percent of a core.
+pub(crate) const VISIBILITY_POLL: Duration = Duration::from_millis(10);
 
 impl VisibilityPoller {
     pub fn start(client: clickhouse::Client, schema: Schema) -> VisibilityPoller {
         let seen = Arc::new(Mutex::new(HashMap::new()));
+        let gaps = Arc::new(Mutex::new(Latency::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(poll_visibility(
             client,
             schema,
             Arc::clone(&seen),
+            Arc::clone(&gaps),
             Arc::clone(&stop),
         ));
-        VisibilityPoller { seen, stop, task }
+        VisibilityPoller {
+            seen,
+            gaps,
+            stop,
+            task,
+        }
     }
 
-    /// Stops polling; session id → first seen, epoch ms.
-    pub async fn finish(self) -> HashMap<String, i64> {
+    /// Stops polling; session id → first seen, epoch ms, and the gaps between polls.
+    pub async fn finish(self) -> (HashMap<String, i64>, Latency) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.task.await;
-        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let gaps = self.gaps.lock().map(|g| g.clone()).unwrap_or_default();
+        (seen, gaps)
     }
 }
 
@@ -260,11 +272,13 @@ async fn poll_visibility(
     client: clickhouse::Client,
     schema: Schema,
     seen: Arc<Mutex<HashMap<String, i64>>>,
+    gaps: Arc<Mutex<Latency>>,
     stop: Arc<AtomicBool>,
 ) {
     let table = schema.qualified(schema::table::SESSIONS);
     let mut known: HashSet<String> = HashSet::new();
     let mut since_s = now_ms() / 1000 - 5;
+    let mut previous_send: Option<i64> = None;
     let mut ticks = tokio::time::interval(VISIBILITY_POLL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !stop.load(Ordering::Relaxed) {
@@ -275,6 +289,12 @@ async fn poll_visibility(
         // the parts there were then): the send time is its end, so that the query's own
         // duration is not counted; it was not visible at the previous send, one poll earlier.
         let sent_ms = now_ms();
+        if let Some(previous) = previous_send
+            && let Ok(mut gaps) = gaps.lock()
+        {
+            gaps.record_ms((sent_ms - previous) as f64);
+        }
+        previous_send = Some(sent_ms);
         let polled_s = sent_ms / 1000;
         if let Ok(ids) = client.query(&sql).fetch_all::<String>().await {
             let visible_ms = sent_ms;

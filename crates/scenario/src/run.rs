@@ -129,6 +129,15 @@ pub async fn run(
     )
     .await?;
 
+    let compression = match scenario.load.rate {
+        Some(rate) => {
+            let compression = load::compression_for_rate(&fleet, rate).await?;
+            tracing::info!(rate, %compression, "time compression for the offered load");
+            compression
+        }
+        None => scenario.run.time_compression,
+    };
+
     status.phase("starting the pipeline");
     let mut pipeline = Pipeline::start(
         scenario,
@@ -160,7 +169,7 @@ pub async fn run(
     // Process faults happen while the load plays; both end before the drain.
     let (played, happened) = tokio::join!(
         play(
-            scenario,
+            compression,
             &fleet,
             &kafka,
             &produce_options,
@@ -219,6 +228,8 @@ pub async fn run(
         ended: drained.at.unwrap_or_else(Instant::now),
         signals: played.report.events,
         producer_events_per_s: played.report.events_per_s,
+        warmup: scenario.load.warmup,
+        poll_gaps: &observed.poll_gaps,
     });
     let evidence = Evidence {
         drain_s: drained
@@ -254,6 +265,10 @@ pub async fn run(
     let mut report = assemble(scenario, &services, evidence, measures, started_at_ms);
     report.resources = resources;
     report.faults = fault_outcomes;
+    report.offered_load = crate::report::OfferedLoad {
+        rate: scenario.load.rate,
+        time_compression: compression.to_string(),
+    };
     drop(services);
     Ok(report)
 }
@@ -370,6 +385,7 @@ struct Observed {
     sessions: Vec<SeenSession>,
     dead_letters: Vec<SeenDeadLetter>,
     visible: std::collections::HashMap<String, i64>,
+    poll_gaps: crate::metrics::Latency,
 }
 
 impl Observers {
@@ -383,17 +399,19 @@ impl Observers {
     }
 
     async fn finish(self) -> Observed {
+        let (visible, poll_gaps) = self.visibility.finish().await;
         Observed {
             sessions: self.sessions.finish(),
             dead_letters: self.dead_letters.finish(),
-            visible: self.visibility.finish().await,
+            visible,
+            poll_gaps,
         }
     }
 }
 
 /// Plays the load, showing progress every half second.
 async fn play(
-    scenario: &Scenario,
+    compression: simulator::Compression,
     fleet: &FleetConfig,
     kafka: &endpoints::KafkaEndpoint,
     options: &ProduceOptions,
@@ -401,13 +419,7 @@ async fn play(
     status: &mut Status<'_>,
 ) -> Result<Played> {
     let progress = Arc::new(LoadProgress::default());
-    let load = load::play(
-        kafka,
-        fleet,
-        scenario.run.time_compression,
-        options,
-        Arc::clone(&progress),
-    );
+    let load = load::play(kafka, fleet, compression, options, Arc::clone(&progress));
     let mut load = std::pin::pin!(load);
     loop {
         tokio::select! {
@@ -484,7 +496,13 @@ fn assemble(
         sessions,
         kpis,
         throughput: measures.throughput,
+        latency_basis: measures.latency_method.basis,
         latency_ms: measures.latency_ms,
+        latency_from_sent_ms: measures.latency_from_sent_ms,
+        latency_method: measures.latency_method,
+        producer_lag_ms: measures.producer_lag_ms,
+        offered_load: Default::default(),
+        scenario_resolved: scenario.resolved(),
         checks,
         passed,
         wall_s: measures.wall_s,

@@ -233,6 +233,7 @@ mod tests {
                 ..Percentiles::default()
             },
             clickhouse_latency: Percentiles::default(),
+            producer_lag_ms: 0.0,
         }
     }
 

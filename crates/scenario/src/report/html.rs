@@ -18,6 +18,8 @@ pub(super) fn page(report: &Report) -> String {
     faults(&mut h, report);
     throughput(&mut h, report);
     latency_over_time(&mut h, report);
+    producer_lag(&mut h, report);
+    cpu_over_time(&mut h, report);
     latency_distribution(&mut h, report);
     latency_percentiles(&mut h, report);
     counts(&mut h, report);
@@ -233,4 +235,61 @@ fn faults(h: &mut String, r: &Report) {
         );
     }
     h.push_str("</table>");
+}
+
+fn producer_lag(h: &mut String, r: &Report) {
+    if r.latency_basis != crate::measure::LatencyBasis::Intended {
+        return;
+    }
+    let lag: Vec<f64> = r.timeline.iter().map(|s| s.producer_lag_ms).collect();
+    h.push_str("<h2>Producer lag behind its schedule</h2>");
+    h.push_str(&line_chart(
+        "ms",
+        "s since start",
+        &seconds(r),
+        &[("largest lag of the second", "#8c564b", &lag)],
+        &fault_bands(r),
+    ));
+}
+
+/// CPU of every part per second (in cores), from the resource sampler's own clock.
+fn cpu_over_time(h: &mut String, r: &Report) {
+    const COLORS: [&str; 8] = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    ];
+    let last = r
+        .resources
+        .values()
+        .filter_map(|u| u.series.last().map(|s| s.t))
+        .max();
+    let Some(last) = last else {
+        return;
+    };
+    let x: Vec<f64> = (0..=last).map(|t| t as f64).collect();
+    let columns: Vec<(String, Vec<f64>)> = r
+        .resources
+        .iter()
+        .map(|(name, usage)| {
+            let mut cpu = vec![0.0; x.len()];
+            for sample in &usage.series {
+                if let Some(slot) = usize::try_from(sample.t).ok().and_then(|t| cpu.get_mut(t)) {
+                    *slot = sample.cpu;
+                }
+            }
+            (name.clone(), cpu)
+        })
+        .collect();
+    let series: Vec<(&str, &str, &[f64])> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (name, cpu))| (name.as_str(), COLORS[i % COLORS.len()], cpu.as_slice()))
+        .collect();
+    h.push_str("<h2>CPU per part</h2>");
+    h.push_str(&line_chart(
+        "cores",
+        "s since the services started",
+        &x,
+        &series,
+        &[],
+    ));
 }

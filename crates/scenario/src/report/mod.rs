@@ -30,7 +30,20 @@ pub struct Report {
     pub sessions: SessionComparison,
     pub kpis: KpiSummary,
     pub throughput: Throughput,
+    /// Where the latencies start: `intended` (when each signal was due: paced runs) or `sent`
+    /// (when it was handed to the Kafka client: unpaced runs, queueing included).
+    pub latency_basis: crate::measure::LatencyBasis,
     pub latency_ms: Latencies,
+    /// The same latencies from the send time: the difference is the producer's lag.
+    pub latency_from_sent_ms: Latencies,
+    /// Basis, warm-up, and the ClickHouse observation's resolution.
+    pub latency_method: crate::measure::LatencyMethod,
+    /// How far behind its schedule the producer sent the visits' last signals (paced runs).
+    pub producer_lag_ms: Percentiles,
+    /// The load asked for: `load.rate` if set, and the time compression played.
+    pub offered_load: OfferedLoad,
+    /// Every scenario key with its effective value, defaults filled in.
+    pub scenario_resolved: serde_json::Value,
     pub checks: Vec<Check>,
     pub passed: bool,
     /// Wall-clock seconds from the first signal to the drained pipeline.
@@ -52,6 +65,15 @@ pub struct Report {
     pub environment: crate::environment::Environment,
     /// Every fault of the scenario: when it happened and what it did (`docs/faults.md`).
     pub faults: Vec<crate::faults::recovery::FaultOutcome>,
+}
+
+/// The load asked for.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OfferedLoad {
+    /// `load.rate`: signals per second asked for, when set.
+    pub rate: Option<f64>,
+    /// The time compression played (derived from `rate` when set), or `max`.
+    pub time_compression: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -191,6 +213,25 @@ impl Report {
                 p.p50, p.p99, p.p999, p.max, p.count
             );
         }
+        let basis = match self.latency_basis {
+            crate::measure::LatencyBasis::Intended => format!(
+                "from the intended send time (producer lag p99 {:.1} ms, max {:.1} ms)",
+                self.producer_lag_ms.p99, self.producer_lag_ms.max
+            ),
+            crate::measure::LatencyBasis::Sent => {
+                "from the send time: an unpaced run, so these are queueing delays behind its backlog"
+                    .to_owned()
+            }
+        };
+        let warmup = if self.latency_method.sessions_in_warmup > 0 {
+            format!(
+                "; {} sessions of the {:.0} s warm-up left out",
+                self.latency_method.sessions_in_warmup, self.latency_method.warmup_s
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "  latency basis {basis}{warmup}");
         if !self.resources.is_empty() {
             let parts: Vec<String> = self
                 .resources
@@ -273,10 +314,26 @@ mod tests {
                 sessions_per_s: 100.0,
                 produce_events_per_s: 2000.0,
             },
+            latency_basis: crate::measure::LatencyBasis::Intended,
             latency_ms: Latencies {
                 event_to_session_topic: latency.percentiles(),
                 event_to_clickhouse: latency.percentiles(),
             },
+            latency_from_sent_ms: Latencies::default(),
+            latency_method: crate::measure::LatencyMethod {
+                basis: crate::measure::LatencyBasis::Intended,
+                note: "from when each signal was due".into(),
+                warmup_s: 0.0,
+                sessions_in_warmup: 0,
+                clickhouse_poll_interval_ms: 10.0,
+                clickhouse_poll_gap_ms: Percentiles::default(),
+            },
+            producer_lag_ms: Percentiles::default(),
+            offered_load: OfferedLoad {
+                rate: None,
+                time_compression: "20".into(),
+            },
+            scenario_resolved: serde_json::json!({"name": "sample"}),
             checks: vec![Check {
                 name: "sessions-exact".into(),
                 passed: true,
@@ -317,7 +374,12 @@ mod tests {
             "sessions",
             "kpis",
             "throughput",
+            "latency_basis",
             "latency_ms",
+            "latency_from_sent_ms",
+            "latency_method",
+            "producer_lag_ms",
+            "scenario_resolved",
             "checks",
             "passed",
         ] {
