@@ -62,12 +62,15 @@ pub fn validate(args: ValidateArgs) -> Result<(), Failure> {
     for path in &args.scenarios {
         match load(path) {
             Ok(scenario) => println!(
-                "{}: ok ({}: {} chargers, {} simulated, time compression {}, engine {}, ingestion {}, provider {})",
+                "{}: ok ({}: {} chargers, {} simulated, {}, engine {}, ingestion {}, provider {})",
                 path.display(),
                 scenario.name,
                 scenario.fleet.chargers,
                 humantime::format_duration(scenario.run.span),
-                scenario.run.time_compression,
+                match scenario.load.rate {
+                    Some(rate) => format!("offered load {rate} signals/s"),
+                    None => format!("time compression {}", scenario.run.time_compression),
+                },
                 scenario.aggregator.engine.as_str(),
                 scenario.run.ingestion.as_str(),
                 scenario.run.provider
