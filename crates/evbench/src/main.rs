@@ -28,11 +28,20 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a scenario end to end on real Kafka and ClickHouse: check every session, measure
-    /// throughput and latency, write report.json and report.html. Exit 0 when every check
-    /// passed, 1 when one failed, 2 when the scenario is malformed, 3 when it could not run.
+    /// throughput and latency, write report.json and report.html (`--repeat N`: N runs, each
+    /// figure as median, min and max). Exit 0 when every check passed, 1 when one failed, 2
+    /// when the scenario is malformed, 3 when it could not run.
     Run(cmd::run::RunArgs),
     /// Check scenario files without running them.
     Validate(cmd::run::ValidateArgs),
+    /// Run a scenario once per point of a grid of settings (`--set KEY=V1,V2,…`): one report
+    /// per point, DIR/sweep.json and DIR/sweep.html with throughput and latency against the
+    /// swept key and against the offered load. Exit 1 when a point failed a check.
+    Sweep(cmd::sweep::SweepArgs),
+    /// Compare two reports figure by figure (throughput, every latency percentile, commit
+    /// timings, CPU and memory per process): exit 1 when throughput fell or a latency
+    /// percentile rose beyond the tolerance, 2 when a file is not a report.
+    Compare(cmd::compare::CompareArgs),
     /// Print or apply the ClickHouse schema (tables, migrations, users, KPI queries).
     #[command(subcommand)]
     Schema(cmd::schema::SchemaCommand),
@@ -98,9 +107,18 @@ pub fn chain(error: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-fn init_logging() {
+/// Logs to stderr, filtered by `EVBENCH_LOG` (e.g. `info`, `evbench=debug,librdkafka=info`).
+/// `evbench run` keeps the Kafka clients' own complaints (a broker restarted by a fault makes
+/// every client say so) out of the terminal unless `EVBENCH_LOG` asks for them: the checks say
+/// what the run found, and the pipeline's processes log them in `OUT/logs/`.
+fn init_logging(quiet_kafka_clients: bool) {
+    let default = if quiet_kafka_clients {
+        "warn,evbench=info,harness=info,librdkafka=off,rdkafka=off"
+    } else {
+        "warn,evbench=info,harness=info"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("EVBENCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,evbench=info,harness=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -111,7 +129,7 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(matches!(cli.command, Command::Run(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -126,6 +144,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => cmd::run::run(args).await,
             Command::Validate(args) => cmd::run::validate(args),
+            Command::Sweep(args) => cmd::sweep::run(args).await,
+            Command::Compare(args) => cmd::compare::run(args),
             Command::Services(command) => cmd::services::run(command).await,
             Command::Schema(command) => cmd::schema::run(command).await,
             Command::Sink(args) => cmd::sink::run(args).await,

@@ -135,7 +135,9 @@ impl NativeKafka {
                 .into_iter()
                 .map(|h| {
                     h.join().unwrap_or_else(|_| {
-                        Err(Error::Other("a Kafka storage format thread panicked".into()))
+                        Err(Error::Other(
+                            "a Kafka storage format thread panicked".into(),
+                        ))
                     })
                 })
                 .collect()
@@ -307,7 +309,8 @@ impl NativeKafka {
     }
 
     /// Stops the broker (a controlled shutdown; idempotent; also done on drop). Its data and
-    /// ports are kept: [`restart`](Self::restart) brings it back.
+    /// ports are kept: [`start_again`](Self::start_again) or
+    /// [`restart`](Self::restart) brings it back.
     pub fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {
             process.stop();
@@ -329,9 +332,10 @@ impl NativeKafka {
         }
     }
 
-    /// Starts the stopped broker again on its ports and data and returns once a metadata
-    /// request to `bootstrap` (the cluster's, or its own) lists it.
-    pub async fn restart(&mut self, bootstrap: &str) -> Result<()> {
+    /// Starts the stopped broker again on its ports and data (does nothing while it runs) and
+    /// returns once a metadata request to `bootstrap` (the cluster's, or its own) lists it,
+    /// without blocking the thread.
+    pub async fn start_again(&mut self, bootstrap: &str) -> Result<()> {
         if self.running() {
             return Ok(());
         }
@@ -379,6 +383,34 @@ impl NativeKafka {
     /// Its process, for stopping several servers at once.
     pub(crate) fn take_process(&mut self) -> Option<ServerProcess> {
         self.process.take()
+    }
+
+    /// Starts the broker again on the same ports and data after [`stop`](Self::stop) (or
+    /// stops it first); returns once its own metadata lists it. Blocks the thread: in a
+    /// runtime, see [`start_again`](Self::start_again).
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        let started = Instant::now();
+        self.spawn()?;
+        let bootstrap = self.endpoint.bootstrap.clone();
+        let id = self.node_id;
+        wait_for_brokers(std::slice::from_mut(self), &bootstrap, &[id], started)?;
+        tracing::info!(name = %self.name, ms = started.elapsed().as_millis() as u64, "kafka broker back");
+        Ok(())
+    }
+
+    /// Freezes the broker (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        if let Some(process) = self.process.as_ref() {
+            process.pause();
+        }
+    }
+
+    /// Wakes a paused broker (SIGCONT).
+    pub fn resume(&self) {
+        if let Some(process) = self.process.as_ref() {
+            process.resume();
+        }
     }
 }
 
@@ -800,6 +832,20 @@ impl NativeClickHouse {
     pub fn pgid(&self) -> Option<u32> {
         self.process.as_ref().and_then(ServerProcess::pgid)
     }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        if let Some(process) = self.process.as_ref() {
+            process.pause();
+        }
+    }
+
+    /// Wakes a paused server (SIGCONT).
+    pub fn resume(&self) {
+        if let Some(process) = self.process.as_ref() {
+            process.resume();
+        }
+    }
 }
 
 impl endpoints::ManagedClickHouse for NativeClickHouse {
@@ -892,7 +938,8 @@ fn clickhouse_config(dir: &Path, http_port: u16, tcp_port: u16) -> String {
 fn cluster_config(role: &ClusterRole) -> String {
     let mut shards = String::new();
     for replicas in &role.servers {
-        shards.push_str("      <shard>\n        <internal_replication>true</internal_replication>\n");
+        shards
+            .push_str("      <shard>\n        <internal_replication>true</internal_replication>\n");
         for server in replicas {
             let _ = writeln!(
                 shards,

@@ -154,6 +154,8 @@ impl ServerProcess {
             return;
         };
         let group = Pid::from_raw(child.id() as i32);
+        // A paused group cannot act on TERM.
+        let _ = killpg(group, Signal::SIGCONT);
         let _ = killpg(group, Signal::SIGTERM);
         let deadline = Instant::now() + self.stop_grace;
         loop {
@@ -184,6 +186,21 @@ impl ServerProcess {
         self.child.is_some()
     }
 
+    /// Freezes the whole process group (SIGSTOP): it holds its sockets and answers nothing, as a
+    /// server in a long pause would. [`resume`](Self::resume) wakes it.
+    pub fn pause(&self) {
+        if let Some(child) = self.child.as_ref() {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGSTOP);
+        }
+    }
+
+    /// Wakes a [`pause`](Self::pause)d process group (SIGCONT).
+    pub fn resume(&self) {
+        if let Some(child) = self.child.as_ref() {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGCONT);
+        }
+    }
+
     /// Kills the process group at once (SIGKILL), as a crash would. For fault-injection tests.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -200,7 +217,10 @@ pub fn stop_all(processes: &mut [ServerProcess]) {
     let mut running: Vec<(String, Child, Instant)> = Vec::new();
     for process in processes.iter_mut() {
         if let Some(child) = process.child.take() {
-            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let group = Pid::from_raw(child.id() as i32);
+            // A paused group cannot act on TERM.
+            let _ = killpg(group, Signal::SIGCONT);
+            let _ = killpg(group, Signal::SIGTERM);
             running.push((
                 process.name.clone(),
                 child,

@@ -298,9 +298,9 @@ impl Services {
         let cluster = self.native().expect("checked");
         Ok(match *node {
             NodeRef::KafkaBroker(id) => cluster.kafka[id as usize - 1].running(),
-            NodeRef::ClickHouseReplica { shard, replica } => cluster.clickhouse
-                [self.topology.clickhouse_index(shard, replica)]
-            .running(),
+            NodeRef::ClickHouseReplica { shard, replica } => {
+                cluster.clickhouse[self.topology.clickhouse_index(shard, replica)].running()
+            }
             NodeRef::ZooKeeper => cluster
                 .zookeeper
                 .as_ref()
@@ -413,16 +413,12 @@ impl Services {
         let cluster = self.native_mut().expect("checked");
         let bootstrap = cluster.bootstrap.clone();
         match node {
-            NodeRef::KafkaBroker(_) => cluster.kafka[index].restart(&bootstrap).await?,
+            NodeRef::KafkaBroker(_) => cluster.kafka[index].start_again(&bootstrap).await?,
             NodeRef::ClickHouseReplica { .. } => {
                 if cluster.clickhouse[index].running() {
                     return Ok(());
                 }
-                if cluster
-                    .zookeeper
-                    .as_ref()
-                    .is_some_and(|z| !z.running())
-                {
+                if cluster.zookeeper.as_ref().is_some_and(|z| !z.running()) {
                     return Err(Error::StartOrder(format!(
                         "{node} cannot start while ZooKeeper is stopped (a ClickHouse server with replicated tables refuses to start without it): start ZooKeeper first"
                     )));
@@ -599,8 +595,12 @@ async fn wait_for_coordination(server: &ClickHouseEndpoint) -> Result<()> {
             .await;
         match (reached, readonly) {
             (Ok(_), Ok(0)) => return Ok(()),
-            (Ok(_), Ok(n)) => tracing::debug!(url = %server.url, readonly = n, "replicas still read-only"),
-            (Err(e), _) | (_, Err(e)) => tracing::debug!(url = %server.url, error = %e, "no coordination yet"),
+            (Ok(_), Ok(n)) => {
+                tracing::debug!(url = %server.url, readonly = n, "replicas still read-only")
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!(url = %server.url, error = %e, "no coordination yet")
+            }
         }
         if started.elapsed() > limit {
             return Err(Error::NotReady {

@@ -230,3 +230,99 @@ async fn docker_provider_round_trip_or_skip_with_a_reason() {
         ),
     }
 }
+
+/// The fault primitives: a broker restarted on the same ports keeps its data; a paused broker
+/// and a paused ClickHouse answer nothing until resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_and_pause_keep_ports_and_data() {
+    let mut services = Services::start(ProviderKind::Native)
+        .await
+        .expect("native services start");
+    let bootstrap = services.kafka.bootstrap.clone();
+    kafka_admin::ensure_topic(&bootstrap, "kept", TopicSpec::single(2))
+        .await
+        .unwrap();
+    let endpoint = services.kafka.clone();
+    let produce = |from: usize, to: usize| {
+        let producer: FutureProducer = endpoint
+            .client_config()
+            .set("enable.idempotence", "true")
+            .create()
+            .unwrap();
+        async move {
+            for i in from..to {
+                let value = i.to_string();
+                producer
+                    .send(
+                        FutureRecord::to("kept").key("k").payload(&value),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .expect("delivered");
+            }
+        }
+    };
+    produce(0, 100).await;
+
+    let kafka = services.native_kafka().unwrap();
+    let pgid = kafka.pgid().unwrap();
+    tokio::task::block_in_place(|| kafka.restart()).expect("restart");
+    assert_ne!(kafka.pgid().unwrap(), pgid, "a new process");
+    produce(100, 200).await;
+
+    tokio::task::block_in_place(|| {
+        let kafka = services.native_kafka().unwrap();
+        kafka.pause();
+        let frozen = kafka_admin::broker_count(&bootstrap, Duration::from_secs(2));
+        kafka.resume();
+        assert!(
+            frozen.is_err(),
+            "a paused broker answers nothing: {frozen:?}"
+        );
+    });
+    produce(200, 300).await;
+
+    let consumer: BaseConsumer = services
+        .kafka
+        .client_config()
+        .set("group.id", "kept-check")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["kept"]).unwrap();
+    let values = tokio::task::spawn_blocking(move || {
+        let mut values = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while values.len() < 300 && std::time::Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                values.push(
+                    std::str::from_utf8(m.payload().unwrap())
+                        .unwrap()
+                        .parse::<usize>()
+                        .unwrap(),
+                );
+            }
+        }
+        values
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        values,
+        (0..300).collect::<Vec<_>>(),
+        "every message, once, in order"
+    );
+
+    let client = services.clickhouse.client();
+    let clickhouse = services.native_clickhouse().unwrap();
+    clickhouse.pause();
+    let frozen = tokio::time::timeout(
+        Duration::from_secs(2),
+        client.query("SELECT 1").fetch_one::<u8>(),
+    )
+    .await;
+    clickhouse.resume();
+    assert!(frozen.is_err(), "a paused ClickHouse answers nothing");
+    assert_eq!(client.query("SELECT 1").fetch_one::<u8>().await.unwrap(), 1);
+    services.stop();
+}

@@ -150,6 +150,21 @@ impl Component {
         }
     }
 
+    /// Kills it at once (SIGKILL of its process group), as a crash would; [`restart`](Self::restart)
+    /// starts it again.
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+        }
+    }
+
+    /// Starts it again with the same command, state directory and log (appended), after a
+    /// [`kill`](Self::kill) or [`stop`](Self::stop) (or stops it first).
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.spawn(true)
+    }
+
     /// Asks it to stop (SIGTERM, a clean shutdown), kills it after the grace period.
     pub fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {

@@ -260,6 +260,11 @@ impl Engine {
         }
     }
 
+    /// The instance `index`, to kill and restart (faults).
+    pub(crate) fn instance_mut(&mut self, index: usize) -> Option<&mut Component> {
+        self.instances.get_mut(index)
+    }
+
     /// Name and process group of each running instance.
     pub(crate) fn process_groups(&self) -> Vec<(String, u32)> {
         self.instances

@@ -58,8 +58,9 @@ pub struct Scenario {
     /// evbench's sink (the `sink` ingestion).
     #[serde(default)]
     pub sink: SinkSettings,
+    /// What goes wrong during the run (`[[faults]]`; see [`crate::faults`]).
     #[serde(default)]
-    pub faults: Faults,
+    pub faults: crate::faults::FaultList,
     #[serde(default)]
     pub checks: Checks,
     /// Keys read under a name that is going away, with what to write instead.
@@ -278,16 +279,6 @@ impl Default for SinkSettings {
     }
 }
 
-/// Faults the producer injects during the run (seeded by the scenario's seed).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Faults {
-    /// Share of signals sent twice (duplicates the aggregator must ignore).
-    pub duplicate_share: f64,
-    /// Share of signals followed by a malformed record (it must end as a dead letter).
-    pub malformed_share: f64,
-}
-
 /// What must hold for the run to pass.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -412,13 +403,11 @@ impl Scenario {
             ));
         }
         self.validate_aggregator()?;
-        for (key, share) in [
-            ("faults.duplicate_share", self.faults.duplicate_share),
-            ("faults.malformed_share", self.faults.malformed_share),
-        ] {
-            if !(0.0..=1.0).contains(&share) {
-                return Err(format!("`{key}` must be between 0 and 1, not {share}"));
-            }
+        self.faults.validate(self.aggregator.reorder_tolerance)?;
+        if self.run.ingestion != Ingestion::Sink
+            && self.faults.has(crate::faults::FaultKind::KillSink)
+        {
+            return Err("`kill-sink` faults need `run.ingestion = \"sink\"`".into());
         }
         self.validate_thresholds()?;
         self.fleet_config()?;
@@ -538,7 +527,8 @@ fn renamed_keys_in(text: &str) -> Vec<String> {
     let Ok(table) = text.parse::<toml::Table>() else {
         return Vec::new();
     };
-    RENAMED
+    let legacy_faults = table.get("faults").is_some_and(toml::Value::is_table);
+    let mut found: Vec<String> = RENAMED
         .iter()
         .filter(|(section, old, _)| {
             table
@@ -549,7 +539,14 @@ fn renamed_keys_in(text: &str) -> Vec<String> {
         .map(|(section, old, new)| {
             format!("`{section}.{old}` is deprecated: write `{section}.{new}` (same values)")
         })
-        .collect()
+        .collect();
+    if legacy_faults {
+        found.push(
+            "the `[faults]` table is deprecated: write one `[[faults]]` entry per kind, e.g. `kind = \"duplicate\"`, `share = 0.05`"
+                .into(),
+        );
+    }
+    found
 }
 
 /// toml's message with the line number spelled out (its spans are byte offsets).
@@ -624,7 +621,13 @@ span = "10m"
         assert!(err.contains("nope"), "{err}");
         let err =
             Scenario::parse(&format!("{MINIMAL}[faults]\nduplicate_share = 2.0\n")).unwrap_err();
-        assert!(err.contains("duplicate_share"), "{err}");
+        assert!(err.contains("share"), "{err}");
+        let old = Scenario::parse(&format!("{MINIMAL}[faults]\nduplicate_share = 0.1\n")).unwrap();
+        assert!(
+            old.deprecations.iter().any(|d| d.contains("[[faults]]")),
+            "{:?}",
+            old.deprecations
+        );
     }
 
     #[test]

@@ -151,6 +151,14 @@ impl Running {
         }
     }
 
+    /// The sink instance `index`, to kill and restart (faults).
+    pub(crate) fn sink_mut(&mut self, index: usize) -> Option<&mut Component> {
+        match self {
+            Running::Sink(sinks) => sinks.get_mut(index),
+            Running::KafkaEngine => None,
+        }
+    }
+
     /// Name and process group of each running sink.
     pub(crate) fn process_groups(&self) -> Vec<(String, u32)> {
         match self {

@@ -15,6 +15,7 @@ mod drain;
 pub mod engine;
 pub mod environment;
 mod evidence;
+pub mod faults;
 pub mod file;
 pub mod ingestion;
 mod load;

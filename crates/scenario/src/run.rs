@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use harness::Services;
-use pipeline::produce::{FaultOptions, ProduceOptions};
+use pipeline::produce::ProduceOptions;
 use simulator::FleetConfig;
 
 use crate::checks::{self, Evidence};
@@ -27,6 +27,7 @@ use crate::compare::{SessionComparison, compare_sessions};
 use crate::drain::{self, Drained};
 use crate::engine::{Engine, EngineContext, GROUP_ID};
 use crate::evidence;
+use crate::faults;
 use crate::file::Scenario;
 use crate::ingestion::{self, Running};
 use crate::load::{self, LoadProgress, Played};
@@ -148,15 +149,39 @@ pub async fn run(
     status.phase("running");
     let started_ms = observe::now_ms();
     let started = Instant::now();
-    let played = play(
-        scenario,
-        &fleet,
-        &services,
-        &produce_options,
-        &observers,
-        &mut status,
-    )
-    .await?;
+    let kafka = services.kafka.clone();
+    let process_faults = scenario.faults.process_faults();
+    let mut targets = faults::drive::Targets {
+        engine: &mut pipeline.engine,
+        ingestion: &mut pipeline.ingestion,
+        services: &mut services,
+        sampler: &sampler,
+    };
+    // Process faults happen while the load plays; both end before the drain.
+    let (played, happened) = tokio::join!(
+        play(
+            scenario,
+            &fleet,
+            &kafka,
+            &produce_options,
+            &observers,
+            &mut status,
+        ),
+        faults::drive::drive(
+            &process_faults,
+            tokio::time::Instant::from_std(started),
+            &mut targets,
+        ),
+    );
+    let played = played?;
+    let load_ended_ms = started_ms
+        + i64::try_from(
+            played
+                .finished
+                .saturating_duration_since(started)
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX);
 
     status.phase("draining");
     status.now.sessions_expected = played.truth.len() as u64;
@@ -213,9 +238,22 @@ pub async fn run(
         kpis,
         engine,
         ingestion_outcome,
+        process_faults: happened.len(),
+        fault_errors: happened
+            .iter()
+            .filter_map(|h| h.error.as_ref().map(|e| format!("{}: {e}", h.spec.kind)))
+            .collect(),
     };
+    let fault_run = faults::recovery::Run {
+        timeline: &measures.timeline.seconds(),
+        started_ms,
+        load_ended_ms,
+        injected: &evidence.produced.injected,
+    };
+    let fault_outcomes = faults::recovery::outcomes(&scenario.faults, &happened, &fault_run);
     let mut report = assemble(scenario, &services, evidence, measures, started_at_ms);
     report.resources = resources;
+    report.faults = fault_outcomes;
     drop(services);
     Ok(report)
 }
@@ -236,11 +274,9 @@ fn produce_options(scenario: &Scenario) -> ProduceOptions {
         max_partitions: scenario.fleet.max_partitions,
         compression: scenario.run.kafka_compression.clone(),
         linger: scenario.run.linger,
-        faults: FaultOptions {
-            duplicate_share: scenario.faults.duplicate_share,
-            malformed_share: scenario.faults.malformed_share,
-            seed: scenario.seed,
-        },
+        faults: scenario
+            .faults
+            .produce_options(scenario.seed, scenario.aggregator.reorder_tolerance),
         ..ProduceOptions::default()
     }
 }
@@ -359,14 +395,14 @@ impl Observers {
 async fn play(
     scenario: &Scenario,
     fleet: &FleetConfig,
-    services: &Services,
+    kafka: &endpoints::KafkaEndpoint,
     options: &ProduceOptions,
     observers: &Observers,
     status: &mut Status<'_>,
 ) -> Result<Played> {
     let progress = Arc::new(LoadProgress::default());
     let load = load::play(
-        &services.kafka,
+        kafka,
         fleet,
         scenario.run.time_compression,
         options,
@@ -399,7 +435,7 @@ async fn drain(
     status.now.produced = played.report.records;
     let targets = drain::Targets {
         sessions: played.truth.len() as u64,
-        signals: played.report.events + played.report.duplicates,
+        signals: played.report.well_formed_records(),
     };
     drain::wait(
         storage,
@@ -459,5 +495,6 @@ fn assemble(
         ingestion_detail: evidence.ingestion_outcome,
         resources: Default::default(),
         environment: crate::environment::Environment::here(started_at_ms, services.storage.clone()),
+        faults: Vec::new(),
     }
 }

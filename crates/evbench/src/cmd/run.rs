@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use benchmark::repeat::{RepeatSummary, RunEntry};
 use clap::Args;
+use scenario::report::Report;
 use scenario::{RunContext, RunProgress, Scenario};
 
 use crate::Failure;
@@ -24,6 +26,12 @@ pub struct RunArgs {
     /// which file system it was.
     #[arg(long)]
     services_dir: Option<PathBuf>,
+    /// Run the scenario N times (N > 1): each run's report in `OUT/run-1` … `OUT/run-N`, then
+    /// `OUT/repeat.json` and a table with the median, min and max of every figure, and
+    /// `OUT/median-run.json`, the run closest to the medians without its per-second series (a
+    /// baseline for `evbench compare`). Exit 1 if any run failed a check.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: u32,
 }
 
 #[derive(Debug, Args)]
@@ -82,20 +90,81 @@ pub fn validate(args: ValidateArgs) -> Result<(), Failure> {
 
 pub async fn run(args: RunArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
+    if args.repeat > 1 {
+        return repeat(&scenario, &args).await;
+    }
+    let report = run_into(&scenario, &args.out, args.services_dir.clone(), "").await?;
+    if report.passed {
+        Ok(())
+    } else {
+        Err(Failure::Check(anyhow::anyhow!(
+            "checks failed: {}",
+            failed_checks(&report).join(", ")
+        )))
+    }
+}
+
+/// The names of a report's failed checks.
+pub fn failed_checks(report: &Report) -> Vec<&str> {
+    report
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+/// The run was interrupted (Ctrl-C): repeats and sweeps stop rather than go on.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted; services stopped, no report written")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Whether a failure is an interruption.
+pub fn interrupted(failure: &Failure) -> bool {
+    matches!(failure, Failure::CouldNotRun(e) if e.is::<Interrupted>())
+}
+
+/// Runs `scenario` once, writes `out/report.json`, `out/report.html` and `out/logs/`, and
+/// prints the summary. `label` (e.g. `run 2/3`) prefixes the progress lines. A run whose
+/// checks failed is a report with `passed = false`, not an error.
+pub async fn run_into(
+    scenario: &Scenario,
+    out: &Path,
+    services_dir: Option<PathBuf>,
+    label: &str,
+) -> Result<Report, Failure> {
     // Fail before the run, not after it: the report must have somewhere to go.
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let context = RunContext {
         evbench: std::env::current_exe().context("locating the evbench executable")?,
-        logs: args.out.join("logs"),
-        services_dir: args.services_dir.clone(),
+        logs: out.join("logs"),
+        services_dir,
     };
     let tty = std::io::stderr().is_terminal();
     let bar = crate::progress::bar(1000, "simulated");
     let last_line = Mutex::new(Instant::now() - Duration::from_secs(60));
+    let prefix = if label.is_empty() {
+        String::new()
+    } else {
+        format!("{label} ")
+    };
     let show = |p: &RunProgress| {
+        // Stored signals are counted in ClickHouse only while draining (a count per poll would
+        // load the server under test), so the running lines leave them out.
+        let stored = if p.phase == "running" {
+            String::new()
+        } else {
+            format!(" · {} signals stored", p.stored_signals)
+        };
         let line = format!(
-            "{:<21} {} signals · {}/{} sessions · {} signals stored",
+            "{prefix}{:<21} {} signals · {}/{} sessions{stored}",
             p.phase,
             p.produced,
             p.sessions_seen,
@@ -104,7 +173,6 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
             } else {
                 p.sessions_expected.to_string()
             },
-            p.stored_signals
         );
         if tty {
             bar.set_position((p.simulated * 1000.0) as u64);
@@ -118,35 +186,126 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
         }
     };
     let report = tokio::select! {
-        report = scenario::run::run(&scenario, &context, &show) => report,
+        report = scenario::run::run(scenario, &context, &show) => report,
         _ = tokio::signal::ctrl_c() => {
             bar.finish_and_clear();
-            return Err(Failure::CouldNotRun(anyhow::anyhow!("interrupted; services stopped, no report written")));
+            return Err(Failure::CouldNotRun(Interrupted.into()));
         }
     };
     bar.finish_and_clear();
     let report = report.map_err(scenario_failure)?;
     report
-        .write(&args.out)
+        .write(out)
         .map_err(|e| Failure::CouldNotRun(anyhow::Error::from(e).context("writing the report")))?;
     print!("{}", report.summary());
     println!(
         "report: {}/report.json, {}/report.html",
-        args.out.display(),
-        args.out.display()
+        out.display(),
+        out.display()
     );
-    if report.passed {
+    Ok(report)
+}
+
+/// `--repeat N`: N runs in `OUT/run-1` … `OUT/run-N`, then `OUT/repeat.json` (every figure as
+/// median, min and max), `OUT/median-run.json` (the run closest to the medians, reduced: a
+/// baseline for `evbench compare`) and the table. A run that could not run ends the repeat
+/// (the next would fail the same way); what ran is still summarised.
+async fn repeat(scenario: &Scenario, args: &RunArgs) -> Result<(), Failure> {
+    let n = args.repeat as usize;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut runs: Vec<(RunEntry, Option<serde_json::Value>)> = Vec::with_capacity(n);
+    let mut stopped: Option<Failure> = None;
+    for i in 1..=n {
+        let dir = format!("run-{i}");
+        eprintln!(
+            "[repeat] run {i}/{n} of {} → {}",
+            scenario.name,
+            args.out.join(&dir).display()
+        );
+        let mut entry = RunEntry {
+            run: i,
+            dir: dir.clone(),
+            outcome: String::new(),
+            failed_checks: Vec::new(),
+            error: None,
+        };
+        match run_into(
+            scenario,
+            &args.out.join(&dir),
+            args.services_dir.clone(),
+            &format!("run {i}/{n}"),
+        )
+        .await
+        {
+            Ok(report) => {
+                entry.failed_checks = failed_checks(&report)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                entry.outcome = if report.passed { "passed" } else { "failed" }.into();
+                let value = serde_json::to_value(&report).context("encoding the report")?;
+                runs.push((entry, Some(value)));
+            }
+            Err(failure) => {
+                if !interrupted(&failure) {
+                    let (Failure::Check(e) | Failure::Input(e) | Failure::CouldNotRun(e)) =
+                        &failure;
+                    entry.outcome = "could not run".into();
+                    entry.error = Some(crate::chain(e));
+                    runs.push((entry, None));
+                }
+                stopped = Some(failure);
+                break;
+            }
+        }
+    }
+    let total = runs.len();
+    let summary = RepeatSummary::new(runs);
+    benchmark::write_json(&args.out.join("repeat.json"), &summary).map_err(bench_failure)?;
+    if let Some(k) = summary.median_run {
+        let report = benchmark::read_json(&args.out.join(format!("run-{k}")).join("report.json"))
+            .map_err(|e| Failure::CouldNotRun(e.into()))?;
+        let reduced = benchmark::repeat::reduce(&report, k, total);
+        benchmark::write_json(&args.out.join("median-run.json"), &reduced)
+            .map_err(bench_failure)?;
+    }
+    println!();
+    print!("{}", summary.render());
+    println!(
+        "repeat: {}/repeat.json{}",
+        args.out.display(),
+        if summary.median_run.is_some() {
+            format!(", {}/median-run.json", args.out.display())
+        } else {
+            String::new()
+        }
+    );
+    if let Some(failure) = stopped {
+        return Err(failure);
+    }
+    let failed: Vec<String> = summary
+        .runs
+        .iter()
+        .filter(|r| r.outcome != "passed")
+        .map(|r| format!("run {} ({})", r.run, r.failed_checks.join(", ")))
+        .collect();
+    if failed.is_empty() {
         Ok(())
     } else {
-        let failed: Vec<&str> = report
-            .checks
-            .iter()
-            .filter(|c| !c.passed)
-            .map(|c| c.name.as_str())
-            .collect();
         Err(Failure::Check(anyhow::anyhow!(
-            "checks failed: {}",
-            failed.join(", ")
+            "checks failed in {} of {n} runs: {}",
+            failed.len(),
+            failed.join("; ")
         )))
+    }
+}
+
+/// A benchmark-tool error as a failure: bad input (2) or could not run (3).
+pub fn bench_failure(error: benchmark::Error) -> Failure {
+    if error.is_bad_input() {
+        Failure::Input(error.into())
+    } else {
+        Failure::CouldNotRun(error.into())
     }
 }

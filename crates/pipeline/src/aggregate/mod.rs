@@ -34,6 +34,7 @@ use endpoints::KafkaEndpoint;
 use endpoints::kafka_admin::{self, TopicSpec};
 use hdrhistogram::Histogram;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Message};
 use serde::{Deserialize, Serialize};
 
@@ -287,6 +288,7 @@ pub fn run(
         expired: false,
         pending: None,
     };
+    let mut consumer_errors = 0u64;
     while !stop.load(Ordering::Relaxed) {
         // Short polls while a commit runs, to start the next transaction as soon as it is done.
         let wait = if delivery.committing() { 1 } else { 10 };
@@ -298,9 +300,18 @@ pub fn run(
             delivery.discard(options)?;
             runner.rebuild(false)?;
         }
-        if let Some(message) = message {
-            let message = message?;
-            runner.process(&mut delivery, &message)?;
+        match message {
+            Some(Ok(message)) => runner.process(&mut delivery, &message)?,
+            Some(Err(e @ KafkaError::MessageConsumptionFatal(_))) => return Err(e.into()),
+            // Transport errors, brokers down, a coordinator moving: librdkafka reconnects and
+            // fetches again by itself; the committed offsets keep the books.
+            Some(Err(e)) => {
+                consumer_errors += 1;
+                if consumer_errors.is_power_of_two() {
+                    tracing::warn!(error = %e, count = consumer_errors, "kafka consumer error (continuing)");
+                }
+            }
+            None => {}
         }
         if let Some(committed) = delivery.finished(false)? {
             runner.finish_commit(&mut delivery, committed)?;

@@ -25,7 +25,7 @@ pub(super) fn kpis(evidence: &Evidence) -> (Option<Check>, KpiSummary) {
                     if differences.is_empty() {
                         "all equal".to_owned()
                     } else {
-                        differences.join("; ")
+                        first_few(&differences)
                     }
                 ),
             };
@@ -40,6 +40,20 @@ pub(super) fn kpis(evidence: &Evidence) -> (Option<Check>, KpiSummary) {
             KpiSummary::default(),
         ),
     }
+}
+
+/// The first differences, and how many more there are (the KPI table has them all).
+fn first_few(differences: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = format!("{} differ: ", differences.len());
+    text.push_str(&differences[..differences.len().min(SHOWN)].join("; "));
+    if differences.len() > SHOWN {
+        text.push_str(&format!(
+            "; … and {} more (report.json → kpis.table)",
+            differences.len() - SHOWN
+        ));
+    }
+    text
 }
 
 fn value_text(value: &Value) -> String {

@@ -5,6 +5,7 @@
 mod components;
 mod dead_letters;
 mod drained;
+mod faults;
 mod kpis;
 mod produced;
 mod raw_signals;
@@ -49,6 +50,9 @@ pub(crate) struct Evidence {
     pub kpis: Option<KpiEvidence>,
     pub engine: EngineOutcome,
     pub ingestion_outcome: IngestionOutcome,
+    /// Process faults the scenario asked for, and what failed while making them happen.
+    pub process_faults: usize,
+    pub fault_errors: Vec<String>,
 }
 
 /// KPI values both ways.
@@ -60,10 +64,12 @@ pub(crate) struct KpiEvidence {
 }
 
 impl Evidence {
-    /// Signals ClickHouse must hold: every signal and every injected duplicate (a record of
-    /// its own); malformed records are dead letters instead.
+    /// Signals ClickHouse must hold: every signal, every injected copy (duplicates and late
+    /// copies: records of their own) and the well-formed records with impossible values (raw
+    /// storage keeps what was sent; the aggregator dead-letters them); undecodable records are
+    /// dead letters instead.
     pub fn expected_stored_signals(&self) -> u64 {
-        self.produced.events + self.produced.duplicates
+        self.produced.well_formed_records()
     }
 }
 
@@ -76,6 +82,7 @@ pub(crate) fn all(
     let mut checks = Vec::new();
     checks.extend(components::engine_ran(evidence));
     checks.extend(components::sink_ran(evidence));
+    checks.extend(faults::happened(evidence));
     checks.push(drained::drained(evidence));
     checks.push(produced::produced(evidence));
     if scenario.checks.sessions_exact {

@@ -9,8 +9,13 @@ pub(super) fn stored(evidence: &Evidence) -> Check {
         name: "raw-signals-stored".into(),
         passed: evidence.stored_signals == evidence.expected_stored_signals(),
         detail: format!(
-            "{} stored of {} signals + {} injected duplicates",
-            evidence.stored_signals, p.events, p.duplicates
+            "{} stored of {} expected: {} signals + {} injected duplicates + {} late copies + {} well-formed records with impossible values",
+            evidence.stored_signals,
+            evidence.expected_stored_signals(),
+            p.events,
+            p.injected.duplicates,
+            p.injected.late,
+            p.injected.malformed_decodable()
         ),
     }
 }

@@ -50,6 +50,8 @@ pub struct Report {
     pub resources: BTreeMap<String, ResourceUse>,
     /// The machine, build, command and storage the run took place on.
     pub environment: crate::environment::Environment,
+    /// Every fault of the scenario: when it happened and what it did (`docs/faults.md`).
+    pub faults: Vec<crate::faults::recovery::FaultOutcome>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -296,6 +298,7 @@ mod tests {
             ingestion_detail: IngestionOutcome::default(),
             resources: BTreeMap::new(),
             environment: crate::environment::Environment::here(0, None),
+            faults: Vec::new(),
         }
     }
 

@@ -17,11 +17,14 @@ use events::Session;
 use rdkafka::ClientContext;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use serde::{Deserialize, Serialize};
-use simulator::rng::SplitMix64;
 use simulator::{Pacer, Simulator};
 
 use crate::kafka::send_retrying;
 use crate::{Error, Result};
+
+pub mod inject;
+
+use self::inject::{InjectedCounts, Injector, Outgoing};
 
 /// How signals are produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,16 +48,31 @@ pub struct ProduceOptions {
     pub faults: FaultOptions,
 }
 
-/// Faults the producer injects, to test that the pipeline shrugs them off: exact duplicates
-/// (the aggregator must ignore them) and malformed records (they must end as dead letters).
+/// Faults the producer injects, to test that the pipeline shrugs them off (see [`inject`]).
 /// Drawn from their own seeded stream, so the same seed injects the same faults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultOptions {
     /// Chance that a signal is sent a second time, right after the first.
     pub duplicate_share: f64,
-    /// Chance that a malformed record (the first half of the signal's JSON) follows a signal.
+    /// Chance that a malformed record follows a signal (six kinds in turn, see
+    /// [`inject::MalformedKind`]).
     pub malformed_share: f64,
+    /// Chance that a signal is held back and sent after the charger's next signal…
+    pub reorder_share: f64,
+    /// …when that one is at most this much later in event time (keep it within the
+    /// aggregator's reorder tolerance).
+    #[serde(with = "events::human_duration")]
+    pub reorder_within: Duration,
+    /// Chance that a signal is sent again after the charger's first signal more than…
+    pub late_share: f64,
+    /// …this much later in event time (beyond the aggregator's reorder tolerance).
+    #[serde(with = "events::human_duration")]
+    pub late_by: Duration,
+    /// The first this many chargers have a clock running `clock_skew` ahead.
+    pub skewed_chargers: u32,
+    #[serde(with = "events::human_duration")]
+    pub clock_skew: Duration,
     /// Seed of the fault draws.
     pub seed: u64,
 }
@@ -110,6 +128,17 @@ pub struct Sent {
     pub intended_ms: Option<i64>,
 }
 
+impl ProduceReport {
+    /// Records that decode as signals: every signal, every injected copy (duplicates and late
+    /// copies) and the well-formed records with impossible values — what raw storage keeps.
+    pub fn well_formed_records(&self) -> u64 {
+        self.events
+            + self.injected.duplicates
+            + self.injected.late
+            + self.injected.malformed_decodable()
+    }
+}
+
 /// Where a run is, for progress displays.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Progress {
@@ -132,6 +161,8 @@ pub struct ProduceReport {
     pub duplicates: u64,
     /// Injected malformed records.
     pub malformed: u64,
+    /// Every injected fault, by kind.
+    pub injected: InjectedCounts,
     pub bytes: u64,
     pub delivered: u64,
     pub failed: u64,
@@ -214,7 +245,9 @@ pub fn produce(
     let mut last_progress = Instant::now();
     let mut sim_time_ms = 0;
     // Their own stream, independent of the simulator's.
-    let mut faults = SplitMix64::new(options.faults.seed);
+    let mut injector = Injector::new(&options.faults);
+    let faulty = !injector.is_idle();
+    let mut completed: Vec<Session> = Vec::new();
     loop {
         if stop.load(Ordering::Relaxed) {
             report.interrupted = true;
@@ -236,45 +269,77 @@ pub fn produce(
             break;
         };
         sim_time_ms = meta.timestamp_ms;
+        sim.take_completed_sessions(|session| completed.push(session));
         let key = sim.charger_id(meta.charger_index);
         let partition = partition_of(meta.charger_index, partitions);
-        send(&producer, &options.topic, partition, key, &json)?;
+        if faulty {
+            let mut emit = |kind: Outgoing, payload: &[u8]| {
+                send(&producer, &options.topic, partition, key, payload)?;
+                report.records += 1;
+                if kind != Outgoing::Duplicate && !matches!(kind, Outgoing::Malformed(_)) {
+                    report.bytes += payload.len() as u64;
+                }
+                Ok::<(), Error>(())
+            };
+            injector.on_signal(
+                meta.charger_index,
+                key,
+                meta.timestamp_ms,
+                &json,
+                !completed.is_empty(),
+                &mut emit,
+            )?;
+        } else {
+            send(&producer, &options.topic, partition, key, &json)?;
+            report.records += 1;
+            report.bytes += json.len() as u64;
+        }
         last_sent = Sent {
             sent_ms: epoch_ms(SystemTime::now()),
             intended_ms: due.map(|d| started_ms + i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         };
-        if faults.chance(options.faults.duplicate_share) {
-            send(&producer, &options.topic, partition, key, &json)?;
-            report.duplicates += 1;
-        }
-        if faults.chance(options.faults.malformed_share) {
-            send(
-                &producer,
-                &options.topic,
-                partition,
-                key,
-                &json[..json.len() / 2],
-            )?;
-            report.malformed += 1;
-        }
         report.events += 1;
-        report.bytes += json.len() as u64;
-        sim.take_completed_sessions(|session| {
+        for mut session in completed.drain(..) {
+            inject::shift_session(&mut session, injector.clock_offset_ms(meta.charger_index));
             report.sessions += 1;
             truth(session, last_sent);
-        });
+        }
         if last_progress.elapsed() >= Duration::from_millis(200) {
             last_progress = Instant::now();
             progress(snapshot(&report, producer.context(), sim_time_ms, started));
         }
     }
+    if faulty {
+        // Signals still held back go out now.
+        injector.finish(&mut |_, payload: &[u8]| {
+            // Held signals are ordered per charger; their charger's partition is in the key.
+            let signal = events::decode(payload).map_err(|e| Error::Invalid(e.to_string()))?;
+            let index = charger_index_of(&signal.charger_id, sim);
+            send(
+                &producer,
+                &options.topic,
+                partition_of(index, partitions),
+                &signal.charger_id,
+                payload,
+            )?;
+            report.records += 1;
+            report.bytes += payload.len() as u64;
+            Ok::<(), Error>(())
+        })?;
+    }
     let sent_in = started.elapsed();
     // Everything sent must be accounted for: wait for every delivery report.
     producer.flush(Duration::from_secs(120))?;
-    sim.take_completed_sessions(|session| {
+    sim.take_completed_sessions(|session| completed.push(session));
+    for mut session in completed.drain(..) {
+        let index = charger_index_of(&session.charger_id, sim);
+        inject::shift_session(&mut session, injector.clock_offset_ms(index));
         report.sessions += 1;
         truth(session, last_sent);
-    });
+    }
+    report.duplicates = injector.counts.duplicates;
+    report.malformed = injector.counts.malformed_total();
+    report.injected = injector.counts.clone();
     let context = producer.context();
     report.delivered = context.delivered.load(Ordering::Relaxed);
     report.failed = context.failed.load(Ordering::Relaxed);
@@ -292,7 +357,6 @@ pub fn produce(
     );
     report.events_per_s = report.events as f64 / report.elapsed_s.max(1e-9);
     progress(snapshot(&report, context, sim_time_ms, started));
-    report.records = report.events + report.duplicates + report.malformed;
     if report.delivered + report.failed != report.records {
         return Err(Error::Unaccounted {
             missing: report
@@ -302,6 +366,17 @@ pub fn produce(
         });
     }
     Ok(report)
+}
+
+/// The index of a charger of `sim` from its id (`charger-{index+1}`).
+fn charger_index_of(charger_id: &str, sim: &Simulator) -> u32 {
+    charger_id
+        .strip_prefix("charger-")
+        .and_then(|n| n.parse::<u32>().ok())
+        .map_or(0, |n| {
+            n.saturating_sub(1)
+                .min(sim.config().chargers.saturating_sub(1))
+        })
 }
 
 /// Milliseconds since the epoch.

@@ -1,0 +1,467 @@
+//! `sweep.html`: one self-contained page (inline SVG, no script) with the sweep's points,
+//! throughput and latency against the swept key, latency against the offered load, and the
+//! achieved rate against the offered one.
+//!
+//! The x axis is `load.rate` when it is swept (the offered load itself), else the first swept
+//! key whose values are all numbers, else the first key as categories. Other swept keys make
+//! one line per combination of their values. The offered load of a point that does not set
+//! `load.rate` is the rate its producer actually sent.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::figures::Unit;
+use crate::svg::{COLORS, Series, XAxis, esc, xy_chart};
+use crate::sweep::{Outcome, PointResult, SweepSummary, short_path};
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}h1{font-size:1.5em}\
+.sub{color:#666}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}\
+th{background:#f4f4f4}th:first-child{text-align:left}td.l{text-align:left;white-space:nowrap}.ok{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}\
+svg{background:#fcfcfc;border:1px solid #eee;display:block;margin:.5em 0}svg text{font:11px sans-serif;fill:#444}";
+
+/// The key the offered load is set by.
+const RATE_KEY: &str = "load.rate";
+
+pub(crate) fn page(s: &SweepSummary) -> String {
+    let mut h = String::with_capacity(32 * 1024);
+    let verdict = if s.passed {
+        "<span class=ok>PASSED</span>"
+    } else {
+        "<span class=fail>FAILED</span>"
+    };
+    let count = |o: Outcome| s.points.iter().filter(|p| p.outcome == o).count();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>evbench sweep · {name}</title><style>{STYLE}</style></head><body>\
+         <h1>evbench sweep · {name} {verdict}</h1>\
+         <p class=sub>{file} · swept {keys} · {n} points: {passed} passed, {failed} failed, {broken} could not run, {not_run} not run</p>\
+         <p class=sub>{machine}</p>",
+        name = esc(&s.scenario),
+        file = esc(&s.file),
+        keys = esc(&s.keys.join(", ")),
+        n = s.points.len(),
+        passed = count(Outcome::Passed),
+        failed = count(Outcome::Failed),
+        broken = count(Outcome::CouldNotRun),
+        not_run = count(Outcome::NotRun),
+        machine = esc(&machine(&s.environment)),
+    );
+    charts(&mut h, s);
+    table(&mut h, s);
+    h.push_str(
+        "<p class=sub>Each point is a whole run with its own report (linked). Throughput is end to end: \
+         signals ÷ wall time from the first signal to the drained pipeline. Latency is signal → \
+         session (docs/measurement.md). Red rings: points that failed a check; their figures are \
+         shown but are not those of a correct run.</p></body></html>\n",
+    );
+    h
+}
+
+/// The machine and build of an `environment`, in a line (reports of any version).
+fn machine(environment: &Value) -> String {
+    let text = |pointers: &[&str]| {
+        pointers.iter().find_map(|p| match environment.pointer(p)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    };
+    let mut parts = Vec::new();
+    if let Some(host) = text(&["/host/name", "/host"]) {
+        parts.push(host);
+    }
+    if let Some(cores) = text(&["/host/cores", "/cpus"]) {
+        parts.push(format!("{cores} cores"));
+    }
+    if let Some(cpu) = text(&["/host/cpu_model"]) {
+        parts.push(cpu);
+    }
+    if let Some(commit) = text(&["/commit"]) {
+        parts.push(format!("commit {}", commit.get(..10).unwrap_or(&commit)));
+    }
+    if let Some(profile) = text(&["/profile"]) {
+        parts.push(format!("{profile} build"));
+    }
+    parts.join(" · ")
+}
+
+/// A value as people write it.
+fn show(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The key on the x axis and how it is drawn.
+fn x_axis(s: &SweepSummary, ran: &[&PointResult]) -> (String, XAxis) {
+    let numeric = |key: &str| {
+        ran.iter()
+            .all(|p| p.values.get(key).and_then(Value::as_f64).is_some())
+    };
+    if s.keys.iter().any(|k| k == RATE_KEY) {
+        return (RATE_KEY.into(), XAxis::Numeric);
+    }
+    if let Some(key) = s.keys.iter().find(|k| numeric(k)) {
+        return (key.clone(), XAxis::Numeric);
+    }
+    let key = s.keys.first().cloned().unwrap_or_default();
+    let mut categories: Vec<String> = Vec::new();
+    for p in &s.points {
+        if let Some(v) = p.values.get(&key) {
+            let v = show(v);
+            if !categories.contains(&v) {
+                categories.push(v);
+            }
+        }
+    }
+    (key, XAxis::Categories(categories))
+}
+
+/// A point's x on the axis of `key`.
+fn x_of(p: &PointResult, key: &str, axis: &XAxis) -> Option<f64> {
+    let value = p.values.get(key)?;
+    match axis {
+        XAxis::Numeric => value.as_f64(),
+        XAxis::Categories(names) => names
+            .iter()
+            .position(|n| *n == show(value))
+            .map(|i| i as f64),
+    }
+}
+
+/// The values of the keys other than `x_key`: one line per distinct combination.
+fn group_of(p: &PointResult, keys: &[String], x_key: &str) -> String {
+    keys.iter()
+        .filter(|k| *k != x_key)
+        .filter_map(|k| Some(format!("{k}={}", show(p.values.get(k)?))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn tip(p: &PointResult) -> String {
+    format!("{}: {}", p.name, p.outcome_word())
+}
+
+impl PointResult {
+    fn outcome_word(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "FAILED",
+            Outcome::CouldNotRun => "could not run",
+            Outcome::NotRun => "not run",
+        }
+    }
+}
+
+fn charts(h: &mut String, s: &SweepSummary) {
+    let ran: Vec<&PointResult> = s
+        .points
+        .iter()
+        .filter(|p| matches!(p.outcome, Outcome::Passed | Outcome::Failed))
+        .collect();
+    if ran.is_empty() {
+        h.push_str("<p>No point ran: nothing to draw.</p>");
+        return;
+    }
+    let (x_key, axis) = x_axis(s, &ran);
+    let mut groups: Vec<String> = Vec::new();
+    for p in &ran {
+        let g = group_of(p, &s.keys, &x_key);
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    let named = |what: &str, group: &str| {
+        if group.is_empty() {
+            what.to_owned()
+        } else {
+            format!("{what} · {group}")
+        }
+    };
+    let paths = s.paths();
+    let x_name = x_key.as_str();
+    let in_group = |g: &str| {
+        ran.iter()
+            .filter(|p| group_of(p, &s.keys, x_name) == g)
+            .copied()
+            .collect::<Vec<_>>()
+    };
+
+    // Throughput against the key.
+    let mut series = Vec::new();
+    for (gi, group) in groups.iter().enumerate() {
+        let color = COLORS[gi % COLORS.len()];
+        for (name, rate, dashed) in [
+            ("end to end", "events_per_s", false),
+            ("producer", "produce_events_per_s", true),
+        ] {
+            series.push(Series {
+                name: named(name, group),
+                color,
+                dashed,
+                points: in_group(group)
+                    .iter()
+                    .filter_map(|p| {
+                        Some((
+                            x_of(p, &x_key, &axis)?,
+                            p.rate(rate)?,
+                            p.outcome == Outcome::Passed,
+                            tip(p),
+                        ))
+                    })
+                    .collect(),
+            });
+        }
+    }
+    let _ = write!(
+        h,
+        "<h2>Throughput against {key}</h2>{svg}",
+        key = esc(&x_key),
+        svg = xy_chart(&x_key, "signals/s", &axis, &series, false)
+    );
+
+    // Latency against the key.
+    let latency_series = |x: &dyn Fn(&PointResult) -> Option<f64>| {
+        let mut series = Vec::new();
+        let mut color = 0;
+        for group in &groups {
+            for path in &paths {
+                for (stat, dashed) in [("p50", false), ("p99", true)] {
+                    series.push(Series {
+                        name: named(&format!("{} {stat}", short_path(path)), group),
+                        color: COLORS[color % COLORS.len()],
+                        dashed,
+                        points: in_group(group)
+                            .iter()
+                            .filter_map(|p| {
+                                let f = p.latency_ms.get(path)?;
+                                let y = if stat == "p50" { f.p50 } else { f.p99 }?;
+                                Some((x(p)?, y, p.outcome == Outcome::Passed, tip(p)))
+                            })
+                            .collect(),
+                    });
+                }
+                color += 1;
+            }
+        }
+        series
+    };
+    let title = if x_key == RATE_KEY {
+        "Latency against the offered load (load.rate)".to_owned()
+    } else {
+        format!("Latency against {x_key}")
+    };
+    let _ = write!(
+        h,
+        "<h2>{}</h2>{}",
+        esc(&title),
+        xy_chart(
+            &x_key,
+            "ms",
+            &axis,
+            &latency_series(&|p| x_of(p, &x_key, &axis)),
+            false
+        )
+    );
+
+    // Against the offered load: load.rate when swept, else what the producer sent.
+    let offered: fn(&PointResult) -> Option<f64> = if x_key == RATE_KEY {
+        |p| p.values.get(RATE_KEY)?.as_f64()
+    } else {
+        |p| p.rate("produce_events_per_s")
+    };
+    let offered_label = if x_key == RATE_KEY {
+        "offered load (load.rate), signals/s"
+    } else {
+        "offered load (the producer's rate), signals/s"
+    };
+    if x_key != RATE_KEY {
+        let _ = write!(
+            h,
+            "<h2>Latency against the offered load</h2><p class=sub>The offered load of each point is the rate its \
+             producer sent at. For an unpaced point (time_compression = \"max\") that is as fast as \
+             the machine could send, not a load chosen in advance.</p>{}",
+            xy_chart(
+                offered_label,
+                "ms",
+                &XAxis::Numeric,
+                &latency_series(&offered),
+                false
+            )
+        );
+    }
+    let mut achieved = Vec::new();
+    for (gi, group) in groups.iter().enumerate() {
+        achieved.push(Series {
+            name: named("achieved end to end", group),
+            color: COLORS[gi % COLORS.len()],
+            dashed: false,
+            points: in_group(group)
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        offered(p)?,
+                        p.rate("events_per_s")?,
+                        p.outcome == Outcome::Passed,
+                        tip(p),
+                    ))
+                })
+                .collect(),
+        });
+    }
+    let _ = write!(
+        h,
+        "<h2>Achieved against offered</h2><p class=sub>On the dotted diagonal the pipeline keeps up; below it, it saturates.</p>{}",
+        xy_chart(offered_label, "signals/s", &XAxis::Numeric, &achieved, true)
+    );
+}
+
+fn table(h: &mut String, s: &SweepSummary) {
+    let paths = s.paths();
+    h.push_str("<h2>Points</h2><table><tr><th>point</th>");
+    for key in &s.keys {
+        let _ = write!(h, "<th>{}</th>", esc(key));
+    }
+    h.push_str("<th>outcome</th><th>signals/s end to end</th><th>producer signals/s</th>");
+    for path in &paths {
+        let _ = write!(
+            h,
+            "<th>{p} p50 ms</th><th>{p} p99 ms</th>",
+            p = esc(&short_path(path))
+        );
+    }
+    h.push_str("</tr>");
+    let rate = |v: Option<f64>| v.map_or("—".into(), |v| Unit::SignalsPerS.format(v));
+    let ms = |v: Option<f64>| v.map_or("—".into(), |v| Unit::Ms.format(v));
+    for p in &s.points {
+        let link = if matches!(p.outcome, Outcome::Passed | Outcome::Failed) {
+            format!("<a href='{}/report.html'>{}</a>", esc(&p.dir), esc(&p.name))
+        } else {
+            esc(&p.name)
+        };
+        let _ = write!(h, "<tr><td class=l>{link}</td>");
+        for key in &s.keys {
+            let value = p.values.get(key).map(show).unwrap_or_default();
+            let _ = write!(h, "<td>{}</td>", esc(&value));
+        }
+        let class = if p.outcome == Outcome::Passed {
+            "ok"
+        } else {
+            "fail"
+        };
+        let detail = if p.failed_checks.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", p.failed_checks.join(", "))
+        };
+        let _ = write!(
+            h,
+            "<td class='l {class}'>{}{}</td><td>{}</td><td>{}</td>",
+            p.outcome_word(),
+            esc(&detail),
+            rate(p.rate("events_per_s")),
+            rate(p.rate("produce_events_per_s"))
+        );
+        for path in &paths {
+            let f = p.latency_ms.get(path);
+            let _ = write!(
+                h,
+                "<td>{}</td><td>{}</td>",
+                ms(f.and_then(|f| f.p50)),
+                ms(f.and_then(|f| f.p99))
+            );
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+    let broken: Vec<&PointResult> = s.points.iter().filter(|p| p.error.is_some()).collect();
+    if !broken.is_empty() {
+        h.push_str("<p>Points that could not run:</p><ul>");
+        for p in broken {
+            let _ = write!(
+                h,
+                "<li>{}: {}</li>",
+                esc(&p.name),
+                esc(p.error.as_deref().unwrap_or_default())
+            );
+        }
+        h.push_str("</ul>");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sweep::{PointResult, Set, SweepSummary, plan};
+    use serde_json::json;
+
+    fn summary(sets: &[&str]) -> SweepSummary {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            "name = \"t<\"\nseed = 1\n[fleet]\nchargers = 10\n[run]\nspan = \"10m\"\n",
+        )
+        .unwrap();
+        let sets: Vec<Set> = sets.iter().map(|s| s.parse().unwrap()).collect();
+        let plan = plan(&path, &sets).unwrap();
+        let points = plan
+            .points
+            .iter()
+            .enumerate()
+            .map(|(i, point)| {
+                if i == 1 {
+                    return PointResult::could_not_run(point, "no <Kafka>".into());
+                }
+                let rate = 1000.0 * (i + 1) as f64;
+                PointResult::from_report(
+                    point,
+                    &json!({
+                        "passed": i != 2,
+                        "checks": [ { "name": "drained", "passed": i != 2 } ],
+                        "throughput": { "events_per_s": rate, "produce_events_per_s": rate * 1.1 },
+                        "latency_ms": {
+                            "event_to_session_topic": { "p50": 10.0 * (i + 1) as f64, "p99": 30.0 * (i + 1) as f64 },
+                            "event_to_clickhouse": { "p50": 20.0, "p99": 50.0 }
+                        }
+                    }),
+                )
+            })
+            .collect();
+        SweepSummary::new(
+            &plan,
+            &path,
+            points,
+            json!({ "host": { "name": "vm", "cores": 2 } }),
+        )
+    }
+
+    #[test]
+    fn a_page_with_every_chart_and_the_points() {
+        let html = summary(&["fleet.chargers=50,100,200", "seed=1,2"]).html();
+        for needle in [
+            "Throughput against fleet.chargers",
+            "Latency against fleet.chargers",
+            "Latency against the offered load",
+            "Achieved against offered",
+            "seed=2",
+            "2-chargers-50_seed-2: no &lt;Kafka&gt;",
+            "FAILED",
+            "class=failed",
+            "href='1-chargers-50_seed-1/report.html'",
+            "vm · 2 cores",
+            "t&lt;",
+        ] {
+            assert!(html.contains(needle), "{needle} in the page");
+        }
+        assert!(!html.contains("<script") && !html.contains("http://"));
+        assert_eq!(html.matches("<svg").count(), 4);
+    }
+
+    #[test]
+    fn categories_when_the_values_are_not_numbers() {
+        let html = summary(&["run.time_compression=max,40,80"]).html();
+        assert!(html.contains("Latency against run.time_compression"));
+    }
+}

@@ -1,0 +1,200 @@
+//! Makes the scenario's process faults happen while the load plays: each fault begins at its
+//! `at` (counted from the first signal) and ends `for` later, in the order of those moments, so
+//! faults may overlap. Every begin and end is logged and timed; the end of a restart is the
+//! moment the part is back (a broker answering metadata, ClickHouse answering a query, a
+//! component started again).
+
+use std::time::Duration;
+
+use harness::Services;
+use tokio::time::Instant;
+
+use super::spec::{FaultKind, FaultSpec};
+use crate::component::Component;
+use crate::engine::Engine;
+use crate::ingestion::Running;
+use crate::observe::now_ms;
+use crate::resources::{Sampler, Target};
+
+/// A process fault as it happened.
+#[derive(Debug, Clone)]
+pub(crate) struct Happened {
+    pub spec: FaultSpec,
+    /// When it began and ended, epoch ms (the end: the part is back).
+    pub started_ms: i64,
+    pub ended_ms: i64,
+    /// What failed while making it happen or undoing it, if anything.
+    pub error: Option<String>,
+}
+
+/// What the faults act on.
+pub(crate) struct Targets<'a> {
+    pub engine: &'a mut Engine,
+    pub ingestion: &'a mut Running,
+    pub services: &'a mut Services,
+    pub sampler: &'a Sampler,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Begin,
+    End,
+}
+
+/// Runs `faults` (process faults) against `targets`, timed from `load_started`; returns when
+/// the last one has ended.
+pub(crate) async fn drive(
+    faults: &[FaultSpec],
+    load_started: Instant,
+    targets: &mut Targets<'_>,
+) -> Vec<Happened> {
+    let mut happened: Vec<Happened> = faults
+        .iter()
+        .map(|spec| Happened {
+            spec: spec.clone(),
+            started_ms: 0,
+            ended_ms: 0,
+            error: None,
+        })
+        .collect();
+    let mut steps: Vec<(Duration, usize, Step)> = Vec::new();
+    for (i, spec) in faults.iter().enumerate() {
+        let at = spec.at.unwrap_or_default();
+        steps.push((at, i, Step::Begin));
+        steps.push((at + spec.lasts(), i, Step::End));
+    }
+    // Stable: at the same moment, earlier faults first, and a fault's end after its begin.
+    steps.sort_by_key(|(at, _, _)| *at);
+    for (at, i, step) in steps {
+        tokio::time::sleep_until(load_started + at).await;
+        let fault = &mut happened[i];
+        let result = match step {
+            Step::Begin => {
+                fault.started_ms = now_ms();
+                tracing::info!(fault = %fault.spec.kind, "fault begins");
+                begin(&fault.spec, targets).await
+            }
+            Step::End => {
+                let result = end(&fault.spec, targets).await;
+                fault.ended_ms = now_ms();
+                tracing::info!(fault = %fault.spec.kind, "fault ends");
+                result
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(fault = %fault.spec.kind, error = %e, "fault could not be made to happen");
+            fault.error.get_or_insert(e);
+        }
+    }
+    happened
+}
+
+async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String> {
+    match spec.kind {
+        FaultKind::KillAggregator | FaultKind::KillSink => {
+            component(spec, targets)?.kill();
+            Ok(())
+        }
+        FaultKind::RestartKafka => {
+            let kafka = targets.services.native_kafka().ok_or_else(native_only)?;
+            tokio::task::block_in_place(|| kafka.stop());
+            Ok(())
+        }
+        FaultKind::RestartClickhouse => {
+            let clickhouse = targets
+                .services
+                .native_clickhouse()
+                .ok_or_else(native_only)?;
+            tokio::task::block_in_place(|| clickhouse.stop());
+            Ok(())
+        }
+        FaultKind::PauseKafka => {
+            targets
+                .services
+                .native_kafka()
+                .ok_or_else(native_only)?
+                .pause();
+            Ok(())
+        }
+        FaultKind::PauseClickhouse => {
+            targets
+                .services
+                .native_clickhouse()
+                .ok_or_else(native_only)?
+                .pause();
+            Ok(())
+        }
+        data => Err(format!("{data} is not a process fault")),
+    }
+}
+
+async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String> {
+    let sampler = targets.sampler;
+    match spec.kind {
+        FaultKind::KillAggregator | FaultKind::KillSink => {
+            let component = component(spec, targets)?;
+            tokio::task::block_in_place(|| component.restart())
+                .map_err(|e| crate::error_chain(&e))?;
+            if let Some(pgid) = component.pgid() {
+                sampler.watch(component.name(), Target::Group(pgid), false);
+            }
+            Ok(())
+        }
+        FaultKind::RestartKafka => {
+            let kafka = targets.services.native_kafka().ok_or_else(native_only)?;
+            tokio::task::block_in_place(|| kafka.restart()).map_err(|e| crate::error_chain(&e))?;
+            if let Some(pgid) = kafka.pgid() {
+                sampler.watch("kafka", Target::Group(pgid), false);
+            }
+            Ok(())
+        }
+        FaultKind::RestartClickhouse => {
+            let clickhouse = targets
+                .services
+                .native_clickhouse()
+                .ok_or_else(native_only)?;
+            clickhouse
+                .restart()
+                .await
+                .map_err(|e| crate::error_chain(&e))?;
+            if let Some(pgid) = clickhouse.pgid() {
+                sampler.watch("clickhouse", Target::Group(pgid), false);
+            }
+            Ok(())
+        }
+        FaultKind::PauseKafka => {
+            targets
+                .services
+                .native_kafka()
+                .ok_or_else(native_only)?
+                .resume();
+            Ok(())
+        }
+        FaultKind::PauseClickhouse => {
+            targets
+                .services
+                .native_clickhouse()
+                .ok_or_else(native_only)?
+                .resume();
+            Ok(())
+        }
+        data => Err(format!("{data} is not a process fault")),
+    }
+}
+
+/// The component a kill fault names.
+fn component<'t>(
+    spec: &FaultSpec,
+    targets: &'t mut Targets<'_>,
+) -> Result<&'t mut Component, String> {
+    let index = spec.instance.unwrap_or(0) as usize;
+    let found = match spec.kind {
+        FaultKind::KillAggregator => targets.engine.instance_mut(index),
+        _ => targets.ingestion.sink_mut(index),
+    };
+    found.ok_or_else(|| format!("{}: there is no instance {index}", spec.kind))
+}
+
+fn native_only() -> String {
+    "server faults need the native provider (evbench does not stop servers it did not start)".into()
+}

@@ -1,0 +1,463 @@
+//! The `[[faults]]` list of a scenario file.
+//!
+//! ```toml
+//! [[faults]]
+//! kind = "kill-aggregator"   # SIGKILL, restarted after `for`
+//! at = "5s"                  # into the load
+//! for = "2s"
+//!
+//! [[faults]]
+//! kind = "reorder"           # a data fault: a share of the signals
+//! share = 0.02
+//! by = "2s"
+//! ```
+//!
+//! The older `[faults]` table (`duplicate_share`, `malformed_share`) is still read, with a
+//! deprecation warning.
+
+use std::fmt;
+use std::time::Duration;
+
+use pipeline::produce::FaultOptions;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// What goes wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// SIGKILL of an aggregator instance (the Flink process for `engine = "flink"`), restarted
+    /// after `for`.
+    KillAggregator,
+    /// SIGKILL of a sink instance, restarted after `for`.
+    KillSink,
+    /// The Kafka broker stopped, started again after `for` on the same ports and data.
+    RestartKafka,
+    /// ClickHouse stopped, started again after `for`.
+    RestartClickhouse,
+    /// The Kafka broker frozen (SIGSTOP) for `for`.
+    PauseKafka,
+    /// ClickHouse frozen (SIGSTOP) for `for`.
+    PauseClickhouse,
+    /// A share of signals followed by a malformed record (six kinds in turn).
+    Malformed,
+    /// A share of signals sent twice.
+    Duplicate,
+    /// A share of signals sent after the charger's next one, at most `by` later in event time.
+    Reorder,
+    /// A share of signals sent again once the charger is more than `by` further in event time.
+    Late,
+    /// `chargers` chargers whose clocks run `by` ahead.
+    ClockSkew,
+}
+
+impl FaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::KillAggregator => "kill-aggregator",
+            FaultKind::KillSink => "kill-sink",
+            FaultKind::RestartKafka => "restart-kafka",
+            FaultKind::RestartClickhouse => "restart-clickhouse",
+            FaultKind::PauseKafka => "pause-kafka",
+            FaultKind::PauseClickhouse => "pause-clickhouse",
+            FaultKind::Malformed => "malformed",
+            FaultKind::Duplicate => "duplicate",
+            FaultKind::Reorder => "reorder",
+            FaultKind::Late => "late",
+            FaultKind::ClockSkew => "clock-skew",
+        }
+    }
+
+    /// A fault of a process (at a moment, for a while), as opposed to a fault of the data.
+    pub fn is_process(self) -> bool {
+        matches!(
+            self,
+            FaultKind::KillAggregator
+                | FaultKind::KillSink
+                | FaultKind::RestartKafka
+                | FaultKind::RestartClickhouse
+                | FaultKind::PauseKafka
+                | FaultKind::PauseClickhouse
+        )
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of `[[faults]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub kind: FaultKind,
+    /// Process faults: when, counted from the first signal of the load.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "events::human_duration::option"
+    )]
+    pub at: Option<Duration>,
+    /// Process faults: how long the part stays down or frozen (default 2 s).
+    #[serde(
+        rename = "for",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "events::human_duration::option"
+    )]
+    pub duration: Option<Duration>,
+    /// Data faults (not clock-skew): the share of signals affected, 0 … 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
+    /// `reorder`: how much later in event time the signal it is sent after may be (default: half
+    /// the aggregator's reorder tolerance); `late`: how far behind the charger the copy is at
+    /// least (default: twice the tolerance); `clock-skew`: how far ahead the clocks run.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "events::human_duration::option"
+    )]
+    pub by: Option<Duration>,
+    /// `clock-skew`: how many chargers (the first ones) have a skewed clock (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chargers: Option<u32>,
+    /// `kill-aggregator`, `kill-sink`: which instance (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
+}
+
+/// How long a process fault lasts when `for` is not given.
+pub const DEFAULT_FAULT_DURATION: Duration = Duration::from_secs(2);
+
+impl FaultSpec {
+    /// A data fault with a share.
+    pub fn share_of(kind: FaultKind, share: f64) -> FaultSpec {
+        FaultSpec {
+            kind,
+            at: None,
+            duration: None,
+            share: Some(share),
+            by: None,
+            chargers: None,
+            instance: None,
+        }
+    }
+
+    /// How long the fault lasts (process faults).
+    pub fn lasts(&self) -> Duration {
+        self.duration.unwrap_or(DEFAULT_FAULT_DURATION)
+    }
+
+    /// Checks the keys the kind needs and refuses those it does not read; `tolerance` is the
+    /// aggregator's reorder tolerance.
+    pub fn validate(&self, n: usize, tolerance: Duration) -> Result<(), String> {
+        let at = |key: &str| format!("`faults[{n}]` ({}): {key}", self.kind);
+        let refuse = |present: bool, key: &str| {
+            if present {
+                Err(at(&format!("`{key}` does not apply to this kind")))
+            } else {
+                Ok(())
+            }
+        };
+        if self.kind.is_process() {
+            if self.at.is_none() {
+                return Err(at("needs `at` (when, into the load, e.g. \"5s\")"));
+            }
+            refuse(self.share.is_some(), "share")?;
+            refuse(self.by.is_some(), "by")?;
+            refuse(self.chargers.is_some(), "chargers")?;
+            refuse(
+                self.instance.is_some()
+                    && !matches!(self.kind, FaultKind::KillAggregator | FaultKind::KillSink),
+                "instance",
+            )?;
+            if self.lasts().is_zero() || self.lasts() > Duration::from_secs(600) {
+                return Err(at("`for` must be longer than zero and at most 10m"));
+            }
+            return Ok(());
+        }
+        refuse(self.at.is_some(), "at")?;
+        refuse(self.duration.is_some(), "for")?;
+        refuse(self.instance.is_some(), "instance")?;
+        if self.kind == FaultKind::ClockSkew {
+            refuse(self.share.is_some(), "share")?;
+            let by = self
+                .by
+                .ok_or_else(|| at("needs `by` (how far ahead, e.g. \"90s\")"))?;
+            if by.is_zero() {
+                return Err(at("`by` must be longer than zero"));
+            }
+            if self.chargers == Some(0) {
+                return Err(at("`chargers` must be at least 1"));
+            }
+            return Ok(());
+        }
+        refuse(self.chargers.is_some(), "chargers")?;
+        let share = self
+            .share
+            .ok_or_else(|| at("needs `share` (of signals, e.g. 0.01)"))?;
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(at(&format!("`share` must be in (0, 1], not {share}")));
+        }
+        match self.kind {
+            FaultKind::Reorder => {
+                let by = self.reorder_within(tolerance);
+                if by.is_zero() || by > tolerance {
+                    return Err(at(&format!(
+                        "`by` must be longer than zero and within the aggregator's reorder_tolerance ({}): a reordering beyond it is a late signal",
+                        humantime::format_duration(tolerance)
+                    )));
+                }
+            }
+            FaultKind::Late => {
+                if self.late_by(tolerance) <= tolerance {
+                    return Err(at(&format!(
+                        "`by` must be beyond the aggregator's reorder_tolerance ({})",
+                        humantime::format_duration(tolerance)
+                    )));
+                }
+            }
+            _ => refuse(self.by.is_some(), "by")?,
+        }
+        Ok(())
+    }
+
+    fn reorder_within(&self, tolerance: Duration) -> Duration {
+        self.by.unwrap_or(tolerance / 2)
+    }
+
+    fn late_by(&self, tolerance: Duration) -> Duration {
+        self.by.unwrap_or(tolerance * 2)
+    }
+}
+
+/// The scenario's faults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultList(pub Vec<FaultSpec>);
+
+impl FaultList {
+    pub fn iter(&self) -> impl Iterator<Item = &FaultSpec> {
+        self.0.iter()
+    }
+
+    /// The process faults, in the order they happen.
+    pub fn process_faults(&self) -> Vec<FaultSpec> {
+        let mut faults: Vec<FaultSpec> = self
+            .0
+            .iter()
+            .filter(|f| f.kind.is_process())
+            .cloned()
+            .collect();
+        faults.sort_by_key(|f| f.at);
+        faults
+    }
+
+    /// Whether any fault is of `kind`.
+    pub fn has(&self, kind: FaultKind) -> bool {
+        self.0.iter().any(|f| f.kind == kind)
+    }
+
+    /// Checks every entry; `tolerance` is the aggregator's reorder tolerance.
+    pub fn validate(&self, tolerance: Duration) -> Result<(), String> {
+        for (n, fault) in self.0.iter().enumerate() {
+            fault.validate(n, tolerance)?;
+        }
+        for kind in [
+            FaultKind::Malformed,
+            FaultKind::Duplicate,
+            FaultKind::Reorder,
+            FaultKind::Late,
+            FaultKind::ClockSkew,
+        ] {
+            if self.0.iter().filter(|f| f.kind == kind).count() > 1 {
+                return Err(format!(
+                    "`faults`: `{kind}` is listed twice; give it once (with the share you want)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The producer's share of the faults (the data faults), drawn from `seed`.
+    pub fn produce_options(&self, seed: u64, tolerance: Duration) -> FaultOptions {
+        let mut options = FaultOptions {
+            seed,
+            ..FaultOptions::default()
+        };
+        for fault in &self.0 {
+            let share = fault.share.unwrap_or(0.0);
+            match fault.kind {
+                FaultKind::Malformed => options.malformed_share = share,
+                FaultKind::Duplicate => options.duplicate_share = share,
+                FaultKind::Reorder => {
+                    options.reorder_share = share;
+                    options.reorder_within = fault.reorder_within(tolerance);
+                }
+                FaultKind::Late => {
+                    options.late_share = share;
+                    options.late_by = fault.late_by(tolerance);
+                }
+                FaultKind::ClockSkew => {
+                    options.skewed_chargers = fault.chargers.unwrap_or(1);
+                    options.clock_skew = fault.by.unwrap_or_default();
+                }
+                _ => {}
+            }
+        }
+        options
+    }
+}
+
+impl Serialize for FaultList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// The older `[faults]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyFaults {
+    #[serde(default)]
+    duplicate_share: f64,
+    #[serde(default)]
+    malformed_share: f64,
+}
+
+impl<'de> Deserialize<'de> for FaultList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListOrTable;
+
+        impl<'de> Visitor<'de> for ListOrTable {
+            type Value = FaultList;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a [[faults]] list (or the older [faults] table)")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<FaultList, A::Error> {
+                Vec::<FaultSpec>::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                    .map(FaultList)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FaultList, A::Error> {
+                let legacy = LegacyFaults::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let mut list = Vec::new();
+                if legacy.duplicate_share > 0.0 {
+                    list.push(FaultSpec::share_of(
+                        FaultKind::Duplicate,
+                        legacy.duplicate_share,
+                    ));
+                }
+                if legacy.malformed_share > 0.0 {
+                    list.push(FaultSpec::share_of(
+                        FaultKind::Malformed,
+                        legacy.malformed_share,
+                    ));
+                }
+                Ok(FaultList(list))
+            }
+        }
+
+        deserializer.deserialize_any(ListOrTable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        faults: FaultList,
+    }
+
+    fn parse(text: &str) -> Result<FaultList, String> {
+        toml::from_str::<Doc>(text)
+            .map(|d| d.faults)
+            .map_err(|e| e.to_string())
+    }
+
+    const TOLERANCE: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn the_list_reads_every_kind_and_validates() {
+        let list = parse(
+            r#"
+            [[faults]]
+            kind = "kill-aggregator"
+            at = "5s"
+            for = "3s"
+            [[faults]]
+            kind = "pause-clickhouse"
+            at = "1s"
+            [[faults]]
+            kind = "reorder"
+            share = 0.02
+            by = "2s"
+            [[faults]]
+            kind = "clock-skew"
+            by = "90s"
+            chargers = 2
+            "#,
+        )
+        .unwrap();
+        list.validate(TOLERANCE).unwrap();
+        let process = list.process_faults();
+        assert_eq!(process[0].kind, FaultKind::PauseClickhouse);
+        assert_eq!(process[0].lasts(), DEFAULT_FAULT_DURATION);
+        assert_eq!(process[1].lasts(), Duration::from_secs(3));
+        let options = list.produce_options(7, TOLERANCE);
+        assert_eq!(options.reorder_share, 0.02);
+        assert_eq!(options.reorder_within, Duration::from_secs(2));
+        assert_eq!(
+            (options.skewed_chargers, options.clock_skew),
+            (2, Duration::from_secs(90))
+        );
+        assert_eq!(options.seed, 7);
+    }
+
+    #[test]
+    fn the_older_table_still_reads() {
+        let list = parse("[faults]\nduplicate_share = 0.05\nmalformed_share = 0.01\n").unwrap();
+        assert_eq!(
+            list.0,
+            vec![
+                FaultSpec::share_of(FaultKind::Duplicate, 0.05),
+                FaultSpec::share_of(FaultKind::Malformed, 0.01)
+            ]
+        );
+        let e = parse("[faults]\nduplicates = 0.05\n").unwrap_err();
+        assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let check = |text: &str| parse(text).and_then(|l| l.validate(TOLERANCE)).unwrap_err();
+        assert!(check("[[faults]]\nkind = \"kill-sink\"\n").contains("needs `at`"));
+        assert!(check("[[faults]]\nkind = \"explode\"\n").contains("unknown variant"));
+        assert!(
+            check("[[faults]]\nkind = \"late\"\nshare = 0.1\nby = \"1s\"\n").contains("beyond")
+        );
+        assert!(
+            check("[[faults]]\nkind = \"reorder\"\nshare = 0.1\nby = \"9s\"\n").contains("within")
+        );
+        assert!(check("[[faults]]\nkind = \"duplicate\"\nshare = 2\n").contains("share"));
+        assert!(
+            check("[[faults]]\nkind = \"duplicate\"\nshare = 0.1\nat = \"1s\"\n")
+                .contains("`at` does not apply")
+        );
+        assert!(check("[[faults]]\nkind = \"clock-skew\"\n").contains("needs `by`"));
+        assert!(
+            check("[[faults]]\nkind = \"duplicate\"\nshare = 0.1\n[[faults]]\nkind = \"duplicate\"\nshare = 0.2\n")
+                .contains("twice")
+        );
+        assert!(
+            check("[[faults]]\nkind = \"pause-kafka\"\nat = \"1s\"\ninstance = 1\n")
+                .contains("instance")
+        );
+    }
+}
