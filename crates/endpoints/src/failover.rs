@@ -114,7 +114,11 @@ mod tests {
     fn candidates_start_with_the_last_server_that_answered() {
         let connector = FailoverConnector::new(
             HttpConnector::new(),
-            &["http://127.0.0.1:2".into(), "not a url".into(), "http://127.0.0.1:3".into()],
+            &[
+                "http://127.0.0.1:2".into(),
+                "not a url".into(),
+                "http://127.0.0.1:3".into(),
+            ],
         );
         let uri: Uri = "http://127.0.0.1:1/?query=SELECT%201".parse().unwrap();
         let order = |c: &FailoverConnector| -> Vec<String> {

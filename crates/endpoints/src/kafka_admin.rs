@@ -206,6 +206,9 @@ mod tests {
         assert_eq!((three.partitions, three.replication), (4, 3));
         assert_eq!(three.configs, [("min.insync.replicas", "2")]);
         assert_eq!(TopicSpec::replicated(4, 7).replication, 3);
-        assert_eq!(TopicSpec::replicated(4, 2).configs, [("min.insync.replicas", "1")]);
+        assert_eq!(
+            TopicSpec::replicated(4, 2).configs,
+            [("min.insync.replicas", "1")]
+        );
     }
 }

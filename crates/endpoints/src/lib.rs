@@ -193,7 +193,13 @@ impl ClickHouseEndpoint {
     /// Row validation needs `RowBinaryWithNamesAndTypes`, which old servers (18.16) lack, so it
     /// is off there; compression is never requested (18.16 answers `compress=1` with empty bodies).
     pub fn client_as(&self, user: &str, password: &Secret) -> clickhouse::Client {
-        client_with_failover(&self.url, &self.failover, user, password, Some(&self.version))
+        client_with_failover(
+            &self.url,
+            &self.failover,
+            user,
+            password,
+            Some(&self.version),
+        )
     }
 }
 

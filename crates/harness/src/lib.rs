@@ -30,9 +30,9 @@ pub mod zookeeper;
 
 pub use native::{KAFKA_VERSION, NativeClickHouse, NativeKafka, cache_dir, kafka_libs_dir};
 pub use services::{ProviderKind, Services};
+pub use storage::{SERVICES_DIR_ENV, StorageInfo, services_dir};
 pub use topology::{CLICKHOUSE_CLUSTER, NodeRef, Topology};
 pub use zookeeper::{NativeZooKeeper, ZOOKEEPER_VERSION};
-pub use storage::{SERVICES_DIR_ENV, StorageInfo, services_dir};
 
 /// Errors of the harness.
 #[derive(Debug, thiserror::Error)]

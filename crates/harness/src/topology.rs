@@ -263,6 +263,10 @@ mod tests {
             clickhouse_replicas: 2,
             ..Topology::single()
         };
-        assert!(big.validate().unwrap_err().contains("10 ClickHouse servers"));
+        assert!(
+            big.validate()
+                .unwrap_err()
+                .contains("10 ClickHouse servers")
+        );
     }
 }

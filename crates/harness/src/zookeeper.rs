@@ -136,7 +136,12 @@ impl NativeZooKeeper {
             })?;
         }
         if self.answers() {
-            tracing::info!(port = self.port, version = ZOOKEEPER_VERSION, ms = started.elapsed().as_millis() as u64, "zookeeper ready");
+            tracing::info!(
+                port = self.port,
+                version = ZOOKEEPER_VERSION,
+                ms = started.elapsed().as_millis() as u64,
+                "zookeeper ready"
+            );
             return Ok(true);
         }
         if started.elapsed() > START_TIMEOUT {

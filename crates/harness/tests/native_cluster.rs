@@ -82,15 +82,19 @@ async fn eventually(client: &clickhouse::Client, sql: &str, expected: u64) {
             return;
         }
         assert!(n < expected, "{sql}: {n} rows, more than {expected}");
-        assert!(started.elapsed() < Duration::from_secs(30), "{sql}: {n} rows, not {expected}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{sql}: {n} rows, not {expected}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-async fn insert(client: &clickhouse::Client, ids: std::ops::Range<u32>) -> clickhouse::error::Result<()> {
-    let values: Vec<String> = ids
-        .map(|i| format!("('c-{}', {i})", i % 10))
-        .collect();
+async fn insert(
+    client: &clickhouse::Client,
+    ids: std::ops::Range<u32>,
+) -> clickhouse::error::Result<()> {
+    let values: Vec<String> = ids.map(|i| format!("('c-{}', {i})", i % 10)).collect();
     client
         .query(&format!(
             "INSERT INTO cluster_check.rows (charger_id, id) VALUES {}",
@@ -111,7 +115,10 @@ async fn a_cluster_keeps_serving_while_a_node_is_down_and_takes_it_back() {
     )
     .await
     .expect("the cluster starts");
-    eprintln!("cluster started in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "cluster started in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let mut phase = Instant::now();
     let mut lap = |what: &str| {
         eprintln!("{what}: {:.1} s", phase.elapsed().as_secs_f64());
@@ -119,9 +126,16 @@ async fn a_cluster_keeps_serving_while_a_node_is_down_and_takes_it_back() {
     };
     assert_eq!(services.topology, Topology::cluster());
     assert_eq!(services.kafka.bootstrap.split(',').count(), 3);
-    assert_eq!(services.clickhouse.cluster.as_deref(), Some(harness::CLICKHOUSE_CLUSTER));
+    assert_eq!(
+        services.clickhouse.cluster.as_deref(),
+        Some(harness::CLICKHOUSE_CLUSTER)
+    );
     assert_eq!(services.clickhouse.failover.len(), 3);
-    let names: Vec<String> = services.process_groups().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = services
+        .process_groups()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert_eq!(names.len(), 8, "{names:?}");
     assert!(names.contains(&"zookeeper".to_owned()) && names.contains(&"kafka-3".to_owned()));
 
@@ -131,9 +145,13 @@ async fn a_cluster_keeps_serving_while_a_node_is_down_and_takes_it_back() {
         kafka_admin::broker_ids(&bootstrap, Duration::from_secs(5)).unwrap(),
         [1, 2, 3]
     );
-    let spec = kafka_admin::replicated_spec(&bootstrap, PARTITIONS).await.unwrap();
+    let spec = kafka_admin::replicated_spec(&bootstrap, PARTITIONS)
+        .await
+        .unwrap();
     assert_eq!(spec.replication, 3);
-    kafka_admin::ensure_topic(&bootstrap, TOPIC, spec).await.unwrap();
+    kafka_admin::ensure_topic(&bootstrap, TOPIC, spec)
+        .await
+        .unwrap();
     produce(&services, 0, 1_000).await;
 
     lap("topic created, 1000 produced");
@@ -156,10 +174,14 @@ async fn a_cluster_keeps_serving_while_a_node_is_down_and_takes_it_back() {
             .unwrap()
             .contains(&2)
     );
-    wait_until("broker 2 back in every ISR", Duration::from_secs(60), || {
-        kafka_admin::under_replicated(&bootstrap, Some(TOPIC), Duration::from_secs(5)).unwrap()
-            == 0
-    })
+    wait_until(
+        "broker 2 back in every ISR",
+        Duration::from_secs(60),
+        || {
+            kafka_admin::under_replicated(&bootstrap, Some(TOPIC), Duration::from_secs(5)).unwrap()
+                == 0
+        },
+    )
     .await;
     assert_eq!(messages_in_topic(&services), 2_000);
 
@@ -190,7 +212,10 @@ async fn a_cluster_keeps_serving_while_a_node_is_down_and_takes_it_back() {
     lap("ClickHouse tables ON CLUSTER, 1500 rows inserted");
     // The first server (the endpoint's own) down: inserts and reads through the Distributed
     // table go on via the others; the other replica of shard 1 takes its rows.
-    let replica = NodeRef::ClickHouseReplica { shard: 1, replica: 1 };
+    let replica = NodeRef::ClickHouseReplica {
+        shard: 1,
+        replica: 1,
+    };
     services.stop_node(&replica).await.unwrap();
     let mut inserted = false;
     for _ in 0..3 {
@@ -205,17 +230,26 @@ async fn a_cluster_keeps_serving_while_a_node_is_down_and_takes_it_back() {
     lap("s1r1 stopped, 1000 rows inserted and read");
     // Back: it fetches what it missed from its shard's other replica.
     services.start_node(&replica).await.unwrap();
-    services.sync_replicas(Duration::from_secs(60)).await.unwrap();
+    services
+        .sync_replicas(Duration::from_secs(60))
+        .await
+        .unwrap();
     let local = "SELECT count() FROM cluster_check.rows_local FINAL";
     let s1r1 = count(&services.clickhouse_server(1, 1).unwrap().client(), local).await;
     let s1r2 = count(&services.clickhouse_server(1, 2).unwrap().client(), local).await;
     assert_eq!(s1r1, s1r2, "s1r1 caught up");
-    assert!(s1r1 > 0 && s1r1 < 2_000, "shard 1 holds part of the rows: {s1r1}");
+    assert!(
+        s1r1 > 0 && s1r1 < 2_000,
+        "shard 1 holds part of the rows: {s1r1}"
+    );
 
     lap("s1r1 back and in sync");
     // ZooKeeper down: replicated tables are read-only (inserts fail, reads work), and a
     // ClickHouse server may not start before it is back.
-    let last = NodeRef::ClickHouseReplica { shard: 2, replica: 2 };
+    let last = NodeRef::ClickHouseReplica {
+        shard: 2,
+        replica: 2,
+    };
     services.stop_node(&last).await.unwrap();
     services.stop_node(&NodeRef::ZooKeeper).await.unwrap();
     let mut accepted = 0;
@@ -229,14 +263,22 @@ async fn a_cluster_keeps_serving_while_a_node_is_down_and_takes_it_back() {
             }
         }
     };
-    assert!(refused.to_string().contains("readonly") || refused.to_string().contains("ZooKeeper"), "{refused}");
+    assert!(
+        refused.to_string().contains("readonly") || refused.to_string().contains("ZooKeeper"),
+        "{refused}"
+    );
     assert!(count(&client, distinct).await >= 2_000);
     let err = services.start_node(&last).await.unwrap_err();
     assert!(matches!(err, harness::Error::StartOrder(_)), "{err}");
     services.start_node(&NodeRef::ZooKeeper).await.unwrap();
-    insert(&client, 2_000..2_100).await.expect("writable again once ZooKeeper is back");
+    insert(&client, 2_000..2_100)
+        .await
+        .expect("writable again once ZooKeeper is back");
     services.start_node(&last).await.unwrap();
-    services.sync_replicas(Duration::from_secs(60)).await.unwrap();
+    services
+        .sync_replicas(Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(
         count(&client, distinct).await,
         2_100 + 10 * u64::from(accepted),
