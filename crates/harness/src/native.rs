@@ -678,6 +678,10 @@ impl NativeClickHouse {
                 &dir.path().join("config.d").join("evbench-cluster.xml"),
                 &cluster_config(role),
             )?;
+            write_file(
+                &dir.path().join("users.d").join("evbench-cluster.xml"),
+                CLUSTER_USERS,
+            )?;
         }
         let placeholder = ServerVersion {
             major: 0,
@@ -981,6 +985,20 @@ fn cluster_config(role: &ClusterRole) -> String {
         zookeeper = role.zookeeper_port,
     )
 }
+
+/// Settings of a cluster's servers. `poll_interval`: a server's native-protocol connection
+/// checks for its shutdown between polls of this many seconds (10 by default); the other
+/// servers keep pooled connections to it (the `Distributed` tables), so a stopped server
+/// waited 10 s for them and was then killed: a node stop under load was a crash.
+const CLUSTER_USERS: &str = r#"<?xml version="1.0"?>
+<yandex>
+  <profiles>
+    <default>
+      <poll_interval>1</poll_interval>
+    </default>
+  </profiles>
+</yandex>
+"#;
 
 /// `default` is the harness's administrative user, reachable from loopback only; the pipeline's
 /// own users (`ingest`, `grafana`) are added to `users.d/` by the schema.
