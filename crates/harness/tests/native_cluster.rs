@@ -2,9 +2,11 @@
 //! ClickHouse cluster with ZooKeeper, and each node stopped and started again under load.
 //! One cluster for the whole story: starting one takes seconds, not milliseconds.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use endpoints::kafka_admin;
+use endpoints::{KafkaEndpoint, kafka_admin};
 use harness::{NodeRef, ProviderKind, Services, Topology};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -40,6 +42,80 @@ async fn produce(services: &Services, from: usize, count: usize) {
             .expect("delivery future")
             .expect("delivered with acks=all");
     }
+}
+
+/// Produces with `acks=all` (idempotent) in batches of 100, every message awaited, until
+/// `stop` is set; every delivery must succeed. Returns the messages delivered, and how many of
+/// them were acknowledged while `down` was set (a broker stopped).
+async fn keep_producing(
+    kafka: KafkaEndpoint,
+    from: usize,
+    stop: Arc<AtomicBool>,
+    down: Arc<AtomicBool>,
+) -> (usize, usize) {
+    let producer: FutureProducer = kafka
+        .client_config()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "60000")
+        .create()
+        .unwrap();
+    let (mut delivered, mut while_down) = (0, 0);
+    while !stop.load(Ordering::Relaxed) {
+        let mut batch = Vec::with_capacity(100);
+        for i in from + delivered..from + delivered + 100 {
+            let key = format!("key-{}", i % 50);
+            let value = i.to_string();
+            batch.push(
+                producer
+                    .send_result(FutureRecord::to(TOPIC).key(&key).payload(&value))
+                    .map_err(|(e, _)| e)
+                    .expect("enqueue"),
+            );
+        }
+        for delivery in batch {
+            delivery
+                .await
+                .expect("delivery future")
+                .expect("delivered with acks=all while a broker is down");
+            delivered += 1;
+            if down.load(Ordering::Relaxed) {
+                while_down += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (delivered, while_down)
+}
+
+/// Inserts batches of 100 new rows through the Distributed table until `stop` is set, each
+/// batch retried until it goes in (a retried batch may have gone in before: the table replaces
+/// rows of the same key, and counts are taken with FINAL). Returns the rows inserted (ids
+/// `from..from + n`) and how many went in while `down` was set (a replica stopped).
+async fn keep_inserting(
+    client: clickhouse::Client,
+    from: u32,
+    stop: Arc<AtomicBool>,
+    down: Arc<AtomicBool>,
+) -> (u32, u32) {
+    let (mut inserted, mut while_down) = (0, 0);
+    while !stop.load(Ordering::Relaxed) {
+        let ids = from + inserted..from + inserted + 100;
+        let mut attempts = 0;
+        while let Err(e) = insert(&client, ids.clone()).await {
+            attempts += 1;
+            // The first request after a stop may meet a connection the stopped server closed.
+            assert!(attempts < 20, "insert {ids:?} keeps failing: {e}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        inserted += 100;
+        if down.load(Ordering::Relaxed) {
+            while_down += 100;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (inserted, while_down)
 }
 
 /// Messages in the topic (sum of the partitions' high watermarks).
@@ -155,18 +231,32 @@ async fn a_cluster_keeps_serving_while_a_node_is_down_and_takes_it_back() {
     produce(&services, 0, 1_000).await;
 
     lap("topic created, 1000 produced");
-    // One broker down: acks=all writes still go through (2 replicas in sync are enough).
+    // One broker down while a producer keeps writing: acks=all writes still go through (2
+    // replicas in sync are enough), none is lost or doubled.
+    let (stop, down) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let producer = tokio::spawn(keep_producing(
+        services.kafka.clone(),
+        1_000,
+        Arc::clone(&stop),
+        Arc::clone(&down),
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let broker = NodeRef::KafkaBroker(2);
     services.stop_node(&broker).await.unwrap();
+    down.store(true, Ordering::Relaxed);
     assert!(!services.node_running(&broker).unwrap());
     assert!(services.node_pgid(&broker).is_none());
-    produce(&services, 1_000, 1_000).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
         kafka_admin::under_replicated(&bootstrap, Some(TOPIC), Duration::from_secs(5)).unwrap() > 0,
         "the stopped broker's replicas are out of sync"
     );
-    lap("broker 2 stopped, 1000 produced");
+    lap("broker 2 stopped under load");
     // Back: listed again, and it catches up until every replica is in sync.
+    down.store(false, Ordering::Relaxed);
     services.start_node(&broker).await.unwrap();
     assert!(services.node_running(&broker).unwrap());
     assert!(
@@ -183,7 +273,15 @@ async fn a_cluster_keeps_serving_while_a_node_is_down_and_takes_it_back() {
         },
     )
     .await;
-    assert_eq!(messages_in_topic(&services), 2_000);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (delivered, while_down) = producer.await.unwrap();
+    eprintln!("produced {delivered} under load, {while_down} while broker 2 was down");
+    assert!(
+        while_down > 0,
+        "acks=all writes went on while broker 2 was down"
+    );
+    assert_eq!(messages_in_topic(&services), 1_000 + delivered as i64);
 
     lap("broker 2 back in every ISR");
     // ClickHouse: the cluster as remote_servers describe it, replicated and distributed tables
@@ -210,36 +308,60 @@ async fn a_cluster_keeps_serving_while_a_node_is_down_and_takes_it_back() {
     eventually(&client, distinct, 1_000).await;
 
     lap("ClickHouse tables ON CLUSTER, 1500 rows inserted");
-    // The first server (the endpoint's own) down: inserts and reads through the Distributed
-    // table go on via the others; the other replica of shard 1 takes its rows.
+    // The first server (the endpoint's own) down while an inserter keeps writing: inserts and
+    // reads through the Distributed table go on via the others; the other replica of shard 1
+    // takes its rows.
+    let (stop, down) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    const LOAD_FROM: u32 = 100_000;
+    let inserter = tokio::spawn(keep_inserting(
+        client.clone(),
+        LOAD_FROM,
+        Arc::clone(&stop),
+        Arc::clone(&down),
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let replica = NodeRef::ClickHouseReplica {
         shard: 1,
         replica: 1,
     };
     services.stop_node(&replica).await.unwrap();
-    let mut inserted = false;
-    for _ in 0..3 {
-        // The first request may meet a connection the stopped server closed.
-        if insert(&client, 1_000..2_000).await.is_ok() {
-            inserted = true;
-            break;
-        }
+    down.store(true, Ordering::Relaxed);
+    let mut reads = 0;
+    let reading = Instant::now();
+    while reading.elapsed() < Duration::from_secs(3) {
+        // Reads go on too (one retry: a connection the stopped server closed).
+        let n = match client.query(distinct).fetch_one::<u64>().await {
+            Ok(n) => n,
+            Err(_) => count(&client, distinct).await,
+        };
+        assert!(n >= 1_000, "{n} rows read with s1r1 down");
+        reads += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(inserted, "insert through the cluster with s1r1 down");
-    eventually(&client, distinct, 2_000).await;
-    lap("s1r1 stopped, 1000 rows inserted and read");
+    lap("s1r1 stopped under load");
     // Back: it fetches what it missed from its shard's other replica.
+    down.store(false, Ordering::Relaxed);
     services.start_node(&replica).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (loaded, while_down) = inserter.await.unwrap();
+    eprintln!("inserted {loaded} rows under load, {while_down} while s1r1 was down; {reads} reads");
+    assert!(while_down > 0, "inserts went on while s1r1 was down");
+    let expected = 1_000 + u64::from(loaded);
     services
         .sync_replicas(Duration::from_secs(60))
         .await
         .unwrap();
+    eventually(&client, distinct, expected).await;
     let local = "SELECT count() FROM cluster_check.rows_local FINAL";
     let s1r1 = count(&services.clickhouse_server(1, 1).unwrap().client(), local).await;
     let s1r2 = count(&services.clickhouse_server(1, 2).unwrap().client(), local).await;
     assert_eq!(s1r1, s1r2, "s1r1 caught up");
     assert!(
-        s1r1 > 0 && s1r1 < 2_000,
+        s1r1 > 0 && s1r1 < expected,
         "shard 1 holds part of the rows: {s1r1}"
     );
 
@@ -267,13 +389,17 @@ async fn a_cluster_keeps_serving_while_a_node_is_down_and_takes_it_back() {
         refused.to_string().contains("readonly") || refused.to_string().contains("ZooKeeper"),
         "{refused}"
     );
-    assert!(count(&client, distinct).await >= 2_000);
+    assert!(count(&client, distinct).await >= expected);
     let err = services.start_node(&last).await.unwrap_err();
     assert!(matches!(err, harness::Error::StartOrder(_)), "{err}");
     services.start_node(&NodeRef::ZooKeeper).await.unwrap();
     insert(&client, 2_000..2_100)
         .await
         .expect("writable again once ZooKeeper is back");
+    // The refused batch may have gone into one shard before the other refused it: in full now.
+    insert(&client, 5_000 + accepted * 10..5_010 + accepted * 10)
+        .await
+        .expect("the refused batch again");
     services.start_node(&last).await.unwrap();
     services
         .sync_replicas(Duration::from_secs(60))
@@ -281,7 +407,7 @@ async fn a_cluster_keeps_serving_while_a_node_is_down_and_takes_it_back() {
         .unwrap();
     assert_eq!(
         count(&client, distinct).await,
-        2_100 + 10 * u64::from(accepted),
+        expected + 100 + 10 * u64::from(accepted + 1),
         "every replica in sync: the same count whichever answers"
     );
 
