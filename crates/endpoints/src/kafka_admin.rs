@@ -28,6 +28,28 @@ pub fn broker_count(bootstrap: &str, timeout: Duration) -> Result<usize> {
     Ok(metadata.brokers().len())
 }
 
+/// The node ids of the brokers a metadata request lists, sorted (blocking).
+pub fn broker_ids(bootstrap: &str, timeout: Duration) -> Result<Vec<i32>> {
+    let consumer: BaseConsumer = base_config(bootstrap).create()?;
+    let metadata = consumer.fetch_metadata(None, timeout)?;
+    let mut ids: Vec<i32> = metadata.brokers().iter().map(|b| b.id()).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Partitions of `topic` (of every topic when `None`) whose in-sync replicas are fewer than
+/// their replicas (blocking): 0 once a restarted broker has caught up.
+pub fn under_replicated(bootstrap: &str, topic: Option<&str>, timeout: Duration) -> Result<usize> {
+    let consumer: BaseConsumer = base_config(bootstrap).create()?;
+    let metadata = consumer.fetch_metadata(topic, timeout)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions())
+        .filter(|p| p.isr().len() < p.replicas().len())
+        .count())
+}
+
 /// The number of partitions of `topic`, or `None` when it does not exist (blocking).
 pub fn partition_count(bootstrap: &str, topic: &str, timeout: Duration) -> Result<Option<usize>> {
     let consumer: BaseConsumer = base_config(bootstrap).create()?;
@@ -56,6 +78,25 @@ impl TopicSpec<'_> {
             partitions,
             replication: 1,
             configs: &[],
+        }
+    }
+
+    /// `partitions` partitions on a cluster of `brokers`: one replica on a single broker; on
+    /// more, as many replicas as brokers up to 3, and `min.insync.replicas` one less (a write
+    /// with `acks=all` then survives one broker down: 3 replicas, 2 in sync).
+    pub fn replicated(partitions: usize, brokers: usize) -> TopicSpec<'static> {
+        match brokers {
+            0 | 1 => TopicSpec::single(partitions),
+            2 => TopicSpec {
+                partitions,
+                replication: 2,
+                configs: &[("min.insync.replicas", "1")],
+            },
+            _ => TopicSpec {
+                partitions,
+                replication: 3,
+                configs: &[("min.insync.replicas", "2")],
+            },
         }
     }
 }
@@ -124,6 +165,16 @@ async fn blocking_partition_count(bootstrap: &str, topic: &str) -> Result<usize>
     .unwrap_or(0))
 }
 
+/// [`TopicSpec::replicated`] for the cluster at `bootstrap` (as many brokers as a metadata
+/// request lists).
+pub async fn replicated_spec(bootstrap: &str, partitions: usize) -> Result<TopicSpec<'static>> {
+    let bootstrap = bootstrap.to_owned();
+    let brokers =
+        tokio::task::spawn_blocking(move || broker_count(&bootstrap, Duration::from_secs(10)))
+            .await??;
+    Ok(TopicSpec::replicated(partitions, brokers))
+}
+
 /// Deletes `topic` (missing topics are fine).
 pub async fn delete_topic(bootstrap: &str, topic: &str) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = base_config(bootstrap).create()?;
@@ -141,4 +192,23 @@ pub async fn delete_topic(bootstrap: &str, topic: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replication_follows_the_broker_count() {
+        assert_eq!(TopicSpec::replicated(4, 1).replication, 1);
+        assert!(TopicSpec::replicated(4, 1).configs.is_empty());
+        let three = TopicSpec::replicated(4, 3);
+        assert_eq!((three.partitions, three.replication), (4, 3));
+        assert_eq!(three.configs, [("min.insync.replicas", "2")]);
+        assert_eq!(TopicSpec::replicated(4, 7).replication, 3);
+        assert_eq!(
+            TopicSpec::replicated(4, 2).configs,
+            [("min.insync.replicas", "1")]
+        );
+    }
 }

@@ -5,8 +5,10 @@
 //! * [`KafkaEndpoint`] and [`ClickHouseEndpoint`]: addresses, versions, configured clients;
 //! * [`Secret`]: passwords that are never printed; [`ServerVersion`];
 //! * [`kafka_admin`]: explicit topics, partition counts, consumer-group assignments;
-//! * [`ManagedClickHouse`]: a server whose configuration files evbench may write.
+//! * [`ManagedClickHouse`]: a server whose configuration files evbench may write;
+//! * [`failover`]: clients of a ClickHouse cluster that move to another server when theirs stops.
 
+pub mod failover;
 pub mod kafka_admin;
 
 use std::fmt;
@@ -129,18 +131,58 @@ impl KafkaEndpoint {
     }
 }
 
-/// A ClickHouse server to talk to over HTTP.
+/// A ClickHouse server to talk to over HTTP, or a cluster of them.
 #[derive(Debug, Clone)]
 pub struct ClickHouseEndpoint {
-    /// `http://host:port`.
+    /// `http://host:port`: the server clients talk to first.
     pub url: String,
     /// The administrative user the harness uses (schema migrations, checks).
     pub user: String,
     pub password: Secret,
     pub version: ServerVersion,
+    /// The cluster (its name in the servers' `remote_servers`) the schema spreads over:
+    /// replicated tables on every server, `Distributed` tables in front (see the schema crate).
+    /// `None` for a single server.
+    pub cluster: Option<String>,
+    /// The cluster's other servers (`http://host:port`), which answer for it as well: clients
+    /// connect to the next of them that answers when `url`'s server does not.
+    pub failover: Vec<String>,
 }
 
 impl ClickHouseEndpoint {
+    /// A single server at `url` (no cluster, no failover).
+    pub fn single(url: String, user: String, password: Secret, version: ServerVersion) -> Self {
+        ClickHouseEndpoint {
+            url,
+            user,
+            password,
+            version,
+            cluster: None,
+            failover: Vec::new(),
+        }
+    }
+
+    /// Every server clients may talk to: `url`, then the failover servers.
+    pub fn urls(&self) -> Vec<String> {
+        std::iter::once(self.url.clone())
+            .chain(self.failover.iter().cloned())
+            .collect()
+    }
+
+    /// The same endpoint with the server at `urls()[index]` (modulo their number) first and
+    /// the others as its failover, so that several clients spread over the cluster.
+    pub fn rotated(&self, index: usize) -> ClickHouseEndpoint {
+        let mut urls = self.urls();
+        let first = index % urls.len();
+        urls.rotate_left(first);
+        let url = urls.remove(0);
+        ClickHouseEndpoint {
+            url,
+            failover: urls,
+            ..self.clone()
+        }
+    }
+
     /// A client for this server as the administrative user, configured for its version.
     pub fn client(&self) -> clickhouse::Client {
         self.client_as(&self.user, &self.password)
@@ -151,7 +193,13 @@ impl ClickHouseEndpoint {
     /// Row validation needs `RowBinaryWithNamesAndTypes`, which old servers (18.16) lack, so it
     /// is off there; compression is never requested (18.16 answers `compress=1` with empty bodies).
     pub fn client_as(&self, user: &str, password: &Secret) -> clickhouse::Client {
-        client_for(&self.url, user, password, Some(&self.version))
+        client_with_failover(
+            &self.url,
+            &self.failover,
+            user,
+            password,
+            Some(&self.version),
+        )
     }
 }
 
@@ -163,8 +211,20 @@ pub fn client_for(
     password: &Secret,
     version: Option<&ServerVersion>,
 ) -> clickhouse::Client {
+    client_with_failover(url, &[], user, password, version)
+}
+
+/// [`client_for`], connecting to the first of `failover` that answers when `url`'s server does
+/// not (see [`failover::FailoverConnector`]).
+pub fn client_with_failover(
+    url: &str,
+    failover: &[String],
+    user: &str,
+    password: &Secret,
+    version: Option<&ServerVersion>,
+) -> clickhouse::Client {
     let modern = version.is_some_and(|v| v.at_least(24, 0));
-    base_client()
+    base_client(failover)
         .with_url(url)
         .with_user(user)
         .with_password(password.expose())
@@ -176,16 +236,21 @@ pub fn client_for(
 /// `TCP_NODELAY`. An insert streams its rows as chunks and ends with a tiny one; with Nagle's
 /// algorithm on, that last chunk waits for the server's (delayed, ~40 ms) acknowledgement of
 /// the previous one, and every insert took 40 ms or more longer than the server needed.
-fn base_client() -> clickhouse::Client {
+fn base_client(failover: &[String]) -> clickhouse::Client {
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_keepalive(Some(std::time::Duration::from_secs(60)));
-    clickhouse::Client::with_http_client(
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            // ClickHouse closes idle connections after 3 s by default.
-            .pool_idle_timeout(std::time::Duration::from_secs(2))
-            .build(connector),
-    )
+    let mut builder =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
+    // ClickHouse closes idle connections after 3 s by default.
+    builder.pool_idle_timeout(std::time::Duration::from_secs(2));
+    if failover.is_empty() {
+        clickhouse::Client::with_http_client(builder.build(connector))
+    } else {
+        clickhouse::Client::with_http_client(
+            builder.build(failover::FailoverConnector::new(connector, failover)),
+        )
+    }
 }
 
 /// A ClickHouse server whose configuration evbench may change: it can add files to the
@@ -217,12 +282,32 @@ mod tests {
 
     #[test]
     fn secrets_are_not_printed() {
-        let endpoint = ClickHouseEndpoint {
-            url: "http://127.0.0.1:1".into(),
-            user: "ingest".into(),
-            password: Secret::new("hunter2"),
-            version: ServerVersion::parse("18.16.1").unwrap(),
-        };
+        let endpoint = ClickHouseEndpoint::single(
+            "http://127.0.0.1:1".into(),
+            "ingest".into(),
+            Secret::new("hunter2"),
+            ServerVersion::parse("18.16.1").unwrap(),
+        );
         assert!(!format!("{endpoint:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn rotated_endpoints_spread_clients_over_the_cluster() {
+        let endpoint = ClickHouseEndpoint {
+            failover: vec!["http://b".into(), "http://c".into()],
+            cluster: Some("evbench".into()),
+            ..ClickHouseEndpoint::single(
+                "http://a".into(),
+                "default".into(),
+                Secret::default(),
+                ServerVersion::parse("18.16.1").unwrap(),
+            )
+        };
+        assert_eq!(endpoint.urls(), ["http://a", "http://b", "http://c"]);
+        let second = endpoint.rotated(1);
+        assert_eq!(second.url, "http://b");
+        assert_eq!(second.failover, ["http://c", "http://a"]);
+        assert_eq!(endpoint.rotated(3).url, "http://a");
+        assert_eq!(second.cluster.as_deref(), Some("evbench"));
     }
 }

@@ -191,12 +191,7 @@ pub(crate) async fn start() -> Result<DockerServices> {
         }
         tokio::time::sleep(PROBE_INTERVAL * 5).await;
     };
-    let clickhouse = ClickHouseEndpoint {
-        url,
-        user: "default".into(),
-        password: Secret::default(),
-        version,
-    };
+    let clickhouse = ClickHouseEndpoint::single(url, "default".into(), Secret::default(), version);
     Ok(DockerServices {
         kafka,
         clickhouse,

@@ -54,16 +54,29 @@ fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
-/// A single-node KRaft Kafka broker (broker and controller in one JVM) on loopback.
+/// A KRaft Kafka node (broker and controller in one JVM) on loopback: alone, or one of a
+/// cluster ([`NativeKafka::start_cluster`]).
 #[derive(Debug)]
 pub struct NativeKafka {
-    process: ServerProcess,
+    /// `None` while stopped (its data and ports are kept for a restart).
+    process: Option<ServerProcess>,
+    /// This broker's own address (`bootstrap` of a single node; one of the cluster's otherwise).
     endpoint: KafkaEndpoint,
+    /// `kafka` alone, `kafka-<node id>` in a cluster (its process's and log's name).
+    name: String,
+    node_id: u32,
+    port: u16,
     java: PathBuf,
     args: Vec<String>,
-    port: u16,
     // Declared last: the directory outlives the process that writes into it.
     dir: TempDir,
+}
+
+/// The ports of one KRaft node.
+#[derive(Debug, Clone, Copy)]
+struct KafkaPorts {
+    client: u16,
+    controller: u16,
 }
 
 impl NativeKafka {
@@ -75,6 +88,16 @@ impl NativeKafka {
 
     /// [`NativeKafka::start`] with its directory under `parent`.
     pub fn start_in(parent: &Path) -> Result<NativeKafka> {
+        let mut nodes = NativeKafka::start_cluster(parent, 1)?;
+        Ok(nodes.remove(0))
+    }
+
+    /// Starts a KRaft cluster of `brokers` nodes (each a broker and a controller, `node.id` 1 …
+    /// `brokers`, static voters), each in its own directory under `parent`, and returns once a
+    /// metadata request lists every broker. On more than one broker the internal topics are
+    /// replicated (up to 3 replicas, `min.insync.replicas` one less), and so are topics created
+    /// without an explicit replication factor.
+    pub fn start_cluster(parent: &Path, brokers: u32) -> Result<Vec<NativeKafka>> {
         let libs = kafka_libs_dir();
         if !libs
             .join(format!("kafka_2.13-{KAFKA_VERSION}.jar"))
@@ -87,13 +110,76 @@ impl NativeKafka {
         }
         let java = which("java")
             .ok_or_else(|| Error::Missing("java not found on PATH (Java 17 is needed)".into()))?;
+        let brokers = brokers.max(1);
+        let ports = (0..brokers)
+            .map(|_| {
+                Ok(KafkaPorts {
+                    client: ports::free_port()?,
+                    controller: ports::free_port()?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let cluster_id = cluster_id()?;
+        let started = Instant::now();
+        // Storage is formatted by a JVM per node: in parallel, they take a second or two.
+        let formatted: Vec<Result<NativeKafka>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..=brokers)
+                .map(|node_id| {
+                    let (java, libs, ports, cluster_id) = (&java, &libs, &ports, &cluster_id);
+                    scope.spawn(move || {
+                        NativeKafka::prepare(parent, java, libs, node_id, ports, cluster_id)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::Other(
+                            "a Kafka storage format thread panicked".into(),
+                        ))
+                    })
+                })
+                .collect()
+        });
+        let mut nodes = formatted.into_iter().collect::<Result<Vec<_>>>()?;
+        for node in &mut nodes {
+            node.spawn()?;
+        }
+        let bootstrap = nodes
+            .iter()
+            .map(|n| n.endpoint.bootstrap.clone())
+            .collect::<Vec<_>>()
+            .join(",");
+        let all: Vec<u32> = (1..=brokers).collect();
+        wait_for_brokers(&mut nodes, &bootstrap, &all, started)?;
+        tracing::info!(%bootstrap, brokers, version = KAFKA_VERSION, ms = started.elapsed().as_millis() as u64, "kafka ready");
+        Ok(nodes)
+    }
+
+    /// Writes the node's configuration and formats its storage (not started yet).
+    fn prepare(
+        parent: &Path,
+        java: &Path,
+        libs: &Path,
+        node_id: u32,
+        all_ports: &[KafkaPorts],
+        cluster_id: &str,
+    ) -> Result<NativeKafka> {
+        let brokers = all_ports.len();
+        let own = all_ports[node_id as usize - 1];
+        let name = if brokers == 1 {
+            "kafka".to_owned()
+        } else {
+            format!("kafka-{node_id}")
+        };
+        let prefix = format!("evbench-{name}-");
         let dir = tempfile::Builder::new()
-            .prefix("evbench-kafka-")
+            .prefix(&prefix)
             .tempdir_in(parent)
             .map_err(|e| Error::io(format!("create Kafka dir in {}", parent.display()), e))?;
-        let (port, controller_port) = (ports::free_port()?, ports::free_port()?);
         let properties = dir.path().join("server.properties");
-        let mut text = server_properties(dir.path(), port, controller_port);
+        let mut text = server_properties(dir.path(), node_id, all_ports);
         // Extra broker settings, for experiments: `key=value` pairs separated by `;` or
         // newlines; later lines win.
         if let Ok(extra) = std::env::var("EVBENCH_KAFKA_PROPERTIES") {
@@ -118,23 +204,18 @@ impl NativeKafka {
             classpath,
         ];
 
-        // Storage must be formatted before the first start (KRaft).
+        // Storage must be formatted before the first start (KRaft): a single node as a
+        // standalone (dynamic) quorum, a cluster with the static voters of its properties.
         let format_log = dir.path().join("format.log");
-        let mut format_args = vec!["-Xmx256m".to_owned()];
+        let mut format_args = vec!["-Xmx256m".to_owned(), "-XX:TieredStopAtLevel=1".to_owned()];
         format_args.extend(jvm_common.iter().cloned());
-        format_args.extend(
-            [
-                "kafka.tools.StorageTool",
-                "format",
-                "--standalone",
-                "-t",
-                &cluster_id()?,
-                "-c",
-            ]
-            .map(str::to_owned),
-        );
+        format_args.extend(["kafka.tools.StorageTool", "format"].map(str::to_owned));
+        if brokers == 1 {
+            format_args.push("--standalone".to_owned());
+        }
+        format_args.extend(["-t", cluster_id, "-c"].map(str::to_owned));
         format_args.push(properties.display().to_string());
-        let status = std::process::Command::new(&java)
+        let status = std::process::Command::new(java)
             .args(&format_args)
             .stdout(
                 std::fs::File::create(&format_log)
@@ -172,26 +253,44 @@ impl NativeKafka {
         args.extend(jvm_common);
         args.push("kafka.Kafka".to_owned());
         args.push(properties.display().to_string());
-        let mut process =
-            ServerProcess::spawn("kafka", &java, &args, &[], dir.path().join("stdout.log"))?;
-        let endpoint = KafkaEndpoint {
-            bootstrap: format!("127.0.0.1:{port}"),
-            version: KAFKA_VERSION.to_owned(),
-        };
-        wait_for_broker(&mut process, &endpoint, port, dir.path())?;
         Ok(NativeKafka {
-            process,
-            endpoint,
-            java,
+            process: None,
+            endpoint: KafkaEndpoint {
+                bootstrap: format!("127.0.0.1:{}", own.client),
+                version: KAFKA_VERSION.to_owned(),
+            },
+            name,
+            node_id,
+            port: own.client,
+            java: java.to_owned(),
             args,
-            port,
             dir,
         })
     }
 
-    /// Where clients connect.
+    /// Starts the node's JVM (its storage is formatted).
+    fn spawn(&mut self) -> Result<()> {
+        let process = ServerProcess::spawn_logging(
+            &self.name,
+            &self.java,
+            &self.args,
+            &[],
+            self.dir.path().join("stdout.log"),
+            true,
+        )?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    /// Where clients connect (for a cluster member: this broker alone; bootstrap lists name
+    /// them all).
     pub fn endpoint(&self) -> &KafkaEndpoint {
         &self.endpoint
+    }
+
+    /// The broker's `node.id` (1 for a single node).
+    pub fn node_id(&self) -> u32 {
+        self.node_id
     }
 
     /// The broker's directory (configuration, data, logs).
@@ -199,76 +298,163 @@ impl NativeKafka {
         self.dir.path()
     }
 
-    /// The broker's process group id.
+    /// The broker's process group id while it runs.
     pub fn pgid(&self) -> Option<u32> {
-        self.process.pgid()
+        self.process.as_ref().and_then(ServerProcess::pgid)
     }
 
-    /// Stops the broker (idempotent; also done on drop).
+    /// Whether the broker runs (started and not stopped since).
+    pub fn running(&self) -> bool {
+        self.process.as_ref().is_some_and(ServerProcess::started)
+    }
+
+    /// Stops the broker (a controlled shutdown; idempotent; also done on drop). Its data and
+    /// ports are kept: [`start_again`](Self::start_again) or
+    /// [`restart`](Self::restart) brings it back.
     pub fn stop(&mut self) {
-        self.process.stop();
+        if let Some(mut process) = self.process.take() {
+            process.stop();
+        }
+    }
+
+    /// [`stop`](Self::stop) without blocking the thread.
+    pub async fn stop_async(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.stop_async().await;
+        }
+    }
+
+    /// Kills the broker at once (SIGKILL), as a crash would; [`restart`](Self::restart) brings
+    /// it back (it recovers its log).
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+        }
+    }
+
+    /// Starts the stopped broker again on its ports and data (does nothing while it runs) and
+    /// returns once a metadata request to `bootstrap` (the cluster's, or its own) lists it,
+    /// without blocking the thread.
+    pub async fn start_again(&mut self, bootstrap: &str) -> Result<()> {
+        if self.running() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.spawn()?;
+        let mut last_error = String::from("port not open yet");
+        loop {
+            if let Some(process) = self.process.as_mut() {
+                process
+                    .check_alive()
+                    .map_err(|e| with_log(e, &self.dir.path().join("server.log")))?;
+            }
+            if port_open(self.port) {
+                let probe = bootstrap.to_owned();
+                let listed = tokio::task::spawn_blocking(move || {
+                    kafka_admin::broker_ids(&probe, Duration::from_secs(5))
+                })
+                .await
+                .map_err(|e| Error::Other(format!("kafka probe task: {e}")))?;
+                match listed {
+                    Ok(ids) if ids.contains(&(self.node_id as i32)) => break,
+                    Ok(ids) => last_error = format!("metadata lists brokers {ids:?}"),
+                    Err(e) => last_error = e.to_string(),
+                }
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(Error::NotReady {
+                    name: self.name.clone(),
+                    waited_s: START_TIMEOUT.as_secs(),
+                    last_error,
+                    log_tail: crate::process::tail_of(&self.dir.path().join("server.log"), 40),
+                });
+            }
+            tokio::time::sleep(PROBE_INTERVAL).await;
+        }
+        tracing::info!(name = %self.name, ms = started.elapsed().as_millis() as u64, "kafka broker back");
+        Ok(())
+    }
+
+    /// `kafka`, or `kafka-<node id>` in a cluster.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its process, for stopping several servers at once.
+    pub(crate) fn take_process(&mut self) -> Option<ServerProcess> {
+        self.process.take()
     }
 
     /// Starts the broker again on the same ports and data after [`stop`](Self::stop) (or
-    /// stops it first); returns once it answers a metadata request.
+    /// stops it first); returns once its own metadata lists it. Blocks the thread: in a
+    /// runtime, see [`start_again`](Self::start_again).
     pub fn restart(&mut self) -> Result<()> {
-        self.process.stop();
-        let log = self.dir.path().join("stdout.log");
-        self.process =
-            ServerProcess::spawn_logging("kafka", &self.java, &self.args, &[], log, true)?;
-        wait_for_broker(
-            &mut self.process,
-            &self.endpoint,
-            self.port,
-            self.dir.path(),
-        )
+        self.stop();
+        let started = Instant::now();
+        self.spawn()?;
+        let bootstrap = self.endpoint.bootstrap.clone();
+        let id = self.node_id;
+        wait_for_brokers(std::slice::from_mut(self), &bootstrap, &[id], started)?;
+        tracing::info!(name = %self.name, ms = started.elapsed().as_millis() as u64, "kafka broker back");
+        Ok(())
     }
 
     /// Freezes the broker (SIGSTOP): connections stay open, nothing is answered.
     pub fn pause(&self) {
-        self.process.pause();
+        if let Some(process) = self.process.as_ref() {
+            process.pause();
+        }
     }
 
     /// Wakes a paused broker (SIGCONT).
     pub fn resume(&self) {
-        self.process.resume();
+        if let Some(process) = self.process.as_ref() {
+            process.resume();
+        }
     }
 }
 
-/// Waits until the broker on `port` answers a metadata request listing a broker.
-fn wait_for_broker(
-    process: &mut ServerProcess,
-    endpoint: &KafkaEndpoint,
-    port: u16,
-    dir: &Path,
+/// Waits until `nodes` run and a metadata request to `bootstrap` lists every broker of `ids`.
+fn wait_for_brokers(
+    nodes: &mut [NativeKafka],
+    bootstrap: &str,
+    ids: &[u32],
+    started: Instant,
 ) -> Result<()> {
-    let started = Instant::now();
     let mut last_error = String::from("port not open yet");
     loop {
-        process
-            .check_alive()
-            .map_err(|e| with_log(e, &dir.join("server.log")))?;
-        if port_open(port) {
-            match kafka_admin::broker_count(&endpoint.bootstrap, Duration::from_secs(5)) {
-                Ok(n) if n > 0 => break,
-                Ok(_) => last_error = "metadata lists no broker".into(),
+        for node in nodes.iter_mut() {
+            if let Some(process) = node.process.as_mut() {
+                process
+                    .check_alive()
+                    .map_err(|e| with_log(e, &node.dir.path().join("server.log")))?;
+            }
+        }
+        if nodes.iter().all(|n| port_open(n.port)) {
+            match kafka_admin::broker_ids(bootstrap, Duration::from_secs(5)) {
+                Ok(listed) if ids.iter().all(|id| listed.contains(&(*id as i32))) => {
+                    return Ok(());
+                }
+                Ok(listed) => last_error = format!("metadata lists brokers {listed:?}"),
                 Err(e) => last_error = e.to_string(),
             }
         }
         if started.elapsed() > START_TIMEOUT {
+            let log_tail = nodes
+                .iter()
+                .map(|n| crate::process::tail_of(&n.dir.path().join("server.log"), 40))
+                .collect::<Vec<_>>()
+                .join("\n");
             return Err(Error::NotReady {
                 name: "kafka".into(),
                 waited_s: START_TIMEOUT.as_secs(),
                 last_error,
-                log_tail: crate::process::tail_of(&dir.join("server.log"), 40),
+                log_tail,
             });
         }
         std::thread::sleep(PROBE_INTERVAL);
     }
-    tracing::info!(bootstrap = %endpoint.bootstrap, version = KAFKA_VERSION, ms = started.elapsed().as_millis() as u64, "kafka ready");
-    Ok(())
 }
-
 fn with_log(error: Error, log: &Path) -> Error {
     match error {
         Error::ServerExited {
@@ -310,28 +496,52 @@ fn cluster_id() -> Result<String> {
     }
 }
 
-fn server_properties(dir: &Path, port: u16, controller_port: u16) -> String {
+fn server_properties(dir: &Path, node_id: u32, all: &[KafkaPorts]) -> String {
     let data = dir.join("data");
+    let own = all[node_id as usize - 1];
+    let (port, controller_port) = (own.client, own.controller);
+    let brokers = all.len();
+    // A single node is its own quorum (formatted `--standalone`); a cluster names its voters.
+    let quorum = if brokers == 1 {
+        format!("controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}")
+    } else {
+        let voters: Vec<String> = all
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}@127.0.0.1:{}", i + 1, p.controller))
+            .collect();
+        format!("controller.quorum.voters={}", voters.join(","))
+    };
+    // Internal topics replicated like the pipeline's (up to 3 replicas, one may be down).
+    let replicas = brokers.min(3);
+    let min_isr = replicas.saturating_sub(1).max(1);
+    let kind = if brokers == 1 {
+        "a single-node KRaft broker".to_owned()
+    } else {
+        format!("node {node_id} of a {brokers}-node KRaft cluster")
+    };
     format!(
-        "# Generated by evbench's native provider: a single-node KRaft broker on loopback.
+        "# Generated by evbench's native provider: {kind} on loopback.
 process.roles=broker,controller
-node.id=1
+node.id={node_id}
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
+{quorum}
 log.dirs={data}
 num.partitions=1
+default.replication.factor={replicas}
+min.insync.replicas={min_isr}
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor={replicas}
 offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor={replicas}
+transaction.state.log.min.isr={min_isr}
 transaction.state.log.num.partitions=8
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.replication.factor={replicas}
+share.coordinator.state.topic.min.isr={min_isr}
 group.initial.rebalance.delay.ms=0
 # Small segments and indexes: topics here have up to thousands of partitions on one disk.
 log.segment.bytes=67108864
@@ -364,10 +574,13 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io(format!("write {}", path.display()), e))
 }
 
-/// A `clickhouse-server` on loopback with its own data directory.
+/// A `clickhouse-server` on loopback with its own data directory: alone, or one server of a
+/// cluster (see [`crate::Services`]).
 #[derive(Debug)]
 pub struct NativeClickHouse {
     process: Option<ServerProcess>,
+    /// `clickhouse` alone, `clickhouse-s<shard>r<replica>` in a cluster.
+    name: String,
     program: PathBuf,
     program_args: Vec<String>,
     endpoint: ClickHouseEndpoint,
@@ -378,6 +591,35 @@ pub struct NativeClickHouse {
 /// The harness's administrative user on native servers (the pipeline uses its own users).
 const ADMIN_USER: &str = "default";
 
+/// The ports of one ClickHouse server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClickHousePorts {
+    pub http: u16,
+    pub tcp: u16,
+    /// Replicas fetch parts from each other over it (cluster servers only).
+    pub interserver: u16,
+}
+
+impl ClickHousePorts {
+    pub(crate) fn free() -> Result<ClickHousePorts> {
+        Ok(ClickHousePorts {
+            http: ports::free_port()?,
+            tcp: ports::free_port()?,
+            interserver: ports::free_port()?,
+        })
+    }
+}
+
+/// A server's place in a ClickHouse cluster (written to `config.d/evbench-cluster.xml`).
+#[derive(Debug, Clone)]
+pub(crate) struct ClusterRole {
+    pub shard: u32,
+    pub replica: u32,
+    pub zookeeper_port: u16,
+    /// Every server's ports, shard by shard (`[shard - 1][replica - 1]`).
+    pub servers: Vec<Vec<ClickHousePorts>>,
+}
+
 impl NativeClickHouse {
     /// Writes a configuration, starts the server in a new directory under the services directory
     /// ([`crate::storage::services_dir`]), and returns once `/ping` and a query answer.
@@ -387,6 +629,17 @@ impl NativeClickHouse {
 
     /// [`NativeClickHouse::start`] with its directory under `parent`.
     pub async fn start_in(parent: &Path) -> Result<NativeClickHouse> {
+        let mut server = NativeClickHouse::create(parent, ClickHousePorts::free()?, None)?;
+        server.start_process().await?;
+        Ok(server)
+    }
+
+    /// Writes the server's directory and configuration (it is not started yet).
+    pub(crate) fn create(
+        parent: &Path,
+        ports: ClickHousePorts,
+        role: Option<&ClusterRole>,
+    ) -> Result<NativeClickHouse> {
         let (program, program_args) = if let Some(server) = which("clickhouse-server") {
             (server, Vec::new())
         } else if let Some(multi) = which("clickhouse") {
@@ -396,11 +649,14 @@ impl NativeClickHouse {
                 "clickhouse-server not found on PATH (run ci/setup)".into(),
             ));
         };
+        let name = match role {
+            None => "clickhouse".to_owned(),
+            Some(role) => format!("clickhouse-s{}r{}", role.shard, role.replica),
+        };
         let dir = tempfile::Builder::new()
-            .prefix("evbench-clickhouse-")
+            .prefix(&format!("evbench-{name}-"))
             .tempdir_in(parent)
             .map_err(|e| Error::io(format!("create ClickHouse dir in {}", parent.display()), e))?;
-        let (http_port, tcp_port) = (ports::free_port()?, ports::free_port()?);
         for sub in [
             "data",
             "tmp",
@@ -414,47 +670,68 @@ impl NativeClickHouse {
         }
         write_file(
             &dir.path().join("config.xml"),
-            &clickhouse_config(dir.path(), http_port, tcp_port),
+            &clickhouse_config(dir.path(), ports.http, ports.tcp),
         )?;
         write_file(&dir.path().join("users.xml"), CLICKHOUSE_USERS)?;
+        if let Some(role) = role {
+            write_file(
+                &dir.path().join("config.d").join("evbench-cluster.xml"),
+                &cluster_config(role),
+            )?;
+            write_file(
+                &dir.path().join("users.d").join("evbench-cluster.xml"),
+                CLUSTER_USERS,
+            )?;
+        }
         let placeholder = ServerVersion {
             major: 0,
             minor: 0,
             patch: 0,
             text: "unknown".into(),
         };
-        let endpoint = ClickHouseEndpoint {
-            url: format!("http://127.0.0.1:{http_port}"),
-            user: ADMIN_USER.into(),
-            password: Secret::default(),
-            version: placeholder,
-        };
-        let mut server = NativeClickHouse {
+        let mut endpoint = ClickHouseEndpoint::single(
+            format!("http://127.0.0.1:{}", ports.http),
+            ADMIN_USER.into(),
+            Secret::default(),
+            placeholder,
+        );
+        endpoint.cluster = role.map(|_| crate::CLICKHOUSE_CLUSTER.to_owned());
+        Ok(NativeClickHouse {
             process: None,
+            name,
             program,
             program_args,
             endpoint,
-            http_port,
+            http_port: ports.http,
             dir,
-        };
-        server.start_process().await?;
-        Ok(server)
+        })
     }
 
     async fn start_process(&mut self) -> Result<()> {
+        self.spawn_process()?;
+        self.wait_ready().await
+    }
+
+    /// Starts the server's process (see [`wait_ready`](Self::wait_ready)).
+    pub(crate) fn spawn_process(&mut self) -> Result<()> {
         let mut args = self.program_args.clone();
         args.push(format!(
             "--config-file={}",
             self.dir.path().join("config.xml").display()
         ));
         let process = ServerProcess::spawn(
-            "clickhouse",
+            &self.name,
             &self.program,
             &args,
             &[],
             self.dir.path().join("stdout.log"),
         )?;
         self.process = Some(process);
+        Ok(())
+    }
+
+    /// Waits until `/ping` and a query answer (and reads the version).
+    pub(crate) async fn wait_ready(&mut self) -> Result<()> {
         let started = Instant::now();
         let mut last_error = String::from("no answer to /ping yet");
         loop {
@@ -478,7 +755,7 @@ impl NativeClickHouse {
             }
             if started.elapsed() > START_TIMEOUT {
                 return Err(Error::NotReady {
-                    name: "clickhouse".into(),
+                    name: self.name.clone(),
                     waited_s: START_TIMEOUT.as_secs(),
                     last_error,
                     log_tail: crate::process::tail_of(&self.dir.path().join("server.err.log"), 40),
@@ -486,10 +763,29 @@ impl NativeClickHouse {
             }
             tokio::time::sleep(PROBE_INTERVAL).await;
         }
-        tracing::info!(url = %self.endpoint.url, version = %self.endpoint.version, ms = started.elapsed().as_millis() as u64, "clickhouse ready");
+        tracing::info!(name = %self.name, url = %self.endpoint.url, version = %self.endpoint.version, ms = started.elapsed().as_millis() as u64, "clickhouse ready");
         Ok(())
     }
 
+    /// Whether the server runs (started and not stopped since).
+    pub fn running(&self) -> bool {
+        self.process.as_ref().is_some_and(ServerProcess::started)
+    }
+
+    /// [`stop`](Self::stop) without blocking the thread.
+    pub async fn stop_async(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.stop_async().await;
+        }
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would; [`restart`](Self::restart)
+    /// brings it back.
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+        }
+    }
     /// Where clients connect, and the detected version.
     pub fn endpoint(&self) -> &ClickHouseEndpoint {
         &self.endpoint
@@ -522,8 +818,18 @@ impl NativeClickHouse {
 
     /// Starts it again on the same ports and data after [`stop`](Self::stop).
     pub async fn restart(&mut self) -> Result<()> {
-        self.stop();
+        self.stop_async().await;
         self.start_process().await
+    }
+
+    /// `clickhouse`, or `clickhouse-s<shard>r<replica>` in a cluster.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its process, for stopping several servers at once.
+    pub(crate) fn take_process(&mut self) -> Option<ServerProcess> {
+        self.process.take()
     }
 
     /// The server's process group id while it runs.
@@ -626,6 +932,73 @@ fn clickhouse_config(dir: &Path, http_port: u16, tcp_port: u16) -> String {
     );
     xml
 }
+
+/// The configuration that makes a server one of a cluster: the ZooKeeper, its shard and
+/// replica (the `{shard}` and `{replica}` macros of replicated tables; `{cluster}` names the
+/// cluster), the interserver port replicas fetch parts from, the distributed DDL queue (`ON
+/// CLUSTER`), and the cluster itself in `remote_servers`: every shard with
+/// `internal_replication` (an insert through a `Distributed` table goes to one replica of the
+/// shard; replication copies it to the others).
+fn cluster_config(role: &ClusterRole) -> String {
+    let mut shards = String::new();
+    for replicas in &role.servers {
+        shards
+            .push_str("      <shard>\n        <internal_replication>true</internal_replication>\n");
+        for server in replicas {
+            let _ = writeln!(
+                shards,
+                "        <replica><host>127.0.0.1</host><port>{}</port></replica>",
+                server.tcp
+            );
+        }
+        shards.push_str("      </shard>\n");
+    }
+    let own = role.servers[role.shard as usize - 1][role.replica as usize - 1];
+    format!(
+        r#"<?xml version="1.0"?>
+<!-- Generated by evbench's native provider: shard {shard}, replica {replica} of the cluster `{cluster}`. -->
+<yandex>
+  <interserver_http_host>127.0.0.1</interserver_http_host>
+  <interserver_http_port>{interserver}</interserver_http_port>
+  <zookeeper>
+    <node><host>127.0.0.1</host><port>{zookeeper}</port></node>
+    <session_timeout_ms>10000</session_timeout_ms>
+  </zookeeper>
+  <macros>
+    <shard>{shard}</shard>
+    <replica>s{shard}r{replica}</replica>
+    <cluster>{cluster}</cluster>
+  </macros>
+  <distributed_ddl>
+    <path>/clickhouse/task_queue/ddl</path>
+  </distributed_ddl>
+  <remote_servers>
+    <{cluster}>
+{shards}    </{cluster}>
+  </remote_servers>
+</yandex>
+"#,
+        shard = role.shard,
+        replica = role.replica,
+        cluster = crate::CLICKHOUSE_CLUSTER,
+        interserver = own.interserver,
+        zookeeper = role.zookeeper_port,
+    )
+}
+
+/// Settings of a cluster's servers. `poll_interval`: a server's native-protocol connection
+/// checks for its shutdown between polls of this many seconds (10 by default); the other
+/// servers keep pooled connections to it (the `Distributed` tables), so a stopped server
+/// waited 10 s for them and was then killed: a node stop under load was a crash.
+const CLUSTER_USERS: &str = r#"<?xml version="1.0"?>
+<yandex>
+  <profiles>
+    <default>
+      <poll_interval>1</poll_interval>
+    </default>
+  </profiles>
+</yandex>
+"#;
 
 /// `default` is the harness's administrative user, reachable from loopback only; the pipeline's
 /// own users (`ingest`, `grafana`) are added to `users.d/` by the schema.

@@ -145,6 +145,11 @@ impl ServerProcess {
 
     /// Stops the whole process group: TERM, then KILL after the grace period. Idempotent.
     pub fn stop(&mut self) {
+        stop_all(std::slice::from_mut(self));
+    }
+
+    /// [`stop`](Self::stop) without blocking the thread: the waits are the runtime's timers.
+    pub async fn stop_async(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -162,12 +167,23 @@ impl ServerProcess {
                     let _ = child.wait();
                     break;
                 }
-                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
-        // The watchdog has gone; make sure nothing else of the group survived it.
         let _ = killpg(group, Signal::SIGKILL);
+        for _ in 0..40 {
+            if killpg(group, None).is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         tracing::debug!(name = %self.name, "server process stopped");
+    }
+
+    /// Whether the process has been started and not stopped or killed since (it may have
+    /// exited on its own: see [`check_alive`](Self::check_alive)).
+    pub fn started(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Freezes the whole process group (SIGSTOP): it holds its sockets and answers nothing, as a
@@ -191,6 +207,54 @@ impl ServerProcess {
             let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
             let _ = child.wait();
         }
+    }
+}
+
+/// Stops several servers at once: TERM to every group, then KILL to those still running
+/// after their grace period; returns once every group is gone. (The brokers of a cluster
+/// stopped one after the other wait for a quorum that is leaving; together they go at once.)
+pub fn stop_all(processes: &mut [ServerProcess]) {
+    let mut running: Vec<(String, Child, Instant)> = Vec::new();
+    for process in processes.iter_mut() {
+        if let Some(child) = process.child.take() {
+            let group = Pid::from_raw(child.id() as i32);
+            // A paused group cannot act on TERM.
+            let _ = killpg(group, Signal::SIGCONT);
+            let _ = killpg(group, Signal::SIGTERM);
+            running.push((
+                process.name.clone(),
+                child,
+                Instant::now() + process.stop_grace,
+            ));
+        }
+    }
+    let mut groups = Vec::new();
+    while !running.is_empty() {
+        running.retain_mut(|(name, child, deadline)| {
+            let group = Pid::from_raw(child.id() as i32);
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => {}
+                Ok(None) if Instant::now() >= *deadline => {
+                    tracing::warn!(%name, "did not stop in time; killing");
+                    let _ = killpg(group, Signal::SIGKILL);
+                    let _ = child.wait();
+                }
+                Ok(None) => return true,
+            }
+            // The watchdog has gone; make sure nothing else of the group survived it.
+            let _ = killpg(group, Signal::SIGKILL);
+            groups.push(group);
+            tracing::debug!(%name, "server process stopped");
+            false
+        });
+        if !running.is_empty() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // Killed processes linger until they are reaped: wait (briefly) until the groups are gone.
+    let until = Instant::now() + Duration::from_secs(2);
+    while groups.iter().any(|g| killpg(*g, None).is_ok()) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

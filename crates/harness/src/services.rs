@@ -1,14 +1,18 @@
-//! One interface over the three providers.
+//! One interface over the three providers, and the nodes of a native cluster.
 
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use endpoints::{ClickHouseEndpoint, KafkaEndpoint};
 
-use crate::{NativeClickHouse, NativeKafka, Result, docker, external};
+use crate::native::{ClickHousePorts, ClusterRole};
+use crate::topology::{NodeRef, Topology};
+use crate::zookeeper::NativeZooKeeper;
+use crate::{Error, NativeClickHouse, NativeKafka, Result, docker, external};
 
 /// Where the servers come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -56,11 +60,21 @@ impl FromStr for ProviderKind {
 }
 
 /// Running Kafka and ClickHouse. Dropping it stops what the provider started.
+///
+/// With the native provider the services may be clusters ([`Services::start_topology`]):
+/// several brokers, ClickHouse shards and replicas with a ZooKeeper. Every server is then a
+/// [`NodeRef`] that fault injection can stop and start again ([`Services::stop_node`],
+/// [`Services::start_node`]).
 #[derive(Debug)]
 pub struct Services {
     pub provider: ProviderKind,
+    /// The brokers: `bootstrap` lists every one of a cluster.
     pub kafka: KafkaEndpoint,
+    /// The ClickHouse server clients talk to first; for a cluster, with its name and the other
+    /// servers as failover (every server answers for the whole cluster).
     pub clickhouse: ClickHouseEndpoint,
+    /// How many servers of each kind there are.
+    pub topology: Topology,
     /// Where native servers keep their data (`None` for the other providers).
     pub storage: Option<crate::storage::StorageInfo>,
     backend: Backend,
@@ -69,15 +83,46 @@ pub struct Services {
 #[derive(Debug)]
 enum Backend {
     // Boxed: the servers' handles are large, the external backend holds nothing.
-    Native {
-        kafka: Box<NativeKafka>,
-        clickhouse: Box<NativeClickHouse>,
-    },
+    Native(Box<NativeCluster>),
     /// The containers are removed when this drops.
     Docker {
         _containers: Box<docker::DockerServices>,
     },
     External,
+}
+
+/// The native servers. Drop order matters: ClickHouse before Kafka (its Kafka engine tables
+/// stall its shutdown once the broker is gone) and before ZooKeeper.
+#[derive(Debug)]
+struct NativeCluster {
+    /// Shard by shard, replica by replica.
+    clickhouse: Vec<NativeClickHouse>,
+    /// By node id.
+    kafka: Vec<NativeKafka>,
+    zookeeper: Option<NativeZooKeeper>,
+    bootstrap: String,
+    topology: Topology,
+}
+
+impl Drop for NativeCluster {
+    fn drop(&mut self) {
+        // Each kind all at once: servers of a cluster stopped one by one wait for the others.
+        let mut clickhouse: Vec<_> = self
+            .clickhouse
+            .iter_mut()
+            .filter_map(NativeClickHouse::take_process)
+            .collect();
+        crate::process::stop_all(&mut clickhouse);
+        let mut kafka: Vec<_> = self
+            .kafka
+            .iter_mut()
+            .filter_map(NativeKafka::take_process)
+            .collect();
+        crate::process::stop_all(&mut kafka);
+        if let Some(zookeeper) = &mut self.zookeeper {
+            zookeeper.stop();
+        }
+    }
 }
 
 impl Services {
@@ -89,35 +134,62 @@ impl Services {
 
     /// [`Services::start`] with the native servers' data under `services_dir`.
     pub async fn start_in(provider: ProviderKind, services_dir: &Path) -> Result<Services> {
+        Services::start_topology(provider, services_dir, &Topology::single()).await
+    }
+
+    /// Starts the services in the shape `topology` gives, with the native servers' data under
+    /// `services_dir`:
+    /// * native: a KRaft cluster of `kafka_brokers` nodes; with more than one ClickHouse server,
+    ///   a ZooKeeper first (a server with replicated tables refuses to start without it), then
+    ///   the `shards × replicas` servers of the cluster [`crate::CLICKHOUSE_CLUSTER`]
+    ///   (`remote_servers`, macros `{shard}`, `{replica}`, `{cluster}`, distributed DDL), all at
+    ///   once. Each on free loopback ports, in its own directory and process group.
+    /// * external: the user's servers (`EVBENCH_KAFKA_BOOTSTRAP`, `EVBENCH_CLICKHOUSE_URL`, a
+    ///   comma-separated list for a cluster, `EVBENCH_CLICKHOUSE_CLUSTER`), checked against the
+    ///   topology: at least as many brokers, the cluster's shards and replicas.
+    /// * docker: single nodes only.
+    pub async fn start_topology(
+        provider: ProviderKind,
+        services_dir: &Path,
+        topology: &Topology,
+    ) -> Result<Services> {
+        topology.validate().map_err(Error::Topology)?;
         match provider {
             ProviderKind::Native => {
                 std::fs::create_dir_all(services_dir).map_err(|e| {
                     crate::Error::io(format!("create {}", services_dir.display()), e)
                 })?;
-                // ClickHouse starts in well under a second; start Kafka's JVM beside it.
-                let kafka_dir = services_dir.to_path_buf();
-                let kafka = tokio::task::spawn_blocking(move || NativeKafka::start_in(&kafka_dir));
-                let clickhouse = NativeClickHouse::start_in(services_dir).await?;
-                let kafka = kafka
-                    .await
-                    .map_err(|e| crate::Error::Other(format!("kafka start-up task: {e}")))??;
+                let cluster = start_native(services_dir, topology).await?;
+                let kafka = KafkaEndpoint {
+                    bootstrap: cluster.bootstrap.clone(),
+                    version: crate::KAFKA_VERSION.to_owned(),
+                };
+                let mut clickhouse = cluster.clickhouse[0].endpoint().clone();
+                clickhouse.failover = cluster.clickhouse[1..]
+                    .iter()
+                    .map(|c| c.endpoint().url.clone())
+                    .collect();
                 Ok(Services {
                     provider,
-                    kafka: kafka.endpoint().clone(),
-                    clickhouse: clickhouse.endpoint().clone(),
+                    kafka,
+                    clickhouse,
+                    topology: *topology,
                     storage: Some(crate::storage::describe(services_dir)),
-                    backend: Backend::Native {
-                        kafka: Box::new(kafka),
-                        clickhouse: Box::new(clickhouse),
-                    },
+                    backend: Backend::Native(Box::new(cluster)),
                 })
             }
             ProviderKind::Docker => {
+                if topology.is_cluster() {
+                    return Err(Error::Topology(format!(
+                        "the docker provider starts single nodes only, not {topology}"
+                    )));
+                }
                 let containers = docker::start().await?;
                 Ok(Services {
                     provider,
                     kafka: containers.kafka.clone(),
                     clickhouse: containers.clickhouse.clone(),
+                    topology: *topology,
                     storage: None,
                     backend: Backend::Docker {
                         _containers: Box::new(containers),
@@ -125,11 +197,12 @@ impl Services {
                 })
             }
             ProviderKind::External => {
-                let (kafka, clickhouse) = external::connect().await?;
+                let (kafka, clickhouse, found) = external::connect(topology).await?;
                 Ok(Services {
                     provider,
                     kafka,
                     clickhouse,
+                    topology: found,
                     storage: None,
                     backend: Backend::External,
                 })
@@ -137,32 +210,406 @@ impl Services {
         }
     }
 
-    /// The native ClickHouse server, for fault injection (stop, restart) and extra users.
-    pub fn native_clickhouse(&mut self) -> Option<&mut NativeClickHouse> {
-        match &mut self.backend {
-            Backend::Native { clickhouse, .. } => Some(clickhouse),
+    fn native(&self) -> Option<&NativeCluster> {
+        match &self.backend {
+            Backend::Native(cluster) => Some(cluster),
             Backend::Docker { .. } | Backend::External => None,
         }
     }
 
-    /// The native Kafka broker, for its directory and process group.
-    pub fn native_kafka(&mut self) -> Option<&mut NativeKafka> {
+    fn native_mut(&mut self) -> Option<&mut NativeCluster> {
         match &mut self.backend {
-            Backend::Native { kafka, .. } => Some(kafka),
+            Backend::Native(cluster) => Some(cluster),
             Backend::Docker { .. } | Backend::External => None,
         }
+    }
+
+    /// The native ClickHouse server (the first of a cluster), for fault injection (stop,
+    /// restart) and extra users.
+    pub fn native_clickhouse(&mut self) -> Option<&mut NativeClickHouse> {
+        self.native_mut().and_then(|c| c.clickhouse.first_mut())
+    }
+
+    /// Every native ClickHouse server, shard by shard (empty for the other providers): files
+    /// such as the pipeline's users go to each.
+    pub fn native_clickhouse_servers(&mut self) -> &mut [NativeClickHouse] {
+        match self.native_mut() {
+            Some(cluster) => &mut cluster.clickhouse,
+            None => &mut [],
+        }
+    }
+
+    /// The native Kafka broker (the first of a cluster), for its directory and process group.
+    pub fn native_kafka(&mut self) -> Option<&mut NativeKafka> {
+        self.native_mut().and_then(|c| c.kafka.first_mut())
+    }
+
+    /// Every server the native provider started, in start order (empty for the others).
+    pub fn nodes(&self) -> Vec<NodeRef> {
+        match self.native() {
+            Some(cluster) => cluster.topology.nodes(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Each native server's name for resource accounts and its process group while it runs:
+    /// `kafka` and `clickhouse` for single nodes, the [`NodeRef::name`]s in a cluster. A server
+    /// that was restarted has a new process group.
+    pub fn process_groups(&self) -> Vec<(String, u32)> {
+        let Some(cluster) = self.native() else {
+            return Vec::new();
+        };
+        let mut groups = Vec::new();
+        if let Some(pgid) = cluster.zookeeper.as_ref().and_then(NativeZooKeeper::pgid) {
+            groups.push(("zookeeper".to_owned(), pgid));
+        }
+        for server in &cluster.clickhouse {
+            if let Some(pgid) = server.pgid() {
+                groups.push((server.name().to_owned(), pgid));
+            }
+        }
+        for broker in &cluster.kafka {
+            if let Some(pgid) = broker.pgid() {
+                groups.push((broker.name().to_owned(), pgid));
+            }
+        }
+        groups
+    }
+
+    fn check_node(&self, node: &NodeRef) -> Result<()> {
+        if self.native().is_none() {
+            return Err(Error::NoSuchNode(format!(
+                "{node}: the {} provider's servers are not evbench's to stop or start",
+                self.provider
+            )));
+        }
+        if !self.topology.contains(node) {
+            return Err(Error::NoSuchNode(format!(
+                "{node} is not a server of {}",
+                self.topology
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether `node` runs (it was not stopped, or was started again).
+    pub fn node_running(&self, node: &NodeRef) -> Result<bool> {
+        self.check_node(node)?;
+        let cluster = self.native().expect("checked");
+        Ok(match *node {
+            NodeRef::KafkaBroker(id) => cluster.kafka[id as usize - 1].running(),
+            NodeRef::ClickHouseReplica { shard, replica } => {
+                cluster.clickhouse[self.topology.clickhouse_index(shard, replica)].running()
+            }
+            NodeRef::ZooKeeper => cluster
+                .zookeeper
+                .as_ref()
+                .is_some_and(NativeZooKeeper::running),
+        })
+    }
+
+    /// The process group of `node` while it runs (a restart gives it a new one).
+    pub fn node_pgid(&self, node: &NodeRef) -> Option<u32> {
+        self.check_node(node).ok()?;
+        let cluster = self.native()?;
+        match *node {
+            NodeRef::KafkaBroker(id) => cluster.kafka.get(id as usize - 1)?.pgid(),
+            NodeRef::ClickHouseReplica { shard, replica } => cluster
+                .clickhouse
+                .get(self.topology.clickhouse_index(shard, replica))?
+                .pgid(),
+            NodeRef::ZooKeeper => cluster.zookeeper.as_ref()?.pgid(),
+        }
+    }
+
+    /// Where `node` keeps its configuration, data and logs.
+    pub fn node_dir(&self, node: &NodeRef) -> Option<&Path> {
+        self.check_node(node).ok()?;
+        let cluster = self.native()?;
+        match *node {
+            NodeRef::KafkaBroker(id) => Some(cluster.kafka.get(id as usize - 1)?.dir()),
+            NodeRef::ClickHouseReplica { shard, replica } => Some(
+                cluster
+                    .clickhouse
+                    .get(self.topology.clickhouse_index(shard, replica))?
+                    .dir(),
+            ),
+            NodeRef::ZooKeeper => Some(cluster.zookeeper.as_ref()?.dir()),
+        }
+    }
+
+    /// The endpoint of one ClickHouse server alone (no failover), e.g. to look at a replica's
+    /// local tables.
+    pub fn clickhouse_server(&self, shard: u32, replica: u32) -> Option<&ClickHouseEndpoint> {
+        let node = NodeRef::ClickHouseReplica { shard, replica };
+        self.check_node(&node).ok()?;
+        self.native()?
+            .clickhouse
+            .get(self.topology.clickhouse_index(shard, replica))
+            .map(NativeClickHouse::endpoint)
+    }
+
+    /// Stops `node` cleanly (SIGTERM: a broker's controlled shutdown, ClickHouse's and
+    /// ZooKeeper's own), keeping its data and ports for [`start_node`](Self::start_node).
+    /// Stopping a stopped node does nothing. Returns once its processes are gone (a broker may
+    /// take some seconds to hand its partitions over).
+    ///
+    /// What the rest of the cluster does meanwhile is the point of the fault: with one broker
+    /// of three down, topics of 3 replicas with `min.insync.replicas=2` still take `acks=all`
+    /// writes; with one replica of a shard down, inserts and reads through the `Distributed`
+    /// tables go to the other; with ZooKeeper down, replicated tables are read-only (inserts
+    /// fail, reads work).
+    pub async fn stop_node(&mut self, node: &NodeRef) -> Result<()> {
+        self.check_node(node)?;
+        let index = self.index_of(node);
+        let cluster = self.native_mut().expect("checked");
+        match node {
+            NodeRef::KafkaBroker(_) => cluster.kafka[index].stop_async().await,
+            NodeRef::ClickHouseReplica { .. } => cluster.clickhouse[index].stop_async().await,
+            NodeRef::ZooKeeper => {
+                if let Some(zookeeper) = &mut cluster.zookeeper {
+                    zookeeper.stop_async().await;
+                }
+            }
+        }
+        tracing::info!(%node, "node stopped");
+        Ok(())
+    }
+
+    /// Kills `node` at once (SIGKILL), as a crash or a power cut would; [`start_node`]
+    /// (Self::start_node) brings it back (Kafka and ClickHouse recover their data).
+    pub fn kill_node(&mut self, node: &NodeRef) -> Result<()> {
+        self.check_node(node)?;
+        let index = self.index_of(node);
+        let cluster = self.native_mut().expect("checked");
+        match node {
+            NodeRef::KafkaBroker(_) => cluster.kafka[index].kill(),
+            NodeRef::ClickHouseReplica { .. } => cluster.clickhouse[index].kill(),
+            NodeRef::ZooKeeper => {
+                if let Some(zookeeper) = &mut cluster.zookeeper {
+                    zookeeper.kill();
+                }
+            }
+        }
+        tracing::info!(%node, "node killed");
+        Ok(())
+    }
+
+    /// Starts a stopped (or killed) `node` again on its ports and data, respecting the start
+    /// order, and returns once it serves:
+    /// * a broker: once the cluster's metadata lists it again (it then catches up on the
+    ///   partitions it missed: [`endpoints::kafka_admin::under_replicated`] says when);
+    /// * a ClickHouse server: only while ZooKeeper runs (a server with replicated tables refuses
+    ///   to start without it: [`Error::StartOrder`]); once it answers queries (it then fetches
+    ///   the parts it missed from the other replica: [`sync_replicas`](Self::sync_replicas)
+    ///   waits for that);
+    /// * ZooKeeper: once it answers and every running ClickHouse server has its session back
+    ///   (its replicated tables are writable again, which takes some seconds).
+    ///
+    /// Starting a running node does nothing.
+    pub async fn start_node(&mut self, node: &NodeRef) -> Result<()> {
+        self.check_node(node)?;
+        let index = self.index_of(node);
+        let cluster = self.native_mut().expect("checked");
+        let bootstrap = cluster.bootstrap.clone();
+        match node {
+            NodeRef::KafkaBroker(_) => cluster.kafka[index].start_again(&bootstrap).await?,
+            NodeRef::ClickHouseReplica { .. } => {
+                if cluster.clickhouse[index].running() {
+                    return Ok(());
+                }
+                if cluster.zookeeper.as_ref().is_some_and(|z| !z.running()) {
+                    return Err(Error::StartOrder(format!(
+                        "{node} cannot start while ZooKeeper is stopped (a ClickHouse server with replicated tables refuses to start without it): start ZooKeeper first"
+                    )));
+                }
+                cluster.clickhouse[index].restart().await?;
+            }
+            NodeRef::ZooKeeper => {
+                let Some(zookeeper) = cluster.zookeeper.as_mut() else {
+                    return Ok(());
+                };
+                if zookeeper.running() {
+                    return Ok(());
+                }
+                zookeeper.restart().await?;
+                for server in cluster.clickhouse.iter().filter(|s| s.running()) {
+                    wait_for_coordination(server.endpoint()).await?;
+                }
+            }
+        }
+        tracing::info!(%node, "node started");
+        Ok(())
+    }
+
+    fn index_of(&self, node: &NodeRef) -> usize {
+        match *node {
+            NodeRef::KafkaBroker(id) => id as usize - 1,
+            NodeRef::ClickHouseReplica { shard, replica } => {
+                self.topology.clickhouse_index(shard, replica)
+            }
+            NodeRef::ZooKeeper => 0,
+        }
+    }
+
+    /// Waits until every running ClickHouse replica has fetched what its shard's other
+    /// replicas hold (`SYSTEM SYNC REPLICA` of each replicated table), so that reads through
+    /// the `Distributed` tables are the same whichever replica answers. Does nothing on a
+    /// single server. Fails after `timeout` (a replica that waits for parts only a stopped
+    /// replica has never catches up).
+    pub async fn sync_replicas(&self, timeout: Duration) -> Result<()> {
+        let servers: Vec<ClickHouseEndpoint> = match self.native() {
+            Some(cluster) if self.topology.clickhouse_cluster() => cluster
+                .clickhouse
+                .iter()
+                .filter(|s| s.running())
+                .map(|s| s.endpoint().clone())
+                .collect(),
+            Some(_) => return Ok(()),
+            None if self.clickhouse.cluster.is_some() => self
+                .clickhouse
+                .urls()
+                .into_iter()
+                .map(|url| ClickHouseEndpoint {
+                    url,
+                    failover: Vec::new(),
+                    ..self.clickhouse.clone()
+                })
+                .collect(),
+            None => return Ok(()),
+        };
+        let sync = async {
+            for server in &servers {
+                let client = server.client();
+                let tables: Vec<String> = client
+                    .query(
+                        "SELECT concat(database, '.', name) FROM system.tables WHERE engine LIKE 'Replicated%'",
+                    )
+                    .fetch_all()
+                    .await?;
+                for table in tables {
+                    client
+                        .query(&format!("SYSTEM SYNC REPLICA {table}"))
+                        .execute()
+                        .await?;
+                }
+            }
+            Ok::<(), Error>(())
+        };
+        tokio::time::timeout(timeout, sync).await.map_err(|_| {
+            Error::Other(format!(
+                "the ClickHouse replicas did not catch up within {} s",
+                timeout.as_secs()
+            ))
+        })?
     }
 
     /// Stops what the provider started (also done on drop).
     pub fn stop(self) {}
 }
 
-impl Drop for Services {
-    fn drop(&mut self) {
-        // ClickHouse first: its Kafka engine tables stall its shutdown once the broker is gone.
-        if let Backend::Native { kafka, clickhouse } = &mut self.backend {
-            clickhouse.stop();
-            kafka.stop();
+/// Starts the native servers of `topology`: Kafka's JVMs beside ZooKeeper and ClickHouse,
+/// ZooKeeper before ClickHouse.
+async fn start_native(services_dir: &Path, topology: &Topology) -> Result<NativeCluster> {
+    let kafka_dir = services_dir.to_path_buf();
+    let brokers = topology.kafka_brokers;
+    let kafka =
+        tokio::task::spawn_blocking(move || NativeKafka::start_cluster(&kafka_dir, brokers));
+    let (zookeeper, clickhouse) = if topology.clickhouse_cluster() {
+        let zk_dir = services_dir.to_path_buf();
+        let zookeeper = tokio::task::spawn_blocking(move || NativeZooKeeper::start_in(&zk_dir))
+            .await
+            .map_err(|e| Error::Other(format!("zookeeper start-up task: {e}")))??;
+        let servers = start_clickhouse_cluster(services_dir, topology, zookeeper.port()).await?;
+        (Some(zookeeper), servers)
+    } else {
+        // ClickHouse starts in well under a second; Kafka's JVM starts beside it.
+        (None, vec![NativeClickHouse::start_in(services_dir).await?])
+    };
+    let kafka = kafka
+        .await
+        .map_err(|e| Error::Other(format!("kafka start-up task: {e}")))??;
+    let bootstrap = kafka
+        .iter()
+        .map(|k| k.endpoint().bootstrap.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok(NativeCluster {
+        clickhouse,
+        kafka,
+        zookeeper,
+        bootstrap,
+        topology: *topology,
+    })
+}
+
+/// Writes every server's configuration, starts them all, and waits for each.
+async fn start_clickhouse_cluster(
+    services_dir: &Path,
+    topology: &Topology,
+    zookeeper_port: u16,
+) -> Result<Vec<NativeClickHouse>> {
+    let mut servers_ports = Vec::new();
+    for _ in 0..topology.clickhouse_shards {
+        let replicas = (0..topology.clickhouse_replicas)
+            .map(|_| ClickHousePorts::free())
+            .collect::<Result<Vec<_>>>()?;
+        servers_ports.push(replicas);
+    }
+    let mut servers = Vec::new();
+    for shard in 1..=topology.clickhouse_shards {
+        for replica in 1..=topology.clickhouse_replicas {
+            let role = ClusterRole {
+                shard,
+                replica,
+                zookeeper_port,
+                servers: servers_ports.clone(),
+            };
+            let ports = servers_ports[shard as usize - 1][replica as usize - 1];
+            servers.push(NativeClickHouse::create(services_dir, ports, Some(&role))?);
         }
+    }
+    for server in &mut servers {
+        server.spawn_process()?;
+    }
+    for server in &mut servers {
+        server.wait_ready().await?;
+    }
+    Ok(servers)
+}
+
+/// Waits until `server` reaches ZooKeeper again and none of its replicated tables is
+/// read-only.
+async fn wait_for_coordination(server: &ClickHouseEndpoint) -> Result<()> {
+    let client = server.client();
+    let started = std::time::Instant::now();
+    let limit = Duration::from_secs(90);
+    loop {
+        let reached = client
+            .query("SELECT count() FROM system.zookeeper WHERE path = '/'")
+            .fetch_one::<u64>()
+            .await;
+        let readonly = client
+            .query("SELECT count() FROM system.replicas WHERE is_readonly")
+            .fetch_one::<u64>()
+            .await;
+        match (reached, readonly) {
+            (Ok(_), Ok(0)) => return Ok(()),
+            (Ok(_), Ok(n)) => {
+                tracing::debug!(url = %server.url, readonly = n, "replicas still read-only")
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!(url = %server.url, error = %e, "no coordination yet")
+            }
+        }
+        if started.elapsed() > limit {
+            return Err(Error::NotReady {
+                name: format!("clickhouse at {}", server.url),
+                waited_s: limit.as_secs(),
+                last_error: "replicated tables still read-only after ZooKeeper came back".into(),
+                log_tail: String::new(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -111,7 +111,12 @@ pub async fn run(
         .clone()
         .or_else(|| scenario.run.services_dir.clone())
         .unwrap_or_else(harness::services_dir);
-    let mut services = Services::start_in(scenario.run.provider, &services_dir).await?;
+    let mut services = Services::start_topology(
+        scenario.run.provider,
+        &services_dir,
+        &scenario.services.topology(),
+    )
+    .await?;
     if let Some(storage) = &services.storage {
         tracing::info!(dir = %services_dir.display(), storage = %storage.summary(), "servers' data");
     }
@@ -275,6 +280,13 @@ pub async fn run(
 
 /// Watches the native servers (the external provider's are not on this machine).
 fn watch_servers(sampler: &Sampler, services: &mut Services) {
+    if services.topology.is_cluster() {
+        // Every node by its name (`kafka-2`, `clickhouse-s1r2`, `zookeeper`).
+        for (name, pgid) in services.process_groups() {
+            sampler.watch(&name, Target::Group(pgid), true);
+        }
+        return;
+    }
     if let Some(pgid) = services.native_kafka().and_then(|k| k.pgid()) {
         sampler.watch("kafka", Target::Group(pgid), true);
     }

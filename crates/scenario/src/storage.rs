@@ -2,7 +2,7 @@
 //! topics created up front (one partition per charger up to the scenario's limit).
 
 use endpoints::Secret;
-use endpoints::kafka_admin::{self, TopicSpec};
+use endpoints::kafka_admin;
 use harness::Services;
 use pipeline::aggregate::AggregateOptions;
 use pipeline::produce::{self, ProduceOptions};
@@ -74,7 +74,8 @@ pub(crate) struct Topics {
     pub session_partitions: u32,
 }
 
-/// Creates `charger-station-signals` for `chargers`, and the sessions and dead-letter topics.
+/// Creates `charger-station-signals` for `chargers`, and the sessions and dead-letter topics
+/// (replicated on a cluster of brokers: 3 replicas, `min.insync.replicas` 2).
 pub(crate) async fn prepare_topics(
     services: &Services,
     produce_options: &ProduceOptions,
@@ -88,7 +89,8 @@ pub(crate) async fn prepare_topics(
         kafka_admin::ensure_topic(
             &services.kafka.bootstrap,
             topic,
-            TopicSpec::single(output_partitions as usize),
+            kafka_admin::replicated_spec(&services.kafka.bootstrap, output_partitions as usize)
+                .await?,
         )
         .await?;
     }

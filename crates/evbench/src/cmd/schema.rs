@@ -170,12 +170,7 @@ pub(crate) async fn connect(
         .with_context(|| format!("connecting to ClickHouse at {url} as {user}"))?;
     let version = ServerVersion::parse(&text)
         .ok_or_else(|| anyhow::anyhow!("unreadable server version {text:?}"))?;
-    Ok(ClickHouseEndpoint {
-        url,
-        user,
-        password,
-        version,
-    })
+    Ok(ClickHouseEndpoint::single(url, user, password, version))
 }
 
 async fn apply(

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use aggregator::{Output, SessionizerConfig, Source, Trigger};
 use endpoints::KafkaEndpoint;
-use endpoints::kafka_admin::{self, TopicSpec};
+use endpoints::kafka_admin;
 use hdrhistogram::Histogram;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
@@ -208,13 +208,15 @@ pub struct CommitTimings {
     pub max: f64,
 }
 
-/// Creates the output topics (sessions, dead letters) if they are missing.
+/// Creates the output topics (sessions, dead letters) if they are missing, replicated on a
+/// cluster of brokers.
 pub async fn prepare_topics(kafka: &KafkaEndpoint, options: &AggregateOptions) -> Result<()> {
     for topic in [&options.sessions_topic, &options.dead_letter_topic] {
         kafka_admin::ensure_topic(
             &kafka.bootstrap,
             topic,
-            TopicSpec::single(options.output_partitions as usize),
+            kafka_admin::replicated_spec(&kafka.bootstrap, options.output_partitions as usize)
+                .await?,
         )
         .await?;
     }

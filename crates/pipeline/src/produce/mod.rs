@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use endpoints::KafkaEndpoint;
-use endpoints::kafka_admin::{self, TopicSpec};
+use endpoints::kafka_admin;
 use events::Session;
 use rdkafka::ClientContext;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -103,7 +103,8 @@ pub fn partition_of(charger_index: u32, partitions: u32) -> i32 {
     (charger_index % partitions.max(1)) as i32
 }
 
-/// Creates the signals topic (or grows it) for a fleet of `chargers`.
+/// Creates the signals topic (or grows it) for a fleet of `chargers`: replicated on a
+/// cluster of brokers ([`kafka_admin::TopicSpec::replicated`]), one replica on a single broker.
 pub async fn prepare_topic(
     kafka: &KafkaEndpoint,
     options: &ProduceOptions,
@@ -113,7 +114,7 @@ pub async fn prepare_topic(
     kafka_admin::ensure_topic(
         &kafka.bootstrap,
         &options.topic,
-        TopicSpec::single(partitions as usize),
+        kafka_admin::replicated_spec(&kafka.bootstrap, partitions as usize).await?,
     )
     .await?;
     Ok(partitions)

@@ -137,6 +137,16 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String
                 .pause();
             Ok(())
         }
+        FaultKind::StopBroker => {
+            let node = spec
+                .node()
+                .ok_or_else(|| format!("{} names no node", spec.kind))?;
+            targets
+                .services
+                .stop_node(&node)
+                .await
+                .map_err(|e| crate::error_chain(&e))
+        }
         data => Err(format!("{data} is not a process fault")),
     }
 }
@@ -189,6 +199,27 @@ async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String> 
                 .native_clickhouse()
                 .ok_or_else(native_only)?
                 .resume();
+            Ok(())
+        }
+        FaultKind::StopBroker => {
+            let node = spec
+                .node()
+                .ok_or_else(|| format!("{} names no node", spec.kind))?;
+            targets
+                .services
+                .start_node(&node)
+                .await
+                .map_err(|e| crate::error_chain(&e))?;
+            // Its new process group, under the name the run watches it by.
+            let pgid = targets.services.node_pgid(&node);
+            if let Some((name, pgid)) = targets
+                .services
+                .process_groups()
+                .into_iter()
+                .find(|(_, g)| Some(*g) == pgid)
+            {
+                sampler.watch(&name, Target::Group(pgid), false);
+            }
             Ok(())
         }
         data => Err(format!("{data} is not a process fault")),

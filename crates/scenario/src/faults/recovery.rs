@@ -247,6 +247,7 @@ mod tests {
                 by: None,
                 chargers: None,
                 instance: None,
+                node: None,
             },
             started_ms,
             ended_ms,

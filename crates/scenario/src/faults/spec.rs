@@ -39,6 +39,9 @@ pub enum FaultKind {
     PauseKafka,
     /// ClickHouse frozen (SIGSTOP) for `for`.
     PauseClickhouse,
+    /// One broker of the cluster (`node`, its id from 1; default 1) stopped cleanly, started
+    /// again after `for` on the same ports and data.
+    StopBroker,
     /// A share of signals followed by a malformed record (six kinds in turn).
     Malformed,
     /// A share of signals sent twice.
@@ -60,6 +63,7 @@ impl FaultKind {
             FaultKind::RestartClickhouse => "restart-clickhouse",
             FaultKind::PauseKafka => "pause-kafka",
             FaultKind::PauseClickhouse => "pause-clickhouse",
+            FaultKind::StopBroker => "stop-broker",
             FaultKind::Malformed => "malformed",
             FaultKind::Duplicate => "duplicate",
             FaultKind::Reorder => "reorder",
@@ -78,6 +82,7 @@ impl FaultKind {
                 | FaultKind::RestartClickhouse
                 | FaultKind::PauseKafka
                 | FaultKind::PauseClickhouse
+                | FaultKind::StopBroker
         )
     }
 }
@@ -126,6 +131,9 @@ pub struct FaultSpec {
     /// `kill-aggregator`, `kill-sink`: which instance (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<u32>,
+    /// `stop-broker`: which broker, by its node id (from 1; default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<u32>,
 }
 
 /// How long a process fault lasts when `for` is not given.
@@ -142,6 +150,15 @@ impl FaultSpec {
             by: None,
             chargers: None,
             instance: None,
+            node: None,
+        }
+    }
+
+    /// The server a node fault stops (`stop-broker`), `None` for the other kinds.
+    pub fn node(&self) -> Option<harness::NodeRef> {
+        match self.kind {
+            FaultKind::StopBroker => Some(harness::NodeRef::KafkaBroker(self.node.unwrap_or(1))),
+            _ => None,
         }
     }
 
@@ -173,6 +190,13 @@ impl FaultSpec {
                     && !matches!(self.kind, FaultKind::KillAggregator | FaultKind::KillSink),
                 "instance",
             )?;
+            refuse(
+                self.node.is_some() && self.kind != FaultKind::StopBroker,
+                "node",
+            )?;
+            if self.node == Some(0) {
+                return Err(at("`node` counts from 1"));
+            }
             if self.lasts().is_zero() || self.lasts() > Duration::from_secs(600) {
                 return Err(at("`for` must be longer than zero and at most 10m"));
             }
@@ -181,6 +205,7 @@ impl FaultSpec {
         refuse(self.at.is_some(), "at")?;
         refuse(self.duration.is_some(), "for")?;
         refuse(self.instance.is_some(), "instance")?;
+        refuse(self.node.is_some(), "node")?;
         if self.kind == FaultKind::ClockSkew {
             refuse(self.share.is_some(), "share")?;
             let by = self
