@@ -11,7 +11,7 @@
 //!   what exactly-once costs, and the negative control of the checks.
 
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use aggregator::Output;
@@ -166,21 +166,51 @@ const PRODUCERS: usize = 3;
 
 /// Exactly once: transactions, committed on a thread of their own, by producers in turn.
 pub(super) struct Transactional {
+    /// What the producers were made from, to make them again (see [`COMMIT_STUCK_AFTER`]).
+    config: rdkafka::ClientConfig,
+    transactional_id: String,
     producers: Vec<Arc<Client>>,
     jobs: Sender<Job>,
     done: Receiver<Committed>,
     /// The producer whose transaction is open and takes records.
     current: usize,
-    /// The producer whose transaction is being committed.
-    in_flight: Option<usize>,
+    /// The producer whose transaction is being committed, and since when.
+    in_flight: Option<(usize, Instant)>,
     /// Whether `current`'s transaction is begun.
     open: bool,
     /// Outputs made while no transaction was open (only between an abort and the next begin).
     waiting: Vec<Waiting>,
 }
 
+/// How long a commit may take before it is taken for stuck. librdkafka's
+/// `send_offsets_to_transaction` can wait forever, past its timeout, when the group coordinator
+/// went away (a broker restart: confluentinc/librdkafka#5456, #5511). The stuck producers are
+/// then abandoned and made anew under the same transactional ids, which fences the old ones
+/// and aborts what they held; the loop replays from the committed offsets. A commit that only
+/// waits for a broker that is coming back is handled the same way, just as safely.
+const COMMIT_STUCK_AFTER: Duration = Duration::from_secs(15);
+
+/// The producers, and the thread that commits their transactions.
+type Committer = (Vec<Arc<Client>>, Sender<Job>, Receiver<Committed>);
+
 impl Transactional {
     pub fn new(config: &rdkafka::ClientConfig, transactional_id: &str) -> Result<Transactional> {
+        let (producers, jobs, done) = Transactional::committer(config, transactional_id)?;
+        producers[0].begin_transaction()?;
+        Ok(Transactional {
+            config: config.clone(),
+            transactional_id: transactional_id.to_owned(),
+            producers,
+            jobs,
+            done,
+            current: 0,
+            in_flight: None,
+            open: true,
+            waiting: Vec::new(),
+        })
+    }
+
+    fn committer(config: &rdkafka::ClientConfig, transactional_id: &str) -> Result<Committer> {
         let mut producers = Vec::with_capacity(PRODUCERS);
         for k in 0..PRODUCERS {
             let producer: Client = config
@@ -228,16 +258,54 @@ impl Transactional {
                 context: "cannot start the aggregator's commit thread".into(),
                 source,
             })?;
-        producers[0].begin_transaction()?;
-        Ok(Transactional {
-            producers,
-            jobs,
-            done,
-            current: 0,
-            in_flight: None,
-            open: true,
-            waiting: Vec::new(),
-        })
+        Ok((producers, jobs, done))
+    }
+
+    /// Abandons the producers and their commit thread (stuck in librdkafka: it ends, if ever,
+    /// when its call returns and finds nobody listening) and makes them anew, which fences the
+    /// old ones. Nothing is open afterwards; what was uncommitted is replayed.
+    fn replace(&mut self) -> Result<()> {
+        tracing::warn!(
+            after_s = COMMIT_STUCK_AFTER.as_secs(),
+            "a commit is stuck in the Kafka client; fencing its producers with new ones and replaying from the committed offsets"
+        );
+        let (producers, jobs, done) =
+            Transactional::committer(&self.config, &self.transactional_id)?;
+        self.producers = producers;
+        self.jobs = jobs;
+        self.done = done;
+        self.current = 0;
+        self.in_flight = None;
+        self.open = false;
+        self.waiting.clear();
+        Ok(())
+    }
+
+    /// The outcome of the commit in flight: waits up to `wait` for it; a commit older than
+    /// [`COMMIT_STUCK_AFTER`] is given up (the producers replaced) and reported failed.
+    fn outcome(&mut self, wait: Duration) -> Result<Option<Committed>> {
+        let Some((_, since)) = self.in_flight else {
+            return Ok(None);
+        };
+        let stuck_at = since + COMMIT_STUCK_AFTER;
+        let wait = wait.min(stuck_at.saturating_duration_since(Instant::now()));
+        match self.done.recv_timeout(wait) {
+            Ok(outcome) => {
+                self.in_flight = None;
+                Ok(Some(outcome))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() >= stuck_at => {
+                self.replace()?;
+                Ok(Some(Committed {
+                    result: Err(rdkafka::error::KafkaError::Flush(
+                        rdkafka::types::RDKafkaErrorCode::RequestTimedOut,
+                    )),
+                    took: since.elapsed(),
+                }))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::CommitThreadGone),
+        }
     }
 
     fn producer(&self) -> &Client {
@@ -346,7 +414,7 @@ impl Delivery {
                         group,
                     })
                     .map_err(|_| Error::CommitThreadGone)?;
-                t.in_flight = Some(committing);
+                t.in_flight = Some((committing, Instant::now()));
                 t.current = (committing + 1) % t.producers.len();
                 t.open = false;
                 t.begin(options)?;
@@ -369,25 +437,17 @@ impl Delivery {
         }
     }
 
-    /// The commit in flight, once it finished (`wait`: blocking until then).
+    /// The commit in flight, once it finished (`wait`: blocking until then, or until it is
+    /// taken for stuck).
     pub fn finished(&mut self, wait: bool) -> Result<Option<Committed>> {
         let Delivery::Transactional(t) = self else {
             return Ok(None);
         };
-        if t.in_flight.is_none() {
-            return Ok(None);
-        }
-        let outcome = if wait {
-            t.done.recv().map_err(|_| Error::CommitThreadGone)?
+        t.outcome(if wait {
+            COMMIT_STUCK_AFTER
         } else {
-            match t.done.try_recv() {
-                Ok(outcome) => outcome,
-                Err(TryRecvError::Empty) => return Ok(None),
-                Err(TryRecvError::Disconnected) => return Err(Error::CommitThreadGone),
-            }
-        };
-        t.in_flight = None;
-        Ok(Some(outcome))
+            Duration::ZERO
+        })
     }
 
     /// Drops whatever is not committed (after a rebalance or a refused commit: the replay
@@ -396,10 +456,10 @@ impl Delivery {
         let Delivery::Transactional(t) = self else {
             return Ok(());
         };
-        if t.in_flight.take().is_some() {
-            // Its outcome no longer matters: the replay redoes whatever it did not commit (and
-            // the commit thread aborted it if it failed).
-            t.done.recv().map_err(|_| Error::CommitThreadGone)?;
+        // Its outcome no longer matters: the replay redoes whatever it did not commit (and the
+        // commit thread aborted it if it failed). It must be over before the next begins.
+        while t.in_flight.is_some() {
+            t.outcome(COMMIT_STUCK_AFTER)?;
         }
         t.waiting.clear();
         if t.open {
