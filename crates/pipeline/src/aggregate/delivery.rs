@@ -265,10 +265,6 @@ impl Transactional {
     /// when its call returns and finds nobody listening) and makes them anew, which fences the
     /// old ones. Nothing is open afterwards; what was uncommitted is replayed.
     fn replace(&mut self) -> Result<()> {
-        tracing::warn!(
-            after_s = COMMIT_STUCK_AFTER.as_secs(),
-            "a commit is stuck in the Kafka client; fencing its producers with new ones and replaying from the committed offsets"
-        );
         let (producers, jobs, done) =
             Transactional::committer(&self.config, &self.transactional_id)?;
         self.producers = producers;
@@ -292,9 +288,23 @@ impl Transactional {
         match self.done.recv_timeout(wait) {
             Ok(outcome) => {
                 self.in_flight = None;
+                // A producer in a fatal state (fenced: the broker bumped its epoch after
+                // aborting a transaction that outlived `transaction.timeout.ms` while a broker
+                // was away) takes no more transactions: make the producers anew.
+                if outcome.result.is_err()
+                    && let Some((code, reason)) =
+                        self.producers.iter().find_map(|p| p.client().fatal_error())
+                {
+                    tracing::warn!(?code, %reason, "transactional producer failed fatally; making new ones");
+                    self.replace()?;
+                }
                 Ok(Some(outcome))
             }
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() >= stuck_at => {
+                tracing::warn!(
+                    after_s = COMMIT_STUCK_AFTER.as_secs(),
+                    "a commit is stuck in the Kafka client; fencing its producers with new ones and replaying from the committed offsets"
+                );
                 self.replace()?;
                 Ok(Some(Committed {
                     result: Err(rdkafka::error::KafkaError::Flush(
