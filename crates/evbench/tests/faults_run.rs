@@ -83,3 +83,43 @@ fn killing_an_at_least_once_aggregator_fails_the_exactly_once_check() {
         "the summary names the fault: {stdout}"
     );
 }
+
+/// The Flink engine SIGKILLed mid-run (`scenarios/faults/kill-flink.toml`): the new process
+/// restores its latest retained checkpoint, and every session still comes out exactly once.
+/// Needs the engine `ci/setup` builds.
+#[test]
+fn a_killed_flink_engine_restores_its_checkpoint_and_loses_nothing() {
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/faults/kill-flink.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_evbench"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["aggregator"]["engine"], "flink");
+    let sessions = &report["sessions"];
+    assert!(sessions["expected"].as_u64().unwrap() > 1000);
+    assert_eq!(sessions["matched"], sessions["expected"]);
+    assert_eq!(sessions["duplicated"], 0);
+    assert_eq!(report["faults"][0]["kind"], "kill-aggregator");
+    // The process that came back restored a checkpoint rather than starting afresh.
+    let log = std::fs::read_to_string(out.join("logs/aggregator-0.log")).unwrap();
+    assert!(
+        log.contains("restoring from retained checkpoint"),
+        "the restarted engine restored its checkpoint:\n{}",
+        &log[log.len().saturating_sub(4000)..]
+    );
+}
