@@ -101,17 +101,23 @@ impl TopicSpec<'_> {
     }
 }
 
+/// Partitions created (or added) by one request: under KRaft's 10 000 records per operation.
+const PARTITIONS_PER_REQUEST: usize = 5000;
+
 /// Creates `topic` as `spec` says, or, when it exists with fewer partitions, adds partitions up
 /// to `spec.partitions`; returns once the metadata shows every partition. Idempotent.
 pub async fn ensure_topic(bootstrap: &str, topic: &str, spec: TopicSpec<'_>) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = base_config(bootstrap).create()?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let partitions = spec.partitions;
-    let partitions_i32 =
-        i32::try_from(partitions).map_err(|_| Error::TooManyPartitions(partitions))?;
+    i32::try_from(partitions).map_err(|_| Error::TooManyPartitions(partitions))?;
+    // A KRaft controller takes at most 10 000 records per request (a topic record plus one
+    // per partition, times the replicas' share): bigger topics are created, then grown, in
+    // steps below that.
+    let first = partitions.min(PARTITIONS_PER_REQUEST);
     let mut new_topic = NewTopic::new(
         topic,
-        partitions_i32,
+        first as i32,
         TopicReplication::Fixed(spec.replication),
     );
     for (key, value) in spec.configs {
@@ -119,20 +125,7 @@ pub async fn ensure_topic(bootstrap: &str, topic: &str, spec: TopicSpec<'_>) -> 
     }
     for result in admin.create_topics([&new_topic], &options).await? {
         match result {
-            Ok(_) => {}
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                let existing = blocking_partition_count(bootstrap, topic).await?;
-                if existing < partitions {
-                    let grow = NewPartitions::new(topic, partitions);
-                    for r in admin.create_partitions([&grow], &options).await? {
-                        r.map_err(|(topic, code)| Error::Topic {
-                            operation: "add partitions to",
-                            topic,
-                            code,
-                        })?;
-                    }
-                }
-            }
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
                 return Err(Error::Topic {
                     operation: "create topic",
@@ -142,13 +135,30 @@ pub async fn ensure_topic(bootstrap: &str, topic: &str, spec: TopicSpec<'_>) -> 
             }
         }
     }
+    let mut existing = blocking_partition_count(bootstrap, topic).await?;
+    if existing == 0 {
+        // Just created: the metadata may not show it yet.
+        existing = first;
+    }
+    while existing < partitions {
+        let next = partitions.min(existing + PARTITIONS_PER_REQUEST);
+        let grow = NewPartitions::new(topic, next);
+        for r in admin.create_partitions([&grow], &options).await? {
+            r.map_err(|(topic, code)| Error::Topic {
+                operation: "add partitions to",
+                topic,
+                code,
+            })?;
+        }
+        existing = next;
+    }
     // Creation is asynchronous in the controller: wait until the metadata shows every partition.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while blocking_partition_count(bootstrap, topic).await? < partitions {
         if Instant::now() > deadline {
             return Err(Error::Timeout {
                 what: format!("topic {topic} showing {partitions} partitions"),
-                waited_s: 30,
+                waited_s: 60,
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

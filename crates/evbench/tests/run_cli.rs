@@ -314,3 +314,84 @@ time_compression = 100000
         "the lag per second: {lags:?}"
     );
 }
+
+/// `--keep`: after the report, the servers stay up with the run's data until Ctrl-C, and the
+/// `grafana` user can read it with the password written to `OUT/grafana.env`.
+#[test]
+fn keep_leaves_the_servers_up_for_grafana_until_ctrl_c() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.toml");
+    std::fs::write(&path, TINY).unwrap();
+    let out = dir.path().join("out");
+    let mut child = evbench()
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("--keep")
+        .env_remove("EVBENCH_GRAFANA_PASSWORD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut url = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim_start().strip_prefix("clickhouse  ") {
+            url = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.trim_start().starts_with("grafana") {
+            break;
+        }
+    }
+    let url = url.expect("the ClickHouse URL is printed");
+    let env = out.join("grafana.env");
+    let mode = std::fs::metadata(&env).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the password file is private");
+    let password = std::fs::read_to_string(&env)
+        .unwrap()
+        .trim()
+        .strip_prefix("EVBENCH_GRAFANA_PASSWORD=")
+        .unwrap()
+        .to_owned();
+
+    // A plain HTTP request as the grafana user: what a Grafana data source does.
+    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let query = "SELECT%20count()%20FROM%20evbench.sessions%20FINAL";
+    write!(
+        stream,
+        "GET /?query={query} HTTP/1.0\r\nX-ClickHouse-User: grafana\r\nX-ClickHouse-Key: {password}\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.0 200"), "{response}");
+    let count: u64 = response
+        .rsplit("\r\n\r\n")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(count, report["sessions"]["expected"].as_u64().unwrap());
+    assert!(count > 0);
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        std::net::TcpStream::connect(address).is_err(),
+        "ClickHouse stopped after Ctrl-C"
+    );
+}

@@ -88,6 +88,37 @@ pub async fn run(
     context: &RunContext,
     progress: &(dyn Fn(&RunProgress) + Sync),
 ) -> Result<Report> {
+    run_keeping(scenario, context, progress)
+        .await
+        .map(|(report, _kept)| report)
+}
+
+/// The servers of a finished run, still up with the run's data (`evbench run --keep`): stopped
+/// when dropped.
+pub struct Kept {
+    pub services: Services,
+    /// The ClickHouse database the run wrote.
+    pub database: String,
+    /// The `grafana` user's password (from `EVBENCH_GRAFANA_PASSWORD`, else generated).
+    pub grafana_password: endpoints::Secret,
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kept")
+            .field("kafka", &self.services.kafka.bootstrap)
+            .field("clickhouse", &self.services.clickhouse.url)
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`run`], handing over the servers with the run's data instead of stopping them.
+pub async fn run_keeping(
+    scenario: &Scenario,
+    context: &RunContext,
+    progress: &(dyn Fn(&RunProgress) + Sync),
+) -> Result<(Report, Kept)> {
     let fleet = scenario.fleet_config().map_err(|message| Error::Invalid {
         path: scenario.name.clone(),
         message,
@@ -274,8 +305,12 @@ pub async fn run(
         rate: scenario.load.rate,
         time_compression: compression.to_string(),
     };
-    drop(services);
-    Ok(report)
+    let kept = Kept {
+        services,
+        database: storage.schema.database().to_owned(),
+        grafana_password: storage.grafana_password.clone(),
+    };
+    Ok((report, kept))
 }
 
 /// Watches the native servers (the external provider's are not on this machine).

@@ -26,6 +26,8 @@ pub(crate) struct Storage {
     /// The harness's administrative client (migrations, checks).
     pub admin: clickhouse::Client,
     pub ingest: IngestUser,
+    /// The `grafana` user's password (`evbench run --keep` says where to find it).
+    pub grafana_password: endpoints::Secret,
 }
 
 /// Applies the migrations and installs the `ingest` and `grafana` users: as a `users.d` file
@@ -47,6 +49,7 @@ pub(crate) async fn prepare(services: &mut Services) -> Result<Storage> {
         }
         None => false,
     };
+    let grafana_password = passwords.grafana.clone();
     let ingest = if installed {
         IngestUser {
             user: users::INGEST_USER.to_owned(),
@@ -64,6 +67,7 @@ pub(crate) async fn prepare(services: &mut Services) -> Result<Storage> {
         schema,
         admin,
         ingest,
+        grafana_password,
     })
 }
 

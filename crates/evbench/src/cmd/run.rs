@@ -32,6 +32,12 @@ pub struct RunArgs {
     /// baseline for `evbench compare`). Exit 1 if any run failed a check.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     repeat: u32,
+    /// After the report, leave Kafka and ClickHouse running with the run's data (the pipeline
+    /// is stopped) and print how to connect — a local Grafana, clickhouse-client, a Kafka
+    /// consumer — until Ctrl-C. The `grafana` user's password comes from
+    /// EVBENCH_GRAFANA_PASSWORD, or is generated and written to OUT/grafana.env (mode 0600).
+    #[arg(long, conflicts_with = "repeat")]
+    keep: bool,
 }
 
 #[derive(Debug, Args)]
@@ -96,7 +102,17 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
     if args.repeat > 1 {
         return repeat(&scenario, &args).await;
     }
-    let report = run_into(&scenario, &args.out, args.services_dir.clone(), "").await?;
+    let (report, kept) = run_into_keeping(
+        &scenario,
+        &args.out,
+        args.services_dir.clone(),
+        "",
+        args.keep,
+    )
+    .await?;
+    if let Some(kept) = kept {
+        keep_until_interrupted(kept, &args.out).await?;
+    }
     if report.passed {
         Ok(())
     } else {
@@ -143,6 +159,68 @@ pub async fn run_into(
     services_dir: Option<PathBuf>,
     label: &str,
 ) -> Result<Report, Failure> {
+    run_into_keeping(scenario, out, services_dir, label, false)
+        .await
+        .map(|(report, _)| report)
+}
+
+/// Prints how to reach the kept servers and holds them until Ctrl-C.
+async fn keep_until_interrupted(kept: scenario::run::Kept, out: &Path) -> Result<(), Failure> {
+    let password_source = if std::env::var_os(schema::users::GRAFANA_PASSWORD_ENV).is_some() {
+        format!("${}", schema::users::GRAFANA_PASSWORD_ENV)
+    } else {
+        let file = out.join("grafana.env");
+        write_private(
+            &file,
+            &format!(
+                "{}={}\n",
+                schema::users::GRAFANA_PASSWORD_ENV,
+                kept.grafana_password.expose()
+            ),
+        )
+        .with_context(|| format!("writing {}", file.display()))?;
+        format!("{} (generated; mode 0600)", file.display())
+    };
+    let services = &kept.services;
+    println!("services kept running with the run's data; Ctrl-C stops them");
+    println!("  kafka       {}", services.kafka.bootstrap);
+    println!(
+        "  clickhouse  {}  database {}",
+        services.clickhouse.url, kept.database
+    );
+    println!(
+        "  grafana     a ClickHouse data source at the URL above, user grafana, password in {password_source}; dashboards in grafana/"
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")
+        .map_err(Failure::CouldNotRun)?;
+    eprintln!("stopping the services");
+    drop(kept);
+    Ok(())
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+/// [`run_into`], handing over the servers when `keep`.
+async fn run_into_keeping(
+    scenario: &Scenario,
+    out: &Path,
+    services_dir: Option<PathBuf>,
+    label: &str,
+    keep: bool,
+) -> Result<(Report, Option<scenario::run::Kept>), Failure> {
     // Fail before the run, not after it: the report must have somewhere to go.
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let context = RunContext {
@@ -189,14 +267,15 @@ pub async fn run_into(
         }
     };
     let report = tokio::select! {
-        report = scenario::run::run(scenario, &context, &show) => report,
+        report = scenario::run::run_keeping(scenario, &context, &show) => report,
         _ = tokio::signal::ctrl_c() => {
             bar.finish_and_clear();
             return Err(Failure::CouldNotRun(Interrupted.into()));
         }
     };
     bar.finish_and_clear();
-    let report = report.map_err(scenario_failure)?;
+    let (report, kept) = report.map_err(scenario_failure)?;
+    let kept = keep.then_some(kept);
     report
         .write(out)
         .map_err(|e| Failure::CouldNotRun(anyhow::Error::from(e).context("writing the report")))?;
@@ -206,7 +285,7 @@ pub async fn run_into(
         out.display(),
         out.display()
     );
-    Ok(report)
+    Ok((report, kept))
 }
 
 /// `--repeat N`: N runs in `OUT/run-1` … `OUT/run-N`, then `OUT/repeat.json` (every figure as
