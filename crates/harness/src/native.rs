@@ -19,15 +19,17 @@ pub const KAFKA_VERSION: &str = "4.1.1";
 /// How long a server may take to answer after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Where the Kafka jars are: `$EVBENCH_KAFKA_LIBS`, else `$EVBENCH_CACHE` (default
-/// `~/.cache/evbench`) `/kafka-<version>/libs`, as `ci/setup` lays them out.
+/// Where the Kafka jars are ([`crate::layout`]: `$EVBENCH_KAFKA_LIBS`, `$KAFKA_HOME/libs`, beside
+/// a `kafka-server-start.sh` on `PATH`, `ci/setup`'s cache); `ci/setup`'s cache when none holds
+/// them (starting a broker then says everywhere it looked).
 pub fn kafka_libs_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("EVBENCH_KAFKA_LIBS") {
-        return PathBuf::from(dir);
-    }
-    cache_dir()
-        .join(format!("kafka-{KAFKA_VERSION}"))
-        .join("libs")
+    crate::layout::find_kafka_libs()
+        .map(|found| found.dir)
+        .unwrap_or_else(|_| {
+            cache_dir()
+                .join(format!("kafka-{KAFKA_VERSION}"))
+                .join("libs")
+        })
 }
 
 /// Where `ci/setup` puts what it fetches and builds: `$EVBENCH_CACHE`, else `~/.cache/evbench`.
@@ -98,16 +100,9 @@ impl NativeKafka {
     /// replicated (up to 3 replicas, `min.insync.replicas` one less), and so are topics created
     /// without an explicit replication factor.
     pub fn start_cluster(parent: &Path, brokers: u32) -> Result<Vec<NativeKafka>> {
-        let libs = kafka_libs_dir();
-        if !libs
-            .join(format!("kafka_2.13-{KAFKA_VERSION}.jar"))
-            .is_file()
-        {
-            return Err(Error::Missing(format!(
-                "Kafka {KAFKA_VERSION} jars not found in {} (run ci/setup, or set EVBENCH_KAFKA_LIBS)",
-                libs.display()
-            )));
-        }
+        let found = crate::layout::find_kafka_libs().map_err(Error::Missing)?;
+        tracing::debug!(dir = %found.dir.display(), found_by = found.found_by, "Kafka jars");
+        let libs = found.dir;
         let java = which("java")
             .ok_or_else(|| Error::Missing("java not found on PATH (Java 17 is needed)".into()))?;
         let brokers = brokers.max(1);
@@ -673,6 +668,15 @@ impl NativeClickHouse {
             &clickhouse_config(dir.path(), ports.http, ports.tcp),
         )?;
         write_file(&dir.path().join("users.xml"), CLICKHOUSE_USERS)?;
+        if let Some(users) = binary_version(&program)
+            .as_ref()
+            .and_then(access_management)
+        {
+            write_file(
+                &dir.path().join("users.d").join("evbench-access.xml"),
+                users,
+            )?;
+        }
         if let Some(role) = role {
             write_file(
                 &dir.path().join("config.d").join("evbench-cluster.xml"),
@@ -986,6 +990,37 @@ fn cluster_config(role: &ClusterRole) -> String {
     )
 }
 
+/// The version a ClickHouse binary reports (`--version`), when it says one.
+fn binary_version(program: &Path) -> Option<ServerVersion> {
+    let output = std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.split_whitespace()
+        .filter(|word| word.starts_with(|c: char| c.is_ascii_digit()))
+        .find_map(|word| ServerVersion::parse(word.trim_end_matches('.')))
+}
+
+/// A `users.d` file letting `default` manage users and grants with SQL (`CREATE USER`, what
+/// the schema runs on modern servers), for servers that have SQL access management (20.5 and
+/// later); `None` for older ones, which get the pipeline's users as `users.d` files instead.
+fn access_management(version: &ServerVersion) -> Option<&'static str> {
+    version.at_least(20, 5).then_some(
+        r#"<?xml version="1.0"?>
+<clickhouse>
+  <users>
+    <default>
+      <access_management>1</access_management>
+      <named_collection_control>1</named_collection_control>
+      <show_named_collections>1</show_named_collections>
+    </default>
+  </users>
+</clickhouse>
+"#,
+    )
+}
+
 /// Settings of a cluster's servers. `poll_interval`: a server's native-protocol connection
 /// checks for its shutdown between polls of this many seconds (10 by default); the other
 /// servers keep pooled connections to it (the `Distributed` tables), so a stopped server
@@ -1041,6 +1076,27 @@ const CLICKHOUSE_USERS: &str = r#"<?xml version="1.0"?>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn modern_servers_get_sql_access_management_and_old_ones_do_not() {
+        let version = |text: &str| ServerVersion::parse(text).unwrap();
+        assert_eq!(access_management(&version("18.16.1")), None);
+        assert_eq!(access_management(&version("20.4.9")), None);
+        for modern in ["20.5.1", "24.3.2.23", "25.8.1"] {
+            let xml = access_management(&version(modern)).unwrap();
+            assert!(
+                xml.contains("<default>")
+                    && xml.contains("<access_management>1</access_management>")
+            );
+        }
+        // A binary that does not know `--version` (18.16 says "Unknown option") is too old
+        // for SQL access management: no file.
+        if let Some(program) = which("clickhouse-server")
+            && let Some(found) = binary_version(&program)
+        {
+            assert!(found.major >= 19, "{found:?}");
+        }
+    }
 
     #[test]
     fn pinned_kafka_version_matches_ci_pom() {
