@@ -137,20 +137,7 @@ pub async fn run_keeping(
 
     let started_at_ms = crate::observe::now_ms();
     status.phase("starting services");
-    let services_dir = context
-        .services_dir
-        .clone()
-        .or_else(|| scenario.run.services_dir.clone())
-        .unwrap_or_else(harness::services_dir);
-    let mut services = Services::start_topology(
-        scenario.run.provider,
-        &services_dir,
-        &scenario.services.topology(),
-    )
-    .await?;
-    if let Some(storage) = &services.storage {
-        tracing::info!(dir = %services_dir.display(), storage = %storage.summary(), "servers' data");
-    }
+    let mut services = start_services(scenario, context).await?;
     let sampler = Sampler::start();
     sampler.watch("evbench", Target::Own, true);
 
@@ -165,14 +152,7 @@ pub async fn run_keeping(
     )
     .await?;
 
-    let compression = match scenario.load.rate {
-        Some(rate) => {
-            let compression = load::compression_for_rate(&fleet, rate).await?;
-            tracing::info!(rate, %compression, "time compression for the offered load");
-            compression
-        }
-        None => scenario.run.time_compression,
-    };
+    let compression = offered_compression(scenario, &fleet).await?;
 
     status.phase("starting the pipeline");
     let mut pipeline = Pipeline::start(
@@ -192,6 +172,121 @@ pub async fn run_keeping(
     }
 
     status.phase("running");
+    let loaded = run_load(
+        scenario,
+        compression,
+        &fleet,
+        &produce_options,
+        &mut pipeline,
+        &mut services,
+        &sampler,
+        &observers,
+        &mut status,
+    )
+    .await?;
+    let played = &loaded.played;
+
+    status.phase("draining");
+    status.now.sessions_expected = played.truth.len() as u64;
+    status.now.simulated = 1.0;
+    let drained = drain(
+        scenario,
+        &storage,
+        played,
+        &observers,
+        &mut pipeline,
+        &mut status,
+    )
+    .await;
+    // Let late duplicates, if any, show up before the books are closed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    status.phase("checking");
+    let (engine, ingestion_outcome) = pipeline.stop(&storage).await;
+    let resources = sampler.finish();
+    let observed = observers.finish().await;
+    let mut report = conclude(
+        scenario,
+        &services,
+        &storage,
+        &fleet,
+        loaded,
+        drained,
+        observed,
+        (engine, ingestion_outcome),
+        started_at_ms,
+    )
+    .await?;
+    report.resources = resources;
+    report.offered_load = crate::report::OfferedLoad {
+        rate: scenario.load.rate,
+        time_compression: compression.to_string(),
+    };
+    let kept = Kept {
+        services,
+        database: storage.schema.database().to_owned(),
+        grafana_password: storage.grafana_password.clone(),
+    };
+    Ok((report, kept))
+}
+
+/// Starts Kafka and ClickHouse where the run's data is to go (the command line's
+/// `--services-dir`, else the scenario's, else `EVBENCH_SERVICES_DIR` or the temporary directory).
+async fn start_services(scenario: &Scenario, context: &RunContext) -> Result<Services> {
+    let services_dir = context
+        .services_dir
+        .clone()
+        .or_else(|| scenario.run.services_dir.clone())
+        .unwrap_or_else(harness::services_dir);
+    let services = Services::start_topology(
+        scenario.run.provider,
+        &services_dir,
+        &scenario.services.topology(),
+    )
+    .await?;
+    if let Some(storage) = &services.storage {
+        tracing::info!(dir = %services_dir.display(), storage = %storage.summary(), "servers' data");
+    }
+    Ok(services)
+}
+
+/// The time compression to play: derived from `load.rate` when set.
+async fn offered_compression(
+    scenario: &Scenario,
+    fleet: &FleetConfig,
+) -> Result<simulator::Compression> {
+    Ok(match scenario.load.rate {
+        Some(rate) => {
+            let compression = load::compression_for_rate(fleet, rate).await?;
+            tracing::info!(rate, %compression, "time compression for the offered load");
+            compression
+        }
+        None => scenario.run.time_compression,
+    })
+}
+
+/// What the load phase leaves: what was played, the process faults as they happened, and when.
+struct Loaded {
+    played: Played,
+    happened: Vec<faults::drive::Happened>,
+    started_ms: i64,
+    started: Instant,
+    load_ended_ms: i64,
+}
+
+/// Plays the load while the scenario's process faults happen at their times.
+#[allow(clippy::too_many_arguments)]
+async fn run_load(
+    scenario: &Scenario,
+    compression: simulator::Compression,
+    fleet: &FleetConfig,
+    produce_options: &ProduceOptions,
+    pipeline: &mut Pipeline,
+    services: &mut Services,
+    sampler: &Sampler,
+    observers: &Observers,
+    status: &mut Status<'_>,
+) -> Result<Loaded> {
     let started_ms = observe::now_ms();
     let started = Instant::now();
     let kafka = services.kafka.clone();
@@ -199,18 +294,18 @@ pub async fn run_keeping(
     let mut targets = faults::drive::Targets {
         engine: &mut pipeline.engine,
         ingestion: &mut pipeline.ingestion,
-        services: &mut services,
-        sampler: &sampler,
+        services,
+        sampler,
     };
     // Process faults happen while the load plays; both end before the drain.
     let (played, happened) = tokio::join!(
         play(
             compression,
-            &fleet,
+            fleet,
             &kafka,
-            &produce_options,
-            &observers,
-            &mut status,
+            produce_options,
+            observers,
+            status
         ),
         faults::drive::drive(
             &process_faults,
@@ -227,30 +322,42 @@ pub async fn run_keeping(
                 .as_millis(),
         )
         .unwrap_or(i64::MAX);
+    Ok(Loaded {
+        played,
+        happened,
+        started_ms,
+        started,
+        load_ended_ms,
+    })
+}
 
-    status.phase("draining");
-    status.now.sessions_expected = played.truth.len() as u64;
-    status.now.simulated = 1.0;
-    let drained = drain(
-        scenario,
-        &storage,
-        &played,
-        &observers,
-        &mut pipeline,
-        &mut status,
-    )
-    .await;
-    // Let late duplicates, if any, show up before the books are closed.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    status.phase("checking");
-    let (engine, ingestion_outcome) = pipeline.stop(&storage).await;
-    let resources = sampler.finish();
-    let observed = observers.finish().await;
-    let stored = evidence::stored(&storage).await?;
+/// The evidence, the figures and the faults' outcomes, checked and assembled into the report.
+#[allow(clippy::too_many_arguments)]
+async fn conclude(
+    scenario: &Scenario,
+    services: &Services,
+    storage: &Storage,
+    fleet: &FleetConfig,
+    loaded: Loaded,
+    drained: Drained,
+    observed: Observed,
+    (engine, ingestion_outcome): (
+        crate::engine::EngineOutcome,
+        crate::ingestion::IngestionOutcome,
+    ),
+    started_at_ms: i64,
+) -> Result<Report> {
+    let Loaded {
+        played,
+        happened,
+        started_ms,
+        started,
+        load_ended_ms,
+    } = loaded;
+    let stored = evidence::stored(storage).await?;
     let truth: Vec<events::Session> = played.truth.iter().map(|t| t.session.clone()).collect();
     let kpis = if scenario.checks.kpis {
-        Some(evidence::kpis(&storage, &fleet, &truth).await)
+        Some(evidence::kpis(storage, fleet, &truth).await)
     } else {
         None
     };
@@ -298,19 +405,9 @@ pub async fn run_keeping(
         injected: &evidence.produced.injected,
     };
     let fault_outcomes = faults::recovery::outcomes(&scenario.faults, &happened, &fault_run);
-    let mut report = assemble(scenario, &services, evidence, measures, started_at_ms);
-    report.resources = resources;
+    let mut report = assemble(scenario, services, evidence, measures, started_at_ms);
     report.faults = fault_outcomes;
-    report.offered_load = crate::report::OfferedLoad {
-        rate: scenario.load.rate,
-        time_compression: compression.to_string(),
-    };
-    let kept = Kept {
-        services,
-        database: storage.schema.database().to_owned(),
-        grafana_password: storage.grafana_password.clone(),
-    };
-    Ok((report, kept))
+    Ok(report)
 }
 
 /// Watches the native servers (the external provider's are not on this machine).
