@@ -1,7 +1,9 @@
 //! The docker provider: `apache/kafka` and `clickhouse/clickhouse-server` containers, where a
 //! Docker engine answers.
 //!
-//! Driven through the `docker` command line (no extra crates): each container publishes its port
+//! Driven through the `docker` command line (no extra crates), or through testcontainers-rs
+//! with the `testcontainers` cargo feature (`ci/run` builds and tests it): each container
+//! publishes its port
 //! on a free loopback port reserved here, and Kafka advertises exactly that host port (the
 //! container's own port would be unreachable from the host: a known pitfall of Kafka in
 //! containers). Containers run with `--rm` and are removed on drop. Machines without an engine
@@ -49,6 +51,7 @@ pub struct Container {
 }
 
 impl Container {
+    #[cfg_attr(feature = "testcontainers", allow(dead_code))]
     fn run(args: &[String]) -> Result<Container> {
         let out = Command::new("docker")
             .arg("run")
@@ -88,9 +91,10 @@ impl Drop for Container {
     }
 }
 
-/// `docker run` arguments of a single-node KRaft broker that advertises `host_port` on loopback.
-pub fn kafka_run_args(host_port: u16) -> Vec<String> {
-    let env = [
+/// The environment of a single-node KRaft broker container that advertises `host_port` on
+/// loopback, as `NAME=value`.
+pub fn kafka_env(host_port: u16) -> Vec<String> {
+    vec![
         "KAFKA_NODE_ID=1".to_owned(),
         "KAFKA_PROCESS_ROLES=broker,controller".to_owned(),
         "KAFKA_LISTENERS=PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093".to_owned(),
@@ -103,14 +107,18 @@ pub fn kafka_run_args(host_port: u16) -> Vec<String> {
         "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR=1".to_owned(),
         "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS=0".to_owned(),
         "KAFKA_AUTO_CREATE_TOPICS_ENABLE=false".to_owned(),
-    ];
+    ]
+}
+
+/// `docker run` arguments of a single-node KRaft broker that advertises `host_port` on loopback.
+pub fn kafka_run_args(host_port: u16) -> Vec<String> {
     let mut args = vec![
         "-d".to_owned(),
         "--rm".to_owned(),
         "-p".to_owned(),
         format!("127.0.0.1:{host_port}:9092"),
     ];
-    for e in env {
+    for e in kafka_env(host_port) {
         args.push("-e".to_owned());
         args.push(e);
     }
@@ -141,7 +149,111 @@ pub struct DockerServices {
     pub kafka: KafkaEndpoint,
     pub clickhouse: ClickHouseEndpoint,
     // Dropped (removed) with the services.
-    _containers: Vec<Container>,
+    _containers: Held,
+}
+
+/// The two containers, started through the `docker` command line or (with the
+/// `testcontainers` feature) through testcontainers; removed when dropped either way.
+#[derive(Debug)]
+enum Held {
+    #[cfg_attr(feature = "testcontainers", allow(dead_code))]
+    Cli(Vec<Container>),
+    #[cfg(feature = "testcontainers")]
+    Testcontainers(Vec<testcontainers::ContainerAsync<testcontainers::GenericImage>>),
+}
+
+impl Held {
+    #[cfg(not(feature = "testcontainers"))]
+    async fn launch(kafka_port: u16, http_port: u16) -> Result<Held> {
+        Ok(Held::Cli(vec![
+            Container::run(&kafka_run_args(kafka_port))?,
+            Container::run(&clickhouse_run_args(http_port))?,
+        ]))
+    }
+
+    #[cfg(feature = "testcontainers")]
+    async fn launch(kafka_port: u16, http_port: u16) -> Result<Held> {
+        Ok(Held::Testcontainers(vec![
+            through_testcontainers::kafka(kafka_port).await?,
+            through_testcontainers::clickhouse(http_port).await?,
+        ]))
+    }
+
+    /// What the containers said, for start-up errors.
+    fn logs(&self) -> String {
+        match self {
+            Held::Cli(containers) => containers
+                .iter()
+                .map(Container::logs)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            #[cfg(feature = "testcontainers")]
+            Held::Testcontainers(containers) => containers
+                .iter()
+                .map(|c| format!("(container {}: see `docker logs {}`)", c.id(), c.id()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+/// The same containers through testcontainers-rs: the same images, environment and ulimits,
+/// ports published on loopback only (testcontainers binds every interface unless told).
+#[cfg(feature = "testcontainers")]
+mod through_testcontainers {
+    use testcontainers::core::IntoContainerPort;
+    use testcontainers::runners::AsyncRunner;
+    use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
+
+    use super::{CLICKHOUSE_IMAGE, KAFKA_IMAGE, START_TIMEOUT, kafka_env};
+    use crate::{Error, Result};
+
+    fn image(reference: &str) -> GenericImage {
+        let (name, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
+        GenericImage::new(name, tag)
+    }
+
+    /// Binds the request's published ports on 127.0.0.1.
+    fn on_loopback(request: ContainerRequest<GenericImage>) -> ContainerRequest<GenericImage> {
+        request.with_host_config_modifier(|host_config| {
+            for bindings in host_config
+                .port_bindings
+                .iter_mut()
+                .flat_map(|m| m.values_mut())
+            {
+                for binding in bindings.iter_mut().flatten() {
+                    binding.host_ip = Some("127.0.0.1".to_owned());
+                }
+            }
+        })
+    }
+
+    async fn start(
+        request: ContainerRequest<GenericImage>,
+    ) -> Result<ContainerAsync<GenericImage>> {
+        on_loopback(request.with_startup_timeout(START_TIMEOUT))
+            .start()
+            .await
+            .map_err(|e| Error::DockerUnavailable(format!("testcontainers: {e}")))
+    }
+
+    pub(super) async fn kafka(host_port: u16) -> Result<ContainerAsync<GenericImage>> {
+        let mut request = image(KAFKA_IMAGE).with_mapped_port(host_port, 9092.tcp());
+        for pair in kafka_env(host_port) {
+            if let Some((name, value)) = pair.split_once('=') {
+                request = request.with_env_var(name, value);
+            }
+        }
+        start(request).await
+    }
+
+    pub(super) async fn clickhouse(host_port: u16) -> Result<ContainerAsync<GenericImage>> {
+        let request = image(CLICKHOUSE_IMAGE)
+            .with_mapped_port(host_port, 8123.tcp())
+            .with_env_var("CLICKHOUSE_SKIP_USER_SETUP", "1")
+            .with_ulimit("nofile", 262_144, Some(262_144));
+        start(request).await
+    }
 }
 
 /// Starts both containers and waits until Kafka answers a metadata request and ClickHouse a query.
@@ -150,8 +262,7 @@ pub(crate) async fn start() -> Result<DockerServices> {
         return Err(Error::DockerUnavailable(reason));
     }
     let (kafka_port, http_port) = (ports::free_port()?, ports::free_port()?);
-    let kafka_container = Container::run(&kafka_run_args(kafka_port))?;
-    let clickhouse_container = Container::run(&clickhouse_run_args(http_port))?;
+    let held = Held::launch(kafka_port, http_port).await?;
     let kafka = KafkaEndpoint {
         bootstrap: format!("127.0.0.1:{kafka_port}"),
         version: KAFKA_IMAGE.rsplit(':').next().unwrap_or("").to_owned(),
@@ -182,11 +293,7 @@ pub(crate) async fn start() -> Result<DockerServices> {
                 name: "docker containers".into(),
                 waited_s: START_TIMEOUT.as_secs(),
                 last_error: format!("kafka ready: {kafka_ok}"),
-                log_tail: format!(
-                    "{}\n{}",
-                    kafka_container.logs(),
-                    clickhouse_container.logs()
-                ),
+                log_tail: held.logs(),
             });
         }
         tokio::time::sleep(PROBE_INTERVAL * 5).await;
@@ -195,7 +302,7 @@ pub(crate) async fn start() -> Result<DockerServices> {
     Ok(DockerServices {
         kafka,
         clickhouse,
-        _containers: vec![kafka_container, clickhouse_container],
+        _containers: held,
     })
 }
 
