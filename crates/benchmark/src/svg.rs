@@ -44,6 +44,27 @@ pub(crate) enum XAxis {
     Categories(Vec<String>),
 }
 
+/// The plotted ranges: x from the axis (categories) or the points, y from zero to the highest
+/// point (or x, when the diagonal is drawn), with some headroom.
+fn bounds(x_axis: &XAxis, all: &[(f64, f64)], diagonal: bool) -> (f64, f64, f64) {
+    let (x_lo, x_hi) = match x_axis {
+        XAxis::Categories(names) => (-0.5, names.len() as f64 - 0.5),
+        XAxis::Numeric => {
+            let lo = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+            let hi = all.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+            let lo = if lo >= 0.0 { 0.0 } else { lo };
+            let hi = if hi > lo { hi * 1.05 } else { lo + 1.0 };
+            (lo, hi)
+        }
+    };
+    let mut y_hi = all.iter().map(|p| p.1).fold(0.0_f64, f64::max);
+    if diagonal {
+        y_hi = y_hi.max(all.iter().map(|p| p.0).fold(0.0_f64, f64::max));
+    }
+    let y_hi = if y_hi > 0.0 { y_hi * 1.08 } else { 1.0 };
+    (x_lo, x_hi, y_hi)
+}
+
 /// The chart. `diagonal` draws y = x (achieved against offered load).
 pub(crate) fn xy_chart(
     x_label: &str,
@@ -68,21 +89,7 @@ pub(crate) fn xy_chart(
         svg.push_str("<text x=20 y=40>no data</text></svg>");
         return svg;
     }
-    let (x_lo, x_hi) = match x_axis {
-        XAxis::Categories(names) => (-0.5, names.len() as f64 - 0.5),
-        XAxis::Numeric => {
-            let lo = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-            let hi = all.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
-            let lo = if lo >= 0.0 { 0.0 } else { lo };
-            let hi = if hi > lo { hi * 1.05 } else { lo + 1.0 };
-            (lo, hi)
-        }
-    };
-    let mut y_hi = all.iter().map(|p| p.1).fold(0.0_f64, f64::max);
-    if diagonal {
-        y_hi = y_hi.max(all.iter().map(|p| p.0).fold(0.0_f64, f64::max));
-    }
-    let y_hi = if y_hi > 0.0 { y_hi * 1.08 } else { 1.0 };
+    let (x_lo, x_hi, y_hi) = bounds(x_axis, &all, diagonal);
     let sx = |x: f64| PAD_L + (W - PAD_L - PAD_R) * (x - x_lo) / (x_hi - x_lo);
     let sy = |y: f64| H - PAD_B - (H - PAD_B - pad_t) * (y / y_hi);
 

@@ -155,6 +155,18 @@ impl PointResult {
     }
 }
 
+/// The distinct groups (values of the keys other than the x axis) of the points, in order.
+fn groups_of(ran: &[&PointResult], keys: &[String], x_key: &str) -> Vec<String> {
+    let mut groups: Vec<String> = Vec::new();
+    for p in ran {
+        let g = group_of(p, keys, x_key);
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    groups
+}
+
 fn charts(h: &mut String, s: &SweepSummary) {
     let ran: Vec<&PointResult> = s
         .points
@@ -166,13 +178,7 @@ fn charts(h: &mut String, s: &SweepSummary) {
         return;
     }
     let (x_key, axis) = x_axis(s, &ran);
-    let mut groups: Vec<String> = Vec::new();
-    for p in &ran {
-        let g = group_of(p, &s.keys, &x_key);
-        if !groups.contains(&g) {
-            groups.push(g);
-        }
-    }
+    let groups = groups_of(&ran, &s.keys, &x_key);
     let named = |what: &str, group: &str| {
         if group.is_empty() {
             what.to_owned()

@@ -202,19 +202,12 @@ impl ProducerContext for DeliveryCounter {
     }
 }
 
-/// Plays `sim` into Kafka, paced by `pacer`, until the simulation ends or `stop` is set; every
-/// ground-truth session goes to `truth` as soon as its visit has been sent, with when its last
-/// signal was sent. Blocking: run it on a thread of its own (`tokio::task::spawn_blocking`).
-pub fn produce(
-    sim: &mut Simulator,
-    pacer: &Pacer,
+/// The idempotent producer of the signals, with the scenario's batching and compression and any
+/// client settings it adds.
+fn signal_producer(
     kafka: &KafkaEndpoint,
     options: &ProduceOptions,
-    stop: &AtomicBool,
-    truth: &mut dyn FnMut(Session, Sent),
-    progress: &mut dyn FnMut(Progress),
-) -> Result<ProduceReport> {
-    let partitions = options.partitions_for(sim.config().chargers);
+) -> Result<ThreadedProducer<DeliveryCounter>> {
     let mut config = kafka.client_config();
     config
         .set("enable.idempotence", "true")
@@ -228,8 +221,23 @@ pub fn produce(
     for (key, value) in &options.client {
         config.set(key, value);
     }
-    let producer: ThreadedProducer<DeliveryCounter> =
-        config.create_with_context(DeliveryCounter::default())?;
+    Ok(config.create_with_context(DeliveryCounter::default())?)
+}
+
+/// Plays `sim` into Kafka, paced by `pacer`, until the simulation ends or `stop` is set; every
+/// ground-truth session goes to `truth` as soon as its visit has been sent, with when its last
+/// signal was sent. Blocking: run it on a thread of its own (`tokio::task::spawn_blocking`).
+pub fn produce(
+    sim: &mut Simulator,
+    pacer: &Pacer,
+    kafka: &KafkaEndpoint,
+    options: &ProduceOptions,
+    stop: &AtomicBool,
+    truth: &mut dyn FnMut(Session, Sent),
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ProduceReport> {
+    let partitions = options.partitions_for(sim.config().chargers);
+    let producer = signal_producer(kafka, options)?;
     wait_for_leaders(&producer, &options.topic, partitions)?;
 
     let started = Instant::now();
