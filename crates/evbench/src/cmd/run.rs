@@ -181,6 +181,10 @@ async fn keep_until_interrupted(kept: scenario::run::Kept, out: &Path) -> Result
         .with_context(|| format!("writing {}", file.display()))?;
         format!("{} (generated; mode 0600)", file.display())
     };
+    // Listening before the lines are printed: a Ctrl-C right after them must not be lost.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")
+        .map_err(Failure::CouldNotRun)?;
     let services = &kept.services;
     println!("services kept running with the run's data; Ctrl-C stops them");
     println!("  kafka       {}", services.kafka.bootstrap);
@@ -191,10 +195,7 @@ async fn keep_until_interrupted(kept: scenario::run::Kept, out: &Path) -> Result
     println!(
         "  grafana     a ClickHouse data source at the URL above, user grafana, password in {password_source}; dashboards in grafana/"
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")
-        .map_err(Failure::CouldNotRun)?;
+    interrupt.recv().await;
     eprintln!("stopping the services");
     drop(kept);
     Ok(())

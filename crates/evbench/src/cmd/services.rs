@@ -58,11 +58,15 @@ async fn up(provider: ProviderKind) -> Result<(), Failure> {
     if let Some(storage) = &services.storage {
         println!("storage     {}", storage.summary());
     }
-    println!("ready; press Ctrl-C to stop");
+    // Listening before saying `ready`: a Ctrl-C that follows the line at once must not be lost
+    // (a `ctrl_c()` future only sees signals delivered after its first poll).
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
+    println!("ready; press Ctrl-C to stop");
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
     eprintln!("stopping");
