@@ -464,8 +464,9 @@ mod tests {
             "{summary}"
         );
         let html = report.html();
-        // One band per process fault on each of the two time charts; data faults get none.
-        assert_eq!(html.matches("class=fault").count(), 2, "{html}");
+        // One band per process fault on each of the three time charts (throughput, latency,
+        // producer lag); data faults get none.
+        assert_eq!(html.matches("class=fault").count(), 3, "{html}");
         assert!(html.contains("<h2>Faults</h2>") && html.contains("<td>duplicate</td>"));
     }
 }
