@@ -3,14 +3,7 @@
 
 use std::fmt::Write as _;
 
-/// Escapes text for HTML and SVG.
-pub(crate) fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
+pub(crate) use scenario::report::escape_html as esc;
 
 /// One line of a chart.
 #[derive(Debug, Clone)]

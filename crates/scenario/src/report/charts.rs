@@ -2,12 +2,7 @@
 
 use std::fmt::Write as _;
 
-pub(super) fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+pub(super) use super::escape_html as esc;
 
 const W: f64 = 760.0;
 const H: f64 = 260.0;

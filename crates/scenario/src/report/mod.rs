@@ -17,6 +17,16 @@ use crate::metrics::{Percentiles, Second};
 use crate::resources::ResourceUse;
 use crate::{Error, Result};
 
+/// Escapes text for HTML and SVG (element text and attributes in either quotes): `report.html`
+/// and the benchmark pages built on reports share it.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
 /// Everything a run found. Field names are a contract that tools outside evbench read
 /// (`docs/report.md`); more fields are welcome, none is renamed.
 #[derive(Debug, Clone, Serialize)]
