@@ -158,7 +158,7 @@
           packages = available (
             with pkgs;
             [
-              # Rust (workspace rust-version 1.85; dependencies need 1.89 or later).
+              # Rust (the workspace's rust-version 1.89 or later: Cargo.toml).
               rustc
               cargo
               clippy

@@ -143,6 +143,77 @@ fn render(html: &Path, screenshot: &Path) -> Option<String> {
     Some(String::from_utf8_lossy(&dom.stdout).into_owned())
 }
 
+/// docs/report.md against a real report: every top-level key the run wrote has a row in its
+/// table, every row's key path is in the report, and every key its sample shows is one the
+/// report has.
+fn assert_report_keys_documented(report: &serde_json::Value) {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/report.md"),
+    )
+    .unwrap();
+    let rows: Vec<&str> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    assert!(rows.len() > 10, "docs/report.md's table of keys: {rows:?}");
+    let top: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in &top {
+        assert!(
+            rows.iter().any(|r| r.split('.').next() == Some(key)),
+            "report.json has `{key}`, which docs/report.md's table does not describe"
+        );
+    }
+    for row in &rows {
+        let mut value = report;
+        for part in row.split('.').filter(|p| *p != "*") {
+            value = value.get(part).unwrap_or_else(|| {
+                panic!("docs/report.md describes `{row}`, which report.json does not have")
+            });
+        }
+    }
+    fn all_keys<'a>(value: &'a serde_json::Value, out: &mut std::collections::BTreeSet<&'a str>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    out.insert(k);
+                    all_keys(v, out);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| all_keys(v, out)),
+            _ => {}
+        }
+    }
+    let mut present = std::collections::BTreeSet::new();
+    all_keys(report, &mut present);
+    let sample = doc
+        .split("```json")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    for piece in sample.split('"').collect::<Vec<_>>().windows(2) {
+        let (key, after) = (piece[0], piece[1]);
+        let is_key = after.trim_start().starts_with(':')
+            && !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if is_key {
+            assert!(
+                present.contains(key),
+                "docs/report.md's sample shows `{key}`, which report.json does not have"
+            );
+        }
+    }
+}
+
 #[test]
 fn an_unmeetable_threshold_exits_1_and_names_the_check() {
     let dir = tempfile::tempdir().unwrap();
@@ -174,6 +245,7 @@ fn an_unmeetable_threshold_exits_1_and_names_the_check() {
 
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_report_keys_documented(&report);
     assert_eq!(report["passed"], false);
     assert_eq!(report["scenario"], "tiny");
     let checks = report["checks"].as_array().unwrap();

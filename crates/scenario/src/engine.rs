@@ -175,6 +175,7 @@ fn launch(
 pub struct Engine {
     kind: EngineKind,
     exactly_once: bool,
+    exactly_once_requested: bool,
     instances: Vec<Component>,
 }
 
@@ -182,9 +183,13 @@ pub struct Engine {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EngineOutcome {
     pub engine: String,
-    /// Whether the engine ran with exactly-once output (`false` for `command` engines: evbench
-    /// cannot know what they promise).
+    /// Whether the engine is known to deliver exactly once: evbench's and Flink's when the
+    /// scenario asks for it; `false` for `command` engines, whose guarantee evbench cannot know.
+    /// The checks do not depend on it: `sessions-topic-exactly-once` judges every engine.
     pub exactly_once: bool,
+    /// What the scenario asked every engine for (`[aggregator] exactly_once`, told to the
+    /// engine as `EVBENCH_EXACTLY_ONCE`).
+    pub exactly_once_requested: bool,
     /// Instances that exited on their own before the run stopped them, with how.
     pub exits: Vec<String>,
     /// The evbench aggregator's counters and transaction timings (other engines keep their own).
@@ -211,6 +216,7 @@ impl Engine {
             kind: settings.engine,
             // A command engine promises what it promises; evbench cannot know.
             exactly_once: settings.engine != EngineKind::Command && context.exactly_once,
+            exactly_once_requested: context.exactly_once,
             instances: vec![component],
         })
     }
@@ -296,6 +302,7 @@ impl Engine {
         let instances = std::mem::take(&mut self.instances);
         let kind = self.kind;
         let exactly_once = self.exactly_once;
+        let exactly_once_requested = self.exactly_once_requested;
         tokio::task::spawn_blocking(move || {
             let mut instances = instances;
             for component in &mut instances {
@@ -308,6 +315,7 @@ impl Engine {
             EngineOutcome {
                 engine: kind.as_str().to_owned(),
                 exactly_once,
+                exactly_once_requested,
                 exits,
                 stats,
                 logs: instances.iter().map(|c| c.log_path().to_owned()).collect(),
@@ -335,9 +343,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn every_engine_gets_the_contract() {
-        let context = EngineContext {
+    fn test_context() -> EngineContext {
+        EngineContext {
             bootstrap: "127.0.0.1:9092".into(),
             signals_topic: "s".into(),
             sessions_topic: "t".into(),
@@ -350,7 +357,34 @@ mod tests {
             checkpoint_interval: Duration::from_millis(200),
             parallelism: 2,
             evbench: PathBuf::from("/bin/evbench"),
-        };
+        }
+    }
+
+    #[test]
+    fn the_documented_contract_is_the_environment_the_runner_sets() {
+        let doc = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/engines.md"),
+        )
+        .unwrap();
+        let documented: std::collections::BTreeSet<String> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `EVBENCH_"))
+            .map(|rest| format!("EVBENCH_{}", rest.split('`').next().unwrap()))
+            .collect();
+        let set: std::collections::BTreeSet<String> =
+            environment(&test_context(), 0, Path::new("/state"))
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+        assert_eq!(
+            documented, set,
+            "docs/engines.md's contract table against what every engine is given"
+        );
+    }
+
+    #[test]
+    fn every_engine_gets_the_contract() {
+        let context = test_context();
         let env = environment(&context, 0, Path::new("/state"));
         let get = |k: &str| {
             env.iter()

@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// EVBENCH_GRAFANA_PASSWORD, or is generated and written to OUT/grafana.env (mode 0600).
     #[arg(long, conflicts_with = "repeat")]
     keep: bool,
+    /// Check the scenario and the arguments, print what the run would do, and exit without
+    /// starting a server or writing a file (exit 0: it would run; 2: it would be refused).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -63,24 +67,28 @@ fn load(path: &Path) -> Result<Scenario, Failure> {
     Ok(scenario)
 }
 
+/// What a scenario would run, on one line: `quickstart: 100 chargers, 2h simulated, …`.
+pub fn describe(scenario: &Scenario) -> String {
+    format!(
+        "{}: {} chargers, {} simulated, {}, engine {}, ingestion {}, provider {}",
+        scenario.name,
+        scenario.fleet.chargers,
+        humantime::format_duration(scenario.run.span),
+        match scenario.load.rate {
+            Some(rate) => format!("offered load {rate} signals/s"),
+            None => format!("time compression {}", scenario.run.time_compression),
+        },
+        scenario.aggregator.engine.as_str(),
+        scenario.run.ingestion.as_str(),
+        scenario.run.provider
+    )
+}
+
 pub fn validate(args: ValidateArgs) -> Result<(), Failure> {
     let mut bad = 0;
     for path in &args.scenarios {
         match load(path) {
-            Ok(scenario) => println!(
-                "{}: ok ({}: {} chargers, {} simulated, {}, engine {}, ingestion {}, provider {})",
-                path.display(),
-                scenario.name,
-                scenario.fleet.chargers,
-                humantime::format_duration(scenario.run.span),
-                match scenario.load.rate {
-                    Some(rate) => format!("offered load {rate} signals/s"),
-                    None => format!("time compression {}", scenario.run.time_compression),
-                },
-                scenario.aggregator.engine.as_str(),
-                scenario.run.ingestion.as_str(),
-                scenario.run.provider
-            ),
+            Ok(scenario) => println!("{}: ok ({})", path.display(), describe(&scenario)),
             Err(failure) => {
                 bad += 1;
                 let (Failure::Check(e) | Failure::Input(e) | Failure::CouldNotRun(e)) = failure;
@@ -99,6 +107,10 @@ pub fn validate(args: ValidateArgs) -> Result<(), Failure> {
 
 pub async fn run(args: RunArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
+    if args.dry_run {
+        print_dry_run(&scenario, &args);
+        return Ok(());
+    }
     if args.repeat > 1 {
         return repeat(&scenario, &args).await;
     }
@@ -120,6 +132,31 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
             "checks failed: {}",
             failed_checks(&report).join(", ")
         )))
+    }
+}
+
+/// What `run --dry-run` prints: the scenario, how often it would run and where its reports
+/// would go.
+fn print_dry_run(scenario: &Scenario, args: &RunArgs) {
+    println!("dry run: {}", describe(scenario));
+    let out = args.out.display();
+    if args.repeat > 1 {
+        println!(
+            "  {} runs into {out}/run-1 … {out}/run-{}, then {out}/repeat.json and {out}/median-run.json",
+            args.repeat, args.repeat
+        );
+    } else {
+        println!("  reports into {out}/report.json, {out}/report.html and {out}/logs/");
+    }
+    if let Some(dir) = args
+        .services_dir
+        .as_ref()
+        .or(scenario.run.services_dir.as_ref())
+    {
+        println!("  server data under {}", dir.display());
+    }
+    if args.keep {
+        println!("  then Kafka and ClickHouse kept running with the run's data until Ctrl-C");
     }
 }
 

@@ -1,6 +1,8 @@
 //! `evbench schema print | apply`: the ClickHouse schema for a server version, and migrations.
 
 use anyhow::Context;
+use std::fmt::Write as _;
+
 use clap::Subcommand;
 use endpoints::{ClickHouseEndpoint, Secret, ServerVersion};
 use schema::kafka_engine::{self, KafkaEngineConfig};
@@ -102,42 +104,62 @@ fn print(
         ),
         None => None,
     };
-    println!("-- evbench schema for {dialect}, database {database}");
+    // Built whole, then written: a reader that stops early (`| head`) is not an error.
+    let mut text = String::new();
+    writeln!(text, "-- evbench schema for {dialect}, database {database}")?;
     for statement in schema.bootstrap_statements() {
-        println!("{statement};\n");
+        writeln!(text, "{statement};\n")?;
     }
     for migration in schema.migrations() {
-        println!(
+        writeln!(
+            text,
             "-- migration {}: {} (checksum {})",
             migration.version,
             migration.name,
             migration.checksum()
-        );
+        )?;
         for statement in &migration.statements {
-            println!("{statement};\n");
+            writeln!(text, "{statement};\n")?;
         }
     }
     if let Some(statements) = engine {
-        println!("-- Kafka engine ingestion (the study's path)");
+        writeln!(text, "-- Kafka engine ingestion (the study's path)")?;
         for statement in statements {
-            println!("{statement};\n");
+            writeln!(text, "{statement};\n")?;
         }
     }
     if let Some(passwords) = passwords {
         if dialect.sql_access {
-            println!("-- users");
+            writeln!(text, "-- users")?;
             for statement in users::users_sql(&schema, &passwords) {
-                println!("{statement};");
+                writeln!(text, "{statement};")?;
             }
         } else {
-            println!(
+            writeln!(
+                text,
                 "-- users: save as users.d/{} on the server\n{}",
                 users::USERS_FILE,
                 users::users_xml(&schema, &passwords)
-            );
+            )?;
         }
     }
+    write_stdout(&text)?;
     Ok(())
+}
+
+/// Writes `text` to stdout; a closed pipe (`| head`) ends the output quietly.
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::CouldNotRun(
+            anyhow::Error::new(e).context("writing to stdout"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses what cannot be a ClickHouse HTTP URL (`http(s)://host[:port][/]`).

@@ -26,7 +26,7 @@ pub struct SimulateArgs {
     span: HumanDuration,
     /// How fast simulated time runs against the wall clock: `1` (real time), `60` (the study's
     /// speed), any factor, or `max` (unpaced). Only for `--brokers`; files are always unpaced.
-    #[arg(long, visible_alias = "compression", default_value_t = Compression::Max)]
+    #[arg(long, default_value_t = Compression::Max)]
     time_compression: Compression,
     /// Seed of every random stream: the same arguments give the same events, byte for byte.
     #[arg(long, default_value_t = 42)]

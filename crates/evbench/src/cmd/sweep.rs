@@ -27,8 +27,12 @@ its --set.
 Exit 0: every point passed its checks. 1: a point failed a check (the others still ran). \
 3: a point could not run (the others still ran), or the sweep was interrupted.
 
-The saturation curve of this pipeline on this machine:
-  evbench sweep scenarios/saturation.toml --set run.time_compression=10,20,40,80,160,320 --out out/saturation")]
+The saturation curve of this pipeline on this machine (latency and the achieved rate against \
+the offered load):
+  evbench sweep scenarios/saturation.toml --set load.rate=2500,5000,10000,20000,40000 --out out/saturation
+
+What a sweep would run, without running it:
+  evbench sweep scenarios/quickstart.toml --set fleet.chargers=50,100 --out out/fleet --dry-run")]
 pub struct SweepArgs {
     /// The scenario file every point starts from.
     scenario: PathBuf,
@@ -42,12 +46,32 @@ pub struct SweepArgs {
     /// Where native Kafka and ClickHouse keep their data during each run (as for `evbench run`).
     #[arg(long)]
     services_dir: Option<PathBuf>,
+    /// Build and check every point, print them with their directories, and exit without
+    /// starting a server or writing a file (exit 0: the sweep would run; 2: it would be refused).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 pub async fn run(args: SweepArgs) -> Result<(), Failure> {
     let plan = plan(&args.scenario, &args.sets).map_err(bench_failure)?;
     for note in &plan.deprecations {
         eprintln!("warning: {}: {note}", args.scenario.display());
+    }
+    if args.dry_run {
+        println!(
+            "dry run: {} points of {} over {}",
+            plan.points.len(),
+            plan.scenario,
+            plan.keys.join(", ")
+        );
+        for point in &plan.points {
+            println!(
+                "  {}  {}",
+                args.out.join(&point.name).display(),
+                point.label()
+            );
+        }
+        return Ok(());
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

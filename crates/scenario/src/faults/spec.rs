@@ -128,7 +128,7 @@ pub struct FaultSpec {
     /// `clock-skew`: how many chargers (the first ones) have a skewed clock (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chargers: Option<u32>,
-    /// `kill-aggregator`, `kill-sink`: which instance (default 0).
+    /// `kill-aggregator`, `kill-sink`: which instance; 0, the only one a scenario runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<u32>,
     /// `stop-broker`: which broker, by its node id (from 1; default 1).
@@ -196,6 +196,11 @@ impl FaultSpec {
             )?;
             if self.node == Some(0) {
                 return Err(at("`node` counts from 1"));
+            }
+            if self.instance.is_some_and(|i| i > 0) {
+                return Err(at(
+                    "`instance` must be 0: a scenario runs one instance of the aggregator and of the sink",
+                ));
             }
             if self.lasts().is_zero() || self.lasts() > Duration::from_secs(600) {
                 return Err(at("`for` must be longer than zero and at most 10m"));
@@ -483,6 +488,15 @@ mod tests {
         assert!(
             check("[[faults]]\nkind = \"pause-kafka\"\nat = \"1s\"\ninstance = 1\n")
                 .contains("instance")
+        );
+        assert!(
+            check("[[faults]]\nkind = \"kill-sink\"\nat = \"1s\"\ninstance = 1\n")
+                .contains("one instance")
+        );
+        assert!(
+            parse("[[faults]]\nkind = \"kill-sink\"\nat = \"1s\"\ninstance = 0\n")
+                .and_then(|l| l.validate(TOLERANCE))
+                .is_ok()
         );
     }
 }

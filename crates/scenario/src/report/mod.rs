@@ -363,6 +363,7 @@ mod tests {
             aggregator: EngineOutcome {
                 engine: "evbench".into(),
                 exactly_once: true,
+                exactly_once_requested: true,
                 ..EngineOutcome::default()
             },
             ingestion_detail: IngestionOutcome::default(),
