@@ -279,7 +279,7 @@ fn subcommands() -> Vec<Vec<String>> {
     }
     let mut all = Vec::new();
     for name in listed(&help(&[])) {
-        let nested = listed(&help(&[name.clone()]));
+        let nested = listed(&help(std::slice::from_ref(&name)));
         if nested.is_empty() {
             all.push(vec![name]);
         } else {
