@@ -5,11 +5,11 @@
 //! * [`run`]: the runner, one named phase after another (see its module documentation).
 //! * [`engine`]: the aggregator under test — evbench's own or any command — and
 //!   [`ingestion`]: how ClickHouse is fed (evbench's sink, or the Kafka engine tables).
-//! * `checks`: one module per check, each a pure function of the run's evidence.
+//! * `checks`: one module per check, each a pure function of the run's evidence;
+//!   [`ground_truth`]: the sessions observed against the simulator's ground truth.
 //! * [`report`]: `report.json`, `report.html` and the terminal summary.
 
 pub mod checks;
-pub mod compare;
 mod component;
 mod drain;
 pub mod engine;
@@ -17,6 +17,7 @@ pub mod environment;
 mod evidence;
 pub mod faults;
 pub mod file;
+pub mod ground_truth;
 pub mod ingestion;
 mod load;
 mod measure;

@@ -23,12 +23,12 @@ use pipeline::produce::ProduceOptions;
 use simulator::FleetConfig;
 
 use crate::checks::{self, Evidence};
-use crate::compare::{SessionComparison, compare_sessions};
 use crate::drain::{self, Drained};
 use crate::engine::{Engine, EngineContext, GROUP_ID};
 use crate::evidence;
 use crate::faults;
 use crate::file::Scenario;
+use crate::ground_truth::{SessionComparison, compare_sessions};
 use crate::ingestion::{self, Running};
 use crate::load::{self, LoadProgress, Played};
 use crate::measure::{self, Measures};

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use benchmark::compare::{Side, Tolerances, compare, parse_percent};
+use analysis::baseline::{Side, Tolerances, compare, parse_percent};
 use clap::Args;
 
 use crate::Failure;
@@ -49,7 +49,7 @@ pub struct CompareArgs {
 }
 
 fn percentile(text: &str) -> Result<String, String> {
-    if benchmark::figures::is_percentile(text) {
+    if analysis::figures::is_percentile(text) {
         Ok(text.to_owned())
     } else {
         Err(format!(

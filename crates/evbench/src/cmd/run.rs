@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use analysis::repeat::{RepeatSummary, RunEntry};
 use anyhow::Context;
-use benchmark::repeat::{RepeatSummary, RunEntry};
 use clap::Args;
 use scenario::report::Report;
 use scenario::{RunContext, RunProgress, Scenario};
@@ -382,13 +382,12 @@ async fn repeat(scenario: &Scenario, args: &RunArgs) -> Result<(), Failure> {
     }
     let total = runs.len();
     let summary = RepeatSummary::new(runs);
-    benchmark::write_json(&args.out.join("repeat.json"), &summary).map_err(bench_failure)?;
+    analysis::write_json(&args.out.join("repeat.json"), &summary).map_err(bench_failure)?;
     if let Some(k) = summary.median_run {
-        let report = benchmark::read_json(&args.out.join(format!("run-{k}")).join("report.json"))
+        let report = analysis::read_json(&args.out.join(format!("run-{k}")).join("report.json"))
             .map_err(|e| Failure::CouldNotRun(e.into()))?;
-        let reduced = benchmark::repeat::reduce(&report, k, total);
-        benchmark::write_json(&args.out.join("median-run.json"), &reduced)
-            .map_err(bench_failure)?;
+        let reduced = analysis::repeat::reduce(&report, k, total);
+        analysis::write_json(&args.out.join("median-run.json"), &reduced).map_err(bench_failure)?;
     }
     println!();
     print!("{}", summary.render());
@@ -421,8 +420,8 @@ async fn repeat(scenario: &Scenario, args: &RunArgs) -> Result<(), Failure> {
     }
 }
 
-/// A benchmark-tool error as a failure: bad input (2) or could not run (3).
-pub fn bench_failure(error: benchmark::Error) -> Failure {
+/// An analysis error (reports, repeats, sweeps) as a failure: bad input (2) or could not run (3).
+pub fn bench_failure(error: analysis::Error) -> Failure {
     if error.is_bad_input() {
         Failure::Input(error.into())
     } else {

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use analysis::sweep::{Outcome, Plan, PointResult, Set, SweepSummary, plan};
 use anyhow::Context;
-use benchmark::sweep::{Outcome, Plan, PointResult, Set, SweepSummary, plan};
 use clap::Args;
 
 use crate::Failure;
@@ -173,8 +173,8 @@ fn write(
             .map(PointResult::not_run),
     );
     let summary = SweepSummary::new(plan, file, points, environment.clone());
-    benchmark::write_json(&out.join("sweep.json"), &summary).map_err(bench_failure)?;
-    benchmark::write_file(&out.join("sweep.html"), summary.html().as_bytes())
+    analysis::write_json(&out.join("sweep.json"), &summary).map_err(bench_failure)?;
+    analysis::write_file(&out.join("sweep.html"), summary.html().as_bytes())
         .map_err(bench_failure)?;
     Ok(summary)
 }

@@ -1,7 +1,7 @@
 //! `sessions-exact` (ClickHouse) and `sessions-topic-exactly-once` (`charging-sessions`).
 
 use crate::checks::Evidence;
-use crate::compare::compare_sessions;
+use crate::ground_truth::compare_sessions;
 use crate::report::Check;
 
 /// Every ground-truth session in ClickHouse, field by field; none missing or unexpected.

@@ -1,7 +1,7 @@
 //! The run's report: `report.json` (a contract other tools read), a self-contained
 //! `report.html` with charts (inline SVG, no scripts, opens offline), and a terminal summary.
 
-mod charts;
+pub mod charts;
 mod html;
 
 use std::collections::BTreeMap;
@@ -10,8 +10,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::compare::SessionComparison;
 use crate::engine::EngineOutcome;
+use crate::ground_truth::SessionComparison;
 use crate::ingestion::IngestionOutcome;
 use crate::metrics::{Percentiles, Second};
 use crate::resources::ResourceUse;

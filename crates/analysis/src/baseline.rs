@@ -18,6 +18,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::figures::{self, Better, Class, Figure, Kind};
+use crate::table::{self, Align};
 use crate::{Error, Result};
 
 /// How much worse a figure may get before it is a regression.
@@ -431,28 +432,14 @@ impl Comparison {
                 verdict,
             ]);
         }
-        let widths: Vec<usize> = (0..6)
-            .map(|i| {
-                lines
-                    .iter()
-                    .map(|l| l[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for line in &lines {
-            let mut text = String::new();
-            for (i, cell) in line.iter().enumerate() {
-                let pad = widths[i].saturating_sub(cell.chars().count());
-                // Names left-aligned, numbers right-aligned.
-                if i < 2 || i == 5 {
-                    let _ = write!(text, "{cell}{}  ", " ".repeat(pad));
-                } else {
-                    let _ = write!(text, "{}{cell}  ", " ".repeat(pad));
-                }
+        // Names and verdicts left-aligned, numbers right-aligned.
+        out.push_str(&table::render(&lines, |i| {
+            if i < 2 || i == 5 {
+                Align::Left
+            } else {
+                Align::Right
             }
-            let _ = writeln!(out, "{}", text.trim_end());
-        }
+        }));
         out.push('\n');
         let passed = (
             self.base.passed.map_or("—", verdict_word),

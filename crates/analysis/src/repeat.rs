@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::figures::{self, Figure, Kind};
+use crate::table::{self, names_then_numbers};
 
 /// What one of the runs gave.
 #[derive(Debug, Clone, Serialize)]
@@ -195,27 +196,7 @@ impl RepeatSummary {
                 range,
             ]);
         }
-        let widths: Vec<usize> = (0..6)
-            .map(|i| {
-                lines
-                    .iter()
-                    .map(|l| l[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for line in &lines {
-            let mut text = String::new();
-            for (i, cell) in line.iter().enumerate() {
-                let pad = " ".repeat(widths[i].saturating_sub(cell.chars().count()));
-                if i < 2 {
-                    let _ = write!(text, "{cell}{pad}  ");
-                } else {
-                    let _ = write!(text, "{pad}{cell}  ");
-                }
-            }
-            let _ = writeln!(out, "{}", text.trim_end());
-        }
+        out.push_str(&table::render(&lines, names_then_numbers));
         let _ = writeln!(
             out,
             "spread = (max − min) / median. Figures of one machine only; see docs/benchmarking.md."

@@ -1,11 +1,12 @@
-//! Benchmark tooling over evbench's scenario runs, for people who must trust a figure before
-//! they act on it.
+//! evbench's run reports read across runs, for people who must trust a figure before they act
+//! on it. (The runs themselves are `scenario`'s; the criterion benchmarks are each crate's
+//! `benches/`; the recorded figures are `bench/`.)
 //!
 //! * [`figures`]: every figure of a `report.json` (throughput, each latency percentile of each
 //!   path, the aggregator's commit timings, CPU and memory per process), by its key in the
 //!   report, with its unit and whether higher or lower is better. Reports that lack a field
 //!   (older ones) simply have fewer figures.
-//! * [`compare`](mod@compare): two reports side by side, figure by figure, with a gate:
+//! * [`baseline`]: a report against a baseline, figure by figure, with a gate:
 //!   throughput that fell or a latency percentile that rose beyond a tolerance is a regression.
 //! * [`repeat`]: N runs of one scenario summarised as median, min and max, and the run closest
 //!   to the medians reduced to a baseline.
@@ -16,16 +17,16 @@
 //! reports, as `serde_json::Value`s so that a report written by another version of evbench
 //! still reads.
 
-pub mod compare;
+pub mod baseline;
 pub mod figures;
 pub mod repeat;
-mod svg;
 pub mod sweep;
 mod sweep_page;
+mod table;
 
 use std::path::Path;
 
-/// Errors of the benchmark tools. [`Error::is_bad_input`] tells bad input (exit code 2) from
+/// Errors of the report analysis. [`Error::is_bad_input`] tells bad input (exit code 2) from
 /// a failure to write results (exit code 3).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::figures::Unit;
-use crate::svg::{COLORS, Series, XAxis, esc, xy_chart};
 use crate::sweep::{Outcome, PointResult, SweepSummary, short_path};
+use scenario::report::charts::{COLORS, Series, XAxis, XyChart, esc};
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}h1{font-size:1.5em}\
 .sub{color:#666}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}\
@@ -178,82 +178,28 @@ fn charts(h: &mut String, s: &SweepSummary) {
         return;
     }
     let (x_key, axis) = x_axis(s, &ran);
-    let groups = groups_of(&ran, &s.keys, &x_key);
-    let named = |what: &str, group: &str| {
-        if group.is_empty() {
-            what.to_owned()
-        } else {
-            format!("{what} · {group}")
-        }
+    let plot = Plot {
+        groups: groups_of(&ran, &s.keys, &x_key),
+        paths: s.paths(),
+        keys: &s.keys,
+        ran,
+        x_key,
+        axis,
     };
-    let paths = s.paths();
-    let x_name = x_key.as_str();
-    let in_group = |g: &str| {
-        ran.iter()
-            .filter(|p| group_of(p, &s.keys, x_name) == g)
-            .copied()
-            .collect::<Vec<_>>()
-    };
-
-    // Throughput against the key.
-    let mut series = Vec::new();
-    for (gi, group) in groups.iter().enumerate() {
-        let color = COLORS[gi % COLORS.len()];
-        for (name, rate, dashed) in [
-            ("end to end", "events_per_s", false),
-            ("producer", "produce_events_per_s", true),
-        ] {
-            series.push(Series {
-                name: named(name, group),
-                color,
-                dashed,
-                points: in_group(group)
-                    .iter()
-                    .filter_map(|p| {
-                        Some((
-                            x_of(p, &x_key, &axis)?,
-                            p.rate(rate)?,
-                            p.outcome == Outcome::Passed,
-                            tip(p),
-                        ))
-                    })
-                    .collect(),
-            });
-        }
-    }
+    let x_key = plot.x_key.as_str();
+    let by_key = |p: &PointResult| x_of(p, x_key, &plot.axis);
     let _ = write!(
         h,
         "<h2>Throughput against {key}</h2>{svg}",
-        key = esc(&x_key),
-        svg = xy_chart(&x_key, "signals/s", &axis, &series, false)
+        key = esc(x_key),
+        svg = chart(
+            x_key,
+            "signals/s",
+            &plot.axis,
+            &plot.throughput_series(),
+            false
+        )
     );
-
-    // Latency against the key.
-    let latency_series = |x: &dyn Fn(&PointResult) -> Option<f64>| {
-        let mut series = Vec::new();
-        let mut color = 0;
-        for group in &groups {
-            for path in &paths {
-                for (stat, dashed) in [("p50", false), ("p99", true)] {
-                    series.push(Series {
-                        name: named(&format!("{} {stat}", short_path(path)), group),
-                        color: COLORS[color % COLORS.len()],
-                        dashed,
-                        points: in_group(group)
-                            .iter()
-                            .filter_map(|p| {
-                                let f = p.latency_ms.get(path)?;
-                                let y = if stat == "p50" { f.p50 } else { f.p99 }?;
-                                Some((x(p)?, y, p.outcome == Outcome::Passed, tip(p)))
-                            })
-                            .collect(),
-                    });
-                }
-                color += 1;
-            }
-        }
-        series
-    };
     let title = if x_key == RATE_KEY {
         "Latency against the offered load (load.rate)".to_owned()
     } else {
@@ -263,25 +209,26 @@ fn charts(h: &mut String, s: &SweepSummary) {
         h,
         "<h2>{}</h2>{}",
         esc(&title),
-        xy_chart(
-            &x_key,
+        chart(
+            x_key,
             "ms",
-            &axis,
-            &latency_series(&|p| x_of(p, &x_key, &axis)),
+            &plot.axis,
+            &plot.latency_series(&by_key),
             false
         )
     );
 
     // Against the offered load: load.rate when swept, else what the producer sent.
-    let offered: fn(&PointResult) -> Option<f64> = if x_key == RATE_KEY {
-        |p| p.values.get(RATE_KEY)?.as_f64()
+    let (offered, offered_label): (fn(&PointResult) -> Option<f64>, &str) = if x_key == RATE_KEY {
+        (
+            |p| p.values.get(RATE_KEY)?.as_f64(),
+            "offered load (load.rate), signals/s",
+        )
     } else {
-        |p| p.rate("produce_events_per_s")
-    };
-    let offered_label = if x_key == RATE_KEY {
-        "offered load (load.rate), signals/s"
-    } else {
-        "offered load (the producer's rate), signals/s"
+        (
+            |p| p.rate("produce_events_per_s"),
+            "offered load (the producer's rate), signals/s",
+        )
     };
     if x_key != RATE_KEY {
         let _ = write!(
@@ -289,39 +236,157 @@ fn charts(h: &mut String, s: &SweepSummary) {
             "<h2>Latency against the offered load</h2><p class=sub>The offered load of each point is the rate its \
              producer sent at. For an unpaced point (time_compression = \"max\") that is as fast as \
              the machine could send, not a load chosen in advance.</p>{}",
-            xy_chart(
+            chart(
                 offered_label,
                 "ms",
                 &XAxis::Numeric,
-                &latency_series(&offered),
+                &plot.latency_series(&offered),
                 false
             )
         );
     }
-    let mut achieved = Vec::new();
-    for (gi, group) in groups.iter().enumerate() {
-        achieved.push(Series {
-            name: named("achieved end to end", group),
-            color: COLORS[gi % COLORS.len()],
-            dashed: false,
-            points: in_group(group)
-                .iter()
-                .filter_map(|p| {
-                    Some((
-                        offered(p)?,
-                        p.rate("events_per_s")?,
-                        p.outcome == Outcome::Passed,
-                        tip(p),
-                    ))
-                })
-                .collect(),
-        });
-    }
     let _ = write!(
         h,
         "<h2>Achieved against offered</h2><p class=sub>On the dotted diagonal the pipeline keeps up; below it, it saturates.</p>{}",
-        xy_chart(offered_label, "signals/s", &XAxis::Numeric, &achieved, true)
+        chart(
+            offered_label,
+            "signals/s",
+            &XAxis::Numeric,
+            &plot.achieved_series(offered),
+            true
+        )
     );
+}
+
+/// An x–y chart of curves with a marker per point.
+fn chart(
+    x_label: &str,
+    y_label: &str,
+    x_axis: &XAxis,
+    series: &[Series],
+    diagonal: bool,
+) -> String {
+    XyChart {
+        x_label,
+        y_label,
+        x_axis,
+        series,
+        bands: &[],
+        diagonal,
+    }
+    .svg()
+}
+
+/// The points that ran, how they are drawn (x axis) and grouped (one line per combination of
+/// the other swept keys).
+struct Plot<'a> {
+    ran: Vec<&'a PointResult>,
+    keys: &'a [String],
+    x_key: String,
+    axis: XAxis,
+    groups: Vec<String>,
+    paths: Vec<String>,
+}
+
+impl Plot<'_> {
+    fn in_group(&self, group: &str) -> impl Iterator<Item = &PointResult> {
+        self.ran
+            .iter()
+            .filter(move |p| group_of(p, self.keys, &self.x_key) == group)
+            .copied()
+    }
+
+    /// `what`, with its group when there are several.
+    fn named(what: &str, group: &str) -> String {
+        if group.is_empty() {
+            what.to_owned()
+        } else {
+            format!("{what} · {group}")
+        }
+    }
+
+    /// One curve from the group's points: `y` of each point against `x`.
+    fn curve(
+        &self,
+        name: String,
+        color: &'static str,
+        dashed: bool,
+        group: &str,
+        point: impl Fn(&PointResult) -> Option<(f64, f64)>,
+    ) -> Series {
+        Series {
+            name,
+            color,
+            dashed,
+            markers: true,
+            points: self
+                .in_group(group)
+                .filter_map(|p| {
+                    let (x, y) = point(p)?;
+                    Some((x, y, p.outcome == Outcome::Passed, tip(p)))
+                })
+                .collect(),
+        }
+    }
+
+    /// End-to-end and producer rates against the swept key.
+    fn throughput_series(&self) -> Vec<Series> {
+        let mut series = Vec::new();
+        for (gi, group) in self.groups.iter().enumerate() {
+            let color = COLORS[gi % COLORS.len()];
+            for (name, rate, dashed) in [
+                ("end to end", "events_per_s", false),
+                ("producer", "produce_events_per_s", true),
+            ] {
+                series.push(
+                    self.curve(Self::named(name, group), color, dashed, group, |p| {
+                        Some((x_of(p, &self.x_key, &self.axis)?, p.rate(rate)?))
+                    }),
+                );
+            }
+        }
+        series
+    }
+
+    /// p50 and p99 of every latency path against `x`.
+    fn latency_series(&self, x: &dyn Fn(&PointResult) -> Option<f64>) -> Vec<Series> {
+        let mut series = Vec::new();
+        let mut color = 0;
+        for group in &self.groups {
+            for path in &self.paths {
+                for (stat, dashed) in [("p50", false), ("p99", true)] {
+                    let name = Self::named(&format!("{} {stat}", short_path(path)), group);
+                    series.push(self.curve(
+                        name,
+                        COLORS[color % COLORS.len()],
+                        dashed,
+                        group,
+                        |p| {
+                            let f = p.latency_ms.get(path)?;
+                            let y = if stat == "p50" { f.p50 } else { f.p99 }?;
+                            Some((x(p)?, y))
+                        },
+                    ));
+                }
+                color += 1;
+            }
+        }
+        series
+    }
+
+    /// The achieved end-to-end rate against the offered load.
+    fn achieved_series(&self, offered: fn(&PointResult) -> Option<f64>) -> Vec<Series> {
+        self.groups
+            .iter()
+            .enumerate()
+            .map(|(gi, group)| {
+                let name = Self::named("achieved end to end", group);
+                self.curve(name, COLORS[gi % COLORS.len()], false, group, |p| {
+                    Some((offered(p)?, p.rate("events_per_s")?))
+                })
+            })
+            .collect()
+    }
 }
 
 fn table(h: &mut String, s: &SweepSummary) {

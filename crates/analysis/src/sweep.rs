@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::figures;
+use crate::table::{self, names_then_numbers};
 use crate::{Error, Result};
 
 /// One `--set KEY=V1,V2,…`.
@@ -505,31 +506,7 @@ impl SweepSummary {
             }
             lines.push(line);
         }
-        let columns = lines[0].len();
-        let widths: Vec<usize> = (0..columns)
-            .map(|i| {
-                lines
-                    .iter()
-                    .map(|l| l[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut out = String::new();
-        for line in &lines {
-            let mut text = String::new();
-            for (i, cell) in line.iter().enumerate() {
-                let pad = " ".repeat(widths[i].saturating_sub(cell.chars().count()));
-                if i < 2 {
-                    text.push_str(&format!("{cell}{pad}  "));
-                } else {
-                    text.push_str(&format!("{pad}{cell}  "));
-                }
-            }
-            out.push_str(text.trim_end());
-            out.push('\n');
-        }
-        out
+        table::render(&lines, names_then_numbers)
     }
 
     /// The latency paths any point has, the two usual ones first.
