@@ -48,7 +48,7 @@ pub struct SessionizerConfig {
 impl Default for SessionizerConfig {
     fn default() -> Self {
         SessionizerConfig {
-            overstay_grace: Duration::from_secs(6 * 60),
+            overstay_grace: events::STUDY_OVERSTAY_GRACE,
             reorder_tolerance: Duration::from_secs(5),
             inactivity_gap: Duration::from_secs(6 * 3600),
             max_clock_skew: Duration::from_secs(24 * 3600),

@@ -17,6 +17,11 @@ pub use signal::{Reading, Sensor, Signal, decode, encode_into};
 
 /// The topic that carries every raw sensor signal; key = charger id.
 pub const SIGNALS_TOPIC: &str = "charger-station-signals";
+
+/// The study's overstay rule: a vehicle left idle after charging for longer than this is an
+/// overstay. The `study` profile's value and the sessionizer's default (they must agree, or
+/// overstays are not recognised); `study-literal` plays the same rule in seconds.
+pub const STUDY_OVERSTAY_GRACE: std::time::Duration = std::time::Duration::from_secs(6 * 60);
 /// The topic that carries one aggregated session per visit; key = charger id.
 pub const SESSIONS_TOPIC: &str = "charging-sessions";
 /// The dead-letter topic: rejected signals as they came, with the reason in the `reason` header.

@@ -260,7 +260,7 @@ impl Profile {
             overstay_probability: 0.15,
             overstay_idle: DurationRange::mins(7, 10),
             normal_idle: DurationRange::mins(2, 5),
-            overstay_grace: Duration::from_secs(6 * 60),
+            overstay_grace: events::STUDY_OVERSTAY_GRACE,
             price_cents: IntRange::new(40, 99),
             power_kw: IntRange::new(10, 30),
         }

@@ -1,4 +1,4 @@
-//! `cargo bench -p schema --bench sink`: the sink's rows/s into the real ClickHouse beside
+//! `cargo bench -p pipeline --bench sink`: the sink's rows/s into the real ClickHouse beside
 //! `clickhouse-client` inserting the same rows as JSONEachRow (same server, same run), and bytes
 //! on disk per raw signal and per session after `OPTIMIZE … FINAL`, on this server (18.16 here)
 //! and under chDB (modern, codecs on). Environment: `EVBENCH_BENCH_CHARGERS` (default 4000),
