@@ -48,14 +48,17 @@ impl Default for Tolerances {
     }
 }
 
+/// A tolerance that is not a percentage.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0:?} is not a percentage (write e.g. `10%`, or `200%` for up to three times)")]
+pub struct NotAPercentage(pub String);
+
 /// Parses a tolerance written as a percentage, `10%` or `10`, into a fraction (0.1).
-pub fn parse_percent(text: &str) -> Result<f64, String> {
+pub fn parse_percent(text: &str) -> Result<f64, NotAPercentage> {
     let number = text.trim().trim_end_matches('%').trim();
     match number.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v / 100.0),
-        _ => Err(format!(
-            "{text:?} is not a percentage (write e.g. `10%`, or `200%` for up to three times)"
-        )),
+        _ => Err(NotAPercentage(text.to_owned())),
     }
 }
 

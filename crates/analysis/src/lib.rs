@@ -48,14 +48,26 @@ pub enum Error {
     #[error("{path} is not an evbench report: {reason}")]
     NotAReport { path: String, reason: String },
     /// A `--set KEY=V1,V2,…` that cannot be applied to the scenario.
-    #[error("--set {set}: {message}")]
-    Set { set: String, message: String },
+    #[error("--set {set}")]
+    Set {
+        set: String,
+        #[source]
+        source: sweep::SetError,
+    },
     /// A point of a sweep whose scenario is invalid.
-    #[error("sweep point {point}: {message}")]
-    Point { point: String, message: String },
+    #[error("sweep point {point}")]
+    Point {
+        point: String,
+        #[source]
+        source: scenario::file::Invalid,
+    },
     /// The scenario file of a sweep.
-    #[error("{path}: {message}")]
-    Scenario { path: String, message: String },
+    #[error("{path}")]
+    Scenario {
+        path: String,
+        #[source]
+        source: scenario::file::Invalid,
+    },
     /// A result that could not be written.
     #[error("{context}")]
     Write {

@@ -23,6 +23,40 @@ use crate::figures;
 use crate::table::{self, names_then_numbers};
 use crate::{Error, Result};
 
+/// Why a `--set KEY=V1,V2,…` cannot be read or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SetError {
+    #[error("{0:?} is not KEY=V1,V2,… (e.g. fleet.chargers=50,100)")]
+    NotKeyValues(String),
+    #[error(
+        "{0:?} is not a dotted key of the scenario (e.g. fleet.chargers, run.time_compression)"
+    )]
+    NotADottedKey(String),
+    #[error("{0} has no values")]
+    NoValues(String),
+    #[error("unbalanced quotes or brackets in {0:?}")]
+    Unbalanced(String),
+    #[error("an empty value in {0:?}")]
+    EmptyValue(String),
+    #[error("`{key}` is a {kind}, not a table")]
+    NotATable { key: String, kind: &'static str },
+    #[error("nothing to sweep: give at least one --set KEY=V1,V2,…")]
+    NothingToSweep,
+    #[error("{0} is set twice")]
+    Twice(String),
+    /// The scenario that this value makes is refused.
+    #[error("{key}={value}")]
+    Value {
+        key: String,
+        value: String,
+        #[source]
+        source: scenario::file::Invalid,
+    },
+    /// The same, for a `--set` of one value (its text says the value).
+    #[error(transparent)]
+    Scenario(scenario::file::Invalid),
+}
+
 /// One `--set KEY=V1,V2,…`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Set {
@@ -35,12 +69,12 @@ pub struct Set {
 }
 
 impl FromStr for Set {
-    type Err = String;
+    type Err = SetError;
 
-    fn from_str(text: &str) -> Result<Set, String> {
+    fn from_str(text: &str) -> Result<Set, SetError> {
         let (key, values) = text
             .split_once('=')
-            .ok_or_else(|| format!("{text:?} is not KEY=V1,V2,… (e.g. fleet.chargers=50,100)"))?;
+            .ok_or_else(|| SetError::NotKeyValues(text.to_owned()))?;
         let key = key.trim();
         let valid_part = |p: &str| {
             !p.is_empty()
@@ -48,16 +82,14 @@ impl FromStr for Set {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         };
         if !key.split('.').all(valid_part) {
-            return Err(format!(
-                "{key:?} is not a dotted key of the scenario (e.g. fleet.chargers, run.time_compression)"
-            ));
+            return Err(SetError::NotADottedKey(key.to_owned()));
         }
         let values: Vec<toml::Value> = split_values(values)?
             .iter()
             .map(|v| parse_value(v))
             .collect();
         if values.is_empty() {
-            return Err(format!("{key} has no values"));
+            return Err(SetError::NoValues(key.to_owned()));
         }
         Ok(Set {
             key: key.to_owned(),
@@ -68,7 +100,7 @@ impl FromStr for Set {
 }
 
 /// Values separated by commas outside brackets, braces and quotes.
-fn split_values(text: &str) -> Result<Vec<String>, String> {
+fn split_values(text: &str) -> Result<Vec<String>, SetError> {
     let mut values = Vec::new();
     let mut current = String::new();
     let (mut depth, mut quote) = (0i32, None::<char>);
@@ -88,12 +120,12 @@ fn split_values(text: &str) -> Result<Vec<String>, String> {
         current.push(c);
     }
     if quote.is_some() || depth != 0 {
-        return Err(format!("unbalanced quotes or brackets in {text:?}"));
+        return Err(SetError::Unbalanced(text.to_owned()));
     }
     values.push(current);
     let values: Vec<String> = values.into_iter().map(|v| v.trim().to_owned()).collect();
     if values.iter().any(String::is_empty) {
-        return Err(format!("an empty value in {text:?}"));
+        return Err(SetError::EmptyValue(text.to_owned()));
     }
     Ok(values)
 }
@@ -111,9 +143,11 @@ fn parse_value(text: &str) -> toml::Value {
 }
 
 /// Writes `value` at the dotted `key` of `root`, creating the tables on the way.
-pub fn apply(root: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+pub fn apply(root: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), SetError> {
     let parts: Vec<&str> = key.split('.').collect();
-    let (last, path) = parts.split_last().ok_or("an empty key")?;
+    let (last, path) = parts
+        .split_last()
+        .ok_or_else(|| SetError::NotADottedKey(key.to_owned()))?;
     let mut node = root;
     for (i, part) in path.iter().enumerate() {
         let entry = node
@@ -122,11 +156,10 @@ pub fn apply(root: &mut toml::Table, key: &str, value: toml::Value) -> Result<()
         node = match entry {
             toml::Value::Table(table) => table,
             other => {
-                return Err(format!(
-                    "`{}` is a {}, not a table",
-                    parts[..=i].join("."),
-                    other.type_str()
-                ));
+                return Err(SetError::NotATable {
+                    key: parts[..=i].join("."),
+                    kind: other.type_str(),
+                });
             }
         };
     }
@@ -135,10 +168,14 @@ pub fn apply(root: &mut toml::Table, key: &str, value: toml::Value) -> Result<()
 }
 
 /// The scenario of a table: serde's checks (unknown keys, types), then the scenario's own.
-fn scenario_of(table: toml::Table) -> Result<Scenario, String> {
-    let scenario: Scenario = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| e.message().trim().to_owned())?;
+fn scenario_of(table: toml::Table) -> Result<Scenario, scenario::file::Invalid> {
+    let scenario: Scenario =
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|toml: toml::de::Error| scenario::file::Invalid::Unplaced {
+                message: toml.message().trim().to_owned(),
+                toml,
+            })?;
     scenario.validate()?;
     Ok(scenario)
 }
@@ -194,40 +231,49 @@ pub fn plan(path: &Path, sets: &[Set]) -> Result<Plan> {
         path: shown.clone(),
         source,
     })?;
-    let base = Scenario::parse(&text).map_err(|message| Error::Scenario {
+    let base = Scenario::parse(&text).map_err(|source| Error::Scenario {
         path: shown.clone(),
-        message,
+        source,
     })?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::Scenario {
-        path: shown.clone(),
-        message: e.message().to_owned(),
-    })?;
+    // Parsed above as a scenario: as a table it cannot fail.
+    let table: toml::Table = text
+        .parse()
+        .map_err(|toml: toml::de::Error| Error::Scenario {
+            path: shown.clone(),
+            source: scenario::file::Invalid::Unplaced {
+                message: toml.message().trim().to_owned(),
+                toml,
+            },
+        })?;
     if sets.is_empty() {
         return Err(Error::Set {
             set: String::new(),
-            message: "nothing to sweep: give at least one --set KEY=V1,V2,…".into(),
+            source: SetError::NothingToSweep,
         });
     }
     for (i, set) in sets.iter().enumerate() {
+        let refused = |source| Error::Set {
+            set: set.text.clone(),
+            source,
+        };
         if sets[..i].iter().any(|s| s.key == set.key) {
-            return Err(Error::Set {
-                set: set.text.clone(),
-                message: format!("{} is set twice", set.key),
-            });
+            return Err(refused(SetError::Twice(set.key.clone())));
         }
         // Each value alone on the base: a bad key or value is named by its own --set.
         for value in &set.values {
             let mut alone = table.clone();
-            apply(&mut alone, &set.key, value.clone())
-                .and_then(|()| scenario_of(alone))
-                .map_err(|message| Error::Set {
-                    set: set.text.clone(),
-                    message: if set.values.len() > 1 {
-                        format!("{}={}: {message}", set.key, show(value))
-                    } else {
-                        message
-                    },
-                })?;
+            apply(&mut alone, &set.key, value.clone()).map_err(refused)?;
+            scenario_of(alone).map_err(|source| {
+                refused(if set.values.len() > 1 {
+                    SetError::Value {
+                        key: set.key.clone(),
+                        value: show(value),
+                        source,
+                    }
+                } else {
+                    SetError::Scenario(source)
+                })
+            })?;
         }
     }
     let total: usize = sets.iter().map(|s| s.values.len()).product();
@@ -244,9 +290,9 @@ pub fn plan(path: &Path, sets: &[Set]) -> Result<Plan> {
         }
         let mut point_table = table.clone();
         for (set, value) in sets.iter().zip(&values) {
-            apply(&mut point_table, &set.key, value.clone()).map_err(|message| Error::Set {
+            apply(&mut point_table, &set.key, value.clone()).map_err(|source| Error::Set {
                 set: set.text.clone(),
-                message,
+                source,
             })?;
         }
         let name = format!(
@@ -266,9 +312,9 @@ pub fn plan(path: &Path, sets: &[Set]) -> Result<Plan> {
             .map(|(k, v)| format!("{k}={}", show(v)))
             .collect::<Vec<_>>()
             .join(" ");
-        let scenario = scenario_of(point_table).map_err(|message| Error::Point {
+        let scenario = scenario_of(point_table).map_err(|source| Error::Point {
             point: label,
-            message,
+            source,
         })?;
         points.push(Point {
             index: index + 1,
@@ -668,13 +714,20 @@ span = "10m"
         ];
         for (text, needle) in cases {
             let err = plan(&path, &[set(text)]).unwrap_err();
-            let message = err.to_string();
+            let message = scenario::error_chain(&err);
             assert!(message.starts_with(&format!("--set {text}")), "{message}");
             assert!(message.contains(needle), "{text}: {message}");
             assert!(err.is_bad_input());
         }
         let err = plan(&path, &[set("seed=1"), set("seed=2")]).unwrap_err();
-        assert!(err.to_string().contains("twice"), "{err}");
+        assert!(matches!(
+            err,
+            Error::Set {
+                source: SetError::Twice(_),
+                ..
+            }
+        ));
+        assert!(scenario::error_chain(&err).contains("twice"), "{err}");
         assert!(plan(&path, &[]).is_err());
     }
 
@@ -682,7 +735,7 @@ span = "10m"
     fn the_base_file_is_checked_with_its_lines() {
         let (_dir, path) = file(&BASE.replace("chargers = 10", "chargers = 10\nx = 1"));
         let err = plan(&path, &[set("seed=1")]).unwrap_err();
-        assert!(err.to_string().contains("line"), "{err}");
+        assert!(scenario::error_chain(&err).contains("line"), "{err}");
     }
 
     #[test]

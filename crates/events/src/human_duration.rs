@@ -35,14 +35,24 @@ impl fmt::Display for HumanDuration {
     }
 }
 
-impl FromStr for HumanDuration {
-    type Err = String;
+/// Text that is not a duration. humantime's reason is part of the message (command-line
+/// parsers print the message alone, not a chain of causes).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid duration {text:?} (write e.g. \"500ms\", \"20m\", \"2h\"): {reason}")]
+pub struct InvalidDuration {
+    pub text: String,
+    pub reason: humantime::DurationError,
+}
 
-    fn from_str(text: &str) -> Result<Self, String> {
+impl FromStr for HumanDuration {
+    type Err = InvalidDuration;
+
+    fn from_str(text: &str) -> Result<Self, InvalidDuration> {
         humantime::parse_duration(text.trim())
             .map(HumanDuration)
-            .map_err(|e| {
-                format!("invalid duration {text:?} (write e.g. \"500ms\", \"20m\", \"2h\"): {e}")
+            .map_err(|reason| InvalidDuration {
+                text: text.to_owned(),
+                reason,
             })
     }
 }
@@ -112,11 +122,8 @@ mod tests {
         assert_eq!(d.0, Duration::from_secs(90));
         assert_eq!(d.to_string(), "1m 30s");
         assert_eq!(d.to_string().parse::<HumanDuration>().unwrap(), d);
-        assert!(
-            "soon"
-                .parse::<HumanDuration>()
-                .unwrap_err()
-                .contains("soon")
-        );
+        let err = "soon".parse::<HumanDuration>().unwrap_err();
+        assert_eq!(err.text, "soon");
+        assert!(err.to_string().contains("\"soon\""), "{err}");
     }
 }

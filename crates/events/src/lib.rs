@@ -27,11 +27,14 @@ pub const SESSIONS_TOPIC: &str = "charging-sessions";
 /// The dead-letter topic: rejected signals as they came, with the reason in the `reason` header.
 pub const DEAD_LETTER_TOPIC: &str = "charger-station-signals-dead-letter";
 
-/// Errors of this crate: why a signal could not be decoded.
-#[derive(Debug, thiserror::Error, PartialEq)]
+/// Errors of this crate: why a signal could not be decoded. The `Display` is one line: it is
+/// the reason a dead letter carries.
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("malformed JSON: {0}")]
-    Json(String),
+    /// serde's error is kept and said in the reason (not chained: a dead letter's reason is one
+    /// line of text).
+    #[error("malformed JSON: {json}")]
+    Json { json: serde_json::Error },
     #[error(
         "unknown sensor: none of `vehicle_detected`, `user_connection`, `recharging` is present"
     )]

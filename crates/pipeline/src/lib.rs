@@ -34,6 +34,9 @@ pub enum Error {
     Invalid(String),
     #[error("encoding a session")]
     Encode(#[from] serde_json::Error),
+    /// A signal held back by the fault injector that no longer decodes.
+    #[error("a held-back signal")]
+    Signal(#[from] events::Error),
     #[error("{context}")]
     Io {
         context: String,

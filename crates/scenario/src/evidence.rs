@@ -4,9 +4,9 @@
 use schema::kpi::{self, KpiParams};
 use simulator::FleetConfig;
 
+use crate::Result;
 use crate::checks::KpiEvidence;
 use crate::storage::Storage;
-use crate::{Result, error_chain};
 
 /// What ClickHouse holds at the end of a run.
 #[derive(Debug)]
@@ -40,8 +40,6 @@ pub(crate) async fn kpis(
     KpiEvidence {
         queries: kpi::queries(&storage.schema),
         expected: kpi::compute(truth, &params),
-        actual: kpi::fetch(&storage.admin, &storage.schema, &params)
-            .await
-            .map_err(|e| error_chain(&e)),
+        actual: kpi::fetch(&storage.admin, &storage.schema, &params).await,
     }
 }

@@ -400,6 +400,92 @@ impl Default for Checks {
     }
 }
 
+/// Why a scenario is refused: which key or setting, and, where another part found the problem
+/// (the profile, the sessionizer, the services' topology, a time), its error as the source.
+/// The `Display` of each variant names what is wrong; its source says why.
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    /// Not a scenario as TOML reads it: syntax, an unknown key, a wrong type (with its line).
+    /// toml's own error is kept, not chained: its text (several lines, with a snippet) says
+    /// again what `message` says.
+    #[error("line {line}: {message} (in `{text}`)")]
+    Syntax {
+        line: usize,
+        message: String,
+        /// The line as written.
+        text: String,
+        toml: toml::de::Error,
+    },
+    /// The same, where toml cannot say where.
+    #[error("{message}")]
+    Unplaced {
+        message: String,
+        toml: toml::de::Error,
+    },
+    /// `load.rate` that no time compression gives.
+    #[error("`load.rate`: no time compression gives {rate} signals/s")]
+    UnreachableRate {
+        rate: f64,
+        #[source]
+        source: simulator::Error,
+    },
+    /// A value outside the range its key accepts.
+    #[error("`{key}` {rule}")]
+    OutOfRange { key: &'static str, rule: String },
+    /// `name` is empty.
+    #[error("`name` is empty")]
+    EmptyName,
+    /// `load.rate` and `run.time_compression` both set.
+    #[error(
+        "set `load.rate` or `run.time_compression`, not both: the rate decides the time compression"
+    )]
+    RateAndTimeCompression,
+    /// A Kafka codec this build does not know.
+    #[error("`run.kafka_compression` is {codec:?}; this build knows {known}")]
+    UnknownCodec { codec: String, known: String },
+    /// `engine = "command"` without a program.
+    #[error(
+        "`aggregator.engine = \"command\"` needs `aggregator.command`, e.g. [\"python3\", \"my_aggregator.py\"]"
+    )]
+    CommandMissing,
+    /// A program for an engine that runs none.
+    #[error("`aggregator.command` is only read with `aggregator.engine = \"command\"`")]
+    CommandNotRead,
+    /// `[profile]` does not make a profile.
+    #[error("[profile]")]
+    Profile(#[source] simulator::Error),
+    /// The sessionizer's settings do not fit together.
+    #[error("[aggregator]")]
+    Sessionizer(#[source] aggregator::Error),
+    /// `[services]` is not a topology the harness can start.
+    #[error("[services]")]
+    Services(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A ClickHouse cluster, which scenarios do not run yet.
+    #[error(
+        "[services.clickhouse]: {shards} shards × {replicas} replicas: a ClickHouse cluster is not supported by scenarios yet (the schema does not render Replicated and Distributed tables); use shards = 1, replicas = 1"
+    )]
+    ClickHouseCluster { shards: u32, replicas: u32 },
+    /// A cluster asked of the docker provider.
+    #[error("[services]: the docker provider starts single nodes only, not {topology}")]
+    DockerCluster { topology: String },
+    /// An entry of `[[faults]]`, or the list.
+    #[error(transparent)]
+    Fault(#[from] crate::faults::spec::FaultError),
+    /// A fault naming a server the scenario does not start.
+    #[error("`{fault}` names {node}, which is not a server of {topology}")]
+    NoSuchNode {
+        fault: crate::faults::FaultKind,
+        node: String,
+        topology: String,
+    },
+    /// `kill-sink` without evbench's sink.
+    #[error("`kill-sink` faults need `run.ingestion = \"sink\"`")]
+    KillSinkWithoutSink,
+    /// `fleet.start` is not a time.
+    #[error("`fleet.start`")]
+    Start(#[source] events::Error),
+}
+
 /// Keys that were renamed: (section, old name, new name).
 const RENAMED: [(&str, &str, &str); 1] = [("run", "compression", "time_compression")];
 
@@ -410,16 +496,16 @@ impl Scenario {
             path: path.display().to_string(),
             source,
         })?;
-        Scenario::parse(&text).map_err(|message| Error::Invalid {
+        Scenario::parse(&text).map_err(|source| Error::Invalid {
             path: path.display().to_string(),
-            message,
+            source,
         })
     }
 
-    /// Parses and validates scenario text; the error is a message for people.
-    pub fn parse(text: &str) -> Result<Scenario, String> {
+    /// Parses and validates scenario text.
+    pub fn parse(text: &str) -> Result<Scenario, Invalid> {
         let mut scenario: Scenario =
-            toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+            toml::from_str(text).map_err(|e| describe_toml_error(text, e))?;
         scenario.deprecations = renamed_keys_in(text);
         scenario.validate()?;
         Ok(scenario)
@@ -427,31 +513,33 @@ impl Scenario {
 
     /// Checks what serde cannot: ranges, the profile, consistency; everything a run would
     /// otherwise refuse later.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let out_of_range = |key, rule: &str| Invalid::OutOfRange {
+            key,
+            rule: rule.to_owned(),
+        };
         if self.name.trim().is_empty() {
-            return Err("`name` is empty".into());
+            return Err(Invalid::EmptyName);
         }
         if let Some(rate) = self.load.rate {
             if !(rate.is_finite() && rate > 0.0 && rate <= 1e8) {
-                return Err(format!(
-                    "`load.rate` must be a number of signals per second above 0, not {rate}"
+                return Err(out_of_range(
+                    "load.rate",
+                    &format!("must be a number of signals per second above 0, not {rate}"),
                 ));
             }
             if self.run.time_compression != Compression::Max {
-                return Err(
-                    "set `load.rate` or `run.time_compression`, not both: the rate decides the time compression"
-                        .into(),
-                );
+                return Err(Invalid::RateAndTimeCompression);
             }
         }
         if self.load.warmup > Duration::from_secs(3600) {
-            return Err("`load.warmup` must be at most 1h".into());
+            return Err(out_of_range("load.warmup", "must be at most 1h"));
         }
         if self.fleet.chargers == 0 {
-            return Err("`fleet.chargers` must be at least 1".into());
+            return Err(out_of_range("fleet.chargers", "must be at least 1"));
         }
         if self.fleet.max_partitions == 0 {
-            return Err("`fleet.max_partitions` must be at least 1".into());
+            return Err(out_of_range("fleet.max_partitions", "must be at least 1"));
         }
         let day = Duration::from_secs(24 * 3600);
         let durations = [
@@ -502,11 +590,10 @@ impl Scenario {
             )?;
         }
         if !KAFKA_CODECS.contains(&self.run.kafka_compression.as_str()) {
-            return Err(format!(
-                "`run.kafka_compression` is {:?}; this build knows {}",
-                self.run.kafka_compression,
-                KAFKA_CODECS.join(", ")
-            ));
+            return Err(Invalid::UnknownCodec {
+                codec: self.run.kafka_compression.clone(),
+                known: KAFKA_CODECS.join(", "),
+            });
         }
         self.validate_aggregator()?;
         self.validate_services()?;
@@ -515,84 +602,77 @@ impl Scenario {
             if let Some(node) = fault.node()
                 && !self.services.topology().contains(&node)
             {
-                return Err(format!(
-                    "`{}` names {node}, which is not a server of {}",
-                    fault.kind,
-                    self.services.topology()
-                ));
+                return Err(Invalid::NoSuchNode {
+                    fault: fault.kind,
+                    node: node.to_string(),
+                    topology: self.services.topology().to_string(),
+                });
             }
         }
         if self.run.ingestion != Ingestion::Sink
             && self.faults.has(crate::faults::FaultKind::KillSink)
         {
-            return Err("`kill-sink` faults need `run.ingestion = \"sink\"`".into());
+            return Err(Invalid::KillSinkWithoutSink);
         }
         self.validate_thresholds()?;
         self.fleet_config()?;
         Ok(())
     }
 
-    fn validate_aggregator(&self) -> Result<(), String> {
+    fn validate_aggregator(&self) -> Result<(), Invalid> {
         let settings = &self.aggregator;
         match (settings.engine, settings.command.is_empty()) {
-            (EngineKind::Command, true) => {
-                return Err(
-                    "`aggregator.engine = \"command\"` needs `aggregator.command`, e.g. [\"python3\", \"my_aggregator.py\"]"
-                        .into(),
-                );
-            }
+            (EngineKind::Command, true) => return Err(Invalid::CommandMissing),
             (EngineKind::Evbench | EngineKind::Flink, false) => {
-                return Err(
-                    "`aggregator.command` is only read with `aggregator.engine = \"command\"`"
-                        .into(),
-                );
+                return Err(Invalid::CommandNotRead);
             }
             _ => {}
         }
-        if !(1..=1000).contains(&settings.output_partitions) {
-            return Err(format!(
-                "`aggregator.output_partitions` must be between 1 and 1000, not {}",
-                settings.output_partitions
-            ));
+        let ranges = [
+            (
+                "aggregator.output_partitions",
+                settings.output_partitions,
+                1000,
+            ),
+            ("aggregator.parallelism", settings.parallelism, 64),
+        ];
+        for (key, value, most) in ranges {
+            if !(1..=most).contains(&value) {
+                return Err(Invalid::OutOfRange {
+                    key,
+                    rule: format!("must be between 1 and {most}, not {value}"),
+                });
+            }
         }
-        if !(1..=64).contains(&settings.parallelism) {
-            return Err(format!(
-                "`aggregator.parallelism` must be between 1 and 64, not {}",
-                settings.parallelism
-            ));
-        }
-        let profile = self
-            .profile
-            .resolve()
-            .map_err(|e| format!("[profile]: {e}"))?;
+        let profile = self.profile.resolve().map_err(Invalid::Profile)?;
         settings
             .sessionizer(profile.overstay_grace)
             .validate()
-            .map_err(|e| format!("[aggregator]: {e}"))
+            .map_err(Invalid::Sessionizer)
     }
 
-    fn validate_services(&self) -> Result<(), String> {
+    fn validate_services(&self) -> Result<(), Invalid> {
         let topology = self.services.topology();
         topology
             .validate()
-            .map_err(|e| format!("[services]: {e}"))?;
+            .map_err(|e| Invalid::Services(e.into()))?;
         if topology.clickhouse_cluster() {
             // Kept explicit: the native provider starts such a cluster, but the schema's tables
             // (Replicated and Distributed) and its KPI queries are not rendered for it yet.
-            return Err(format!(
-                "[services.clickhouse]: {} shards × {} replicas: a ClickHouse cluster is not supported by scenarios yet (the schema does not render Replicated and Distributed tables); use shards = 1, replicas = 1",
-                topology.clickhouse_shards, topology.clickhouse_replicas
-            ));
+            return Err(Invalid::ClickHouseCluster {
+                shards: topology.clickhouse_shards,
+                replicas: topology.clickhouse_replicas,
+            });
         }
         if topology.is_cluster() && self.run.provider == ProviderKind::Docker {
-            return Err(format!(
-                "[services]: the docker provider starts single nodes only, not {topology}"
-            ));
+            return Err(Invalid::DockerCluster {
+                topology: topology.to_string(),
+            });
         }
         Ok(())
     }
 
-    fn validate_thresholds(&self) -> Result<(), String> {
+    fn validate_thresholds(&self) -> Result<(), Invalid> {
         let thresholds = [
             ("checks.min_events_per_s", self.checks.min_events_per_s),
             ("checks.max_p99_session_ms", self.checks.max_p99_session_ms),
@@ -605,31 +685,32 @@ impl Scenario {
             if let Some(v) = value
                 && !(v.is_finite() && v >= 0.0)
             {
-                return Err(format!("`{key}` must be a number of at least 0, not {v}"));
+                return Err(Invalid::OutOfRange {
+                    key,
+                    rule: format!("must be a number of at least 0, not {v}"),
+                });
             }
         }
         Ok(())
     }
 
     /// The simulator's configuration for this scenario.
-    pub fn fleet_config(&self) -> Result<FleetConfig, String> {
+    pub fn fleet_config(&self) -> Result<FleetConfig, Invalid> {
         let start_ms = match &self.fleet.start {
-            Some(text) => {
-                events::time::from_text(text).map_err(|e| format!("`fleet.start`: {e}"))?
-            }
+            Some(text) => events::time::from_text(text).map_err(Invalid::Start)?,
             None => simulator::DEFAULT_START_MS,
         };
-        let span_ms = i64::try_from(self.run.span.as_millis())
-            .map_err(|_| "`run.span` is too long".to_owned())?;
+        let span_ms =
+            i64::try_from(self.run.span.as_millis()).map_err(|_| Invalid::OutOfRange {
+                key: "run.span",
+                rule: "is too long".to_owned(),
+            })?;
         Ok(FleetConfig {
             chargers: self.fleet.chargers,
             seed: self.seed,
             start_ms,
             span_ms,
-            profile: self
-                .profile
-                .resolve()
-                .map_err(|e| format!("[profile]: {e}"))?,
+            profile: self.profile.resolve().map_err(Invalid::Profile)?,
         })
     }
 
@@ -646,17 +727,28 @@ impl Scenario {
 }
 
 /// A duration must be positive (or may be zero, where `zero_ok`) and at most `most`.
-fn check_duration(key: &str, value: Duration, most: Duration, zero_ok: bool) -> Result<(), String> {
+fn check_duration(
+    key: &'static str,
+    value: Duration,
+    most: Duration,
+    zero_ok: bool,
+) -> Result<(), Invalid> {
     let show = |d: Duration| humantime::format_duration(d).to_string();
     if value.is_zero() && !zero_ok {
-        return Err(format!("`{key}` must be longer than zero"));
+        return Err(Invalid::OutOfRange {
+            key,
+            rule: "must be longer than zero".to_owned(),
+        });
     }
     if value > most {
-        return Err(format!(
-            "`{key}` is {}; at most {} makes sense here",
-            show(value),
-            show(most)
-        ));
+        return Err(Invalid::OutOfRange {
+            key,
+            rule: format!(
+                "is {}; at most {} makes sense here",
+                show(value),
+                show(most)
+            ),
+        });
     }
     Ok(())
 }
@@ -688,22 +780,34 @@ fn renamed_keys_in(text: &str) -> Vec<String> {
     found
 }
 
-/// toml's message with the line number spelled out (its spans are byte offsets).
-fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+/// toml's error with the line number spelled out (its spans are byte offsets).
+pub(crate) fn describe_toml_error(text: &str, error: toml::de::Error) -> Invalid {
     let message = error.message().trim().to_owned();
     match error.span() {
         Some(span) => {
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            let source_line = text.lines().nth(line - 1).unwrap_or("").trim();
-            format!("line {line}: {message} (in `{source_line}`)")
+            Invalid::Syntax {
+                line,
+                message,
+                text: text.lines().nth(line - 1).unwrap_or("").trim().to_owned(),
+                toml: error,
+            }
         }
-        None => message,
+        None => Invalid::Unplaced {
+            message,
+            toml: error,
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Why `text` is refused, causes and all, as a person reads it.
+    fn refusal(text: &str) -> String {
+        crate::error_chain(&Scenario::parse(text).unwrap_err())
+    }
 
     const MINIMAL: &str = r#"
 name = "t"
@@ -732,7 +836,7 @@ span = "10m"
 
     #[test]
     fn services_out_of_reach_are_refused() {
-        let err = |extra: &str| Scenario::parse(&format!("{MINIMAL}{extra}")).unwrap_err();
+        let err = |extra: &str| refusal(&format!("{MINIMAL}{extra}"));
         assert!(err("[services.clickhouse]\nshards = 2\nreplicas = 2\n").contains("not supported"));
         assert!(err("[services.kafka]\nbrokers = 0\n").contains("Kafka brokers"));
         assert!(err("[services.kafka]\nbrokers = 3\ncontrollers = 3\n").contains("controllers"));
@@ -743,11 +847,7 @@ span = "10m"
         assert!(err("[[faults]]\nkind = \"kill-sink\"\nat = \"1s\"\nnode = 1\n").contains("node"));
         let docker = MINIMAL.replace("[run]\n", "[run]\nprovider = \"docker\"\n");
         let docker = format!("{docker}[services.kafka]\nbrokers = 3\n");
-        assert!(
-            Scenario::parse(&docker)
-                .unwrap_err()
-                .contains("docker provider")
-        );
+        assert!(refusal(&docker).contains("docker provider"));
     }
 
     #[test]
@@ -781,21 +881,22 @@ span = "10m"
     #[test]
     fn unknown_key_names_key_and_line() {
         let text = MINIMAL.replace("chargers = 10", "chargers = 10\nchargerz = 3");
-        let err = Scenario::parse(&text).unwrap_err();
+        let err = refusal(&text);
         assert!(err.contains("chargerz"), "{err}");
         assert!(err.contains("line 6"), "{err}");
     }
 
     #[test]
     fn bad_values_are_explained() {
-        let err = Scenario::parse(&MINIMAL.replace("\"10m\"", "\"soon\"")).unwrap_err();
+        let err = refusal(&MINIMAL.replace("\"10m\"", "\"soon\""));
         assert!(err.contains("soon") && err.contains("line 7"), "{err}");
-        let err = Scenario::parse(&MINIMAL.replace("chargers = 10", "chargers = 0")).unwrap_err();
+        let err = refusal(&MINIMAL.replace("chargers = 10", "chargers = 0"));
         assert!(err.contains("fleet.chargers"), "{err}");
+        // Typed: a caller can tell a bad profile from other refusals, and the chain says why.
         let err = Scenario::parse(&format!("{MINIMAL}[profile]\nbase = \"nope\"\n")).unwrap_err();
-        assert!(err.contains("nope"), "{err}");
-        let err =
-            Scenario::parse(&format!("{MINIMAL}[faults]\nduplicate_share = 2.0\n")).unwrap_err();
+        assert!(matches!(err, Invalid::Profile(_)), "{err:?}");
+        assert!(crate::error_chain(&err).contains("nope"), "{err}");
+        let err = refusal(&format!("{MINIMAL}[faults]\nduplicate_share = 2.0\n"));
         assert!(err.contains("share"), "{err}");
         let old = Scenario::parse(&format!("{MINIMAL}[faults]\nduplicate_share = 0.1\n")).unwrap();
         assert!(
@@ -853,7 +954,7 @@ span = "10m"
         ];
         for (from, to, key) in cases {
             let text = MINIMAL.replace(from, to);
-            let err = Scenario::parse(&text).expect_err(to);
+            let err = refusal(&text);
             assert!(err.contains(key), "{to}: {err}");
         }
     }

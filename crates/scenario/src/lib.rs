@@ -36,9 +36,13 @@ pub use run::{RunContext, RunProgress};
 /// report).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The scenario file is malformed or inconsistent.
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
+    /// The scenario (a file, or the scenario named) is malformed or inconsistent.
+    #[error("{path}")]
+    Invalid {
+        path: String,
+        #[source]
+        source: file::Invalid,
+    },
     #[error("cannot read {path}")]
     Read {
         path: String,

@@ -102,7 +102,12 @@ pub(crate) async fn play(
 /// The time compression that plays `fleet` at `rate` signals per second on average: the
 /// simulator's events are counted (it is pure and fast: a few million events a second) and
 /// their simulated span divided by the wall time that rate gives them.
-pub(crate) async fn compression_for_rate(fleet: &FleetConfig, rate: f64) -> Result<Compression> {
+pub(crate) async fn compression_for_rate(
+    scenario: &str,
+    fleet: &FleetConfig,
+    rate: f64,
+) -> Result<Compression> {
+    let scenario = scenario.to_owned();
     let fleet = fleet.clone();
     tokio::task::spawn_blocking(move || {
         let mut sim = Simulator::new(fleet)?;
@@ -116,9 +121,9 @@ pub(crate) async fn compression_for_rate(fleet: &FleetConfig, rate: f64) -> Resu
         }
         let wall_s = signals as f64 / rate;
         let sim_s = (last_ms - start).max(1) as f64 / 1000.0;
-        Compression::factor(sim_s / wall_s.max(1e-3)).map_err(|e| crate::Error::Invalid {
-            path: "load.rate".into(),
-            message: format!("no time compression gives {rate} signals/s: {e}"),
+        Compression::factor(sim_s / wall_s.max(1e-3)).map_err(|source| crate::Error::Invalid {
+            path: scenario,
+            source: crate::file::Invalid::UnreachableRate { rate, source },
         })
     })
     .await?

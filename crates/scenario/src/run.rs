@@ -119,9 +119,9 @@ pub async fn run_keeping(
     context: &RunContext,
     progress: &(dyn Fn(&RunProgress) + Sync),
 ) -> Result<(Report, Kept)> {
-    let fleet = scenario.fleet_config().map_err(|message| Error::Invalid {
+    let fleet = scenario.fleet_config().map_err(|source| Error::Invalid {
         path: scenario.name.clone(),
-        message,
+        source,
     })?;
     std::fs::create_dir_all(&context.logs)
         .map_err(|e| Error::io(format!("create {}", context.logs.display()), e))?;
@@ -257,7 +257,7 @@ async fn offered_compression(
 ) -> Result<simulator::Compression> {
     Ok(match scenario.load.rate {
         Some(rate) => {
-            let compression = load::compression_for_rate(fleet, rate).await?;
+            let compression = load::compression_for_rate(&scenario.name, fleet, rate).await?;
             tracing::info!(rate, %compression, "time compression for the offered load");
             compression
         }

@@ -612,8 +612,10 @@ pub async fn fetch(
             .collect()
             .await
             .map_err(|e| Error::clickhouse(format!("KPI {}", query.name), e))?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|e| Error::Unreadable(format!("KPI {}: {e}", query.name)))?;
+        let text = std::str::from_utf8(&bytes).map_err(|source| Error::KpiNotText {
+            query: query.name,
+            source,
+        })?;
         tables.insert(query.name.to_owned(), parse_tsv(&query, text)?);
     }
     Ok(KpiValues { tables })

@@ -70,6 +70,16 @@ pub enum Error {
     /// A required environment variable is missing.
     #[error("environment: {0}")]
     Environment(String),
+    /// The operating system gave no random bytes (for a generated password).
+    #[error("no random source for a password")]
+    NoRandomness(#[source] getrandom::Error),
+    /// A KPI query's answer is not text.
+    #[error("unreadable result: KPI {query}")]
+    KpiNotText {
+        query: &'static str,
+        #[source]
+        source: std::str::Utf8Error,
+    },
     /// A managed server refused a configuration file or a restart.
     #[error(transparent)]
     Server(#[from] endpoints::Error),

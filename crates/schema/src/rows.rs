@@ -44,12 +44,28 @@ impl RowKind {
         payload: &[u8],
         partition: i32,
         offset: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), Unstorable> {
         match self {
             RowKind::Signals => encode_signal(out, payload, partition, offset),
             RowKind::Sessions => encode_session(out, payload, partition, offset),
         }
     }
+}
+
+/// Why a message cannot be stored as a row: its text is the dead letter's reason.
+#[derive(Debug, thiserror::Error)]
+pub enum Unstorable {
+    /// Not a signal.
+    #[error(transparent)]
+    Signal(#[from] events::Error),
+    /// Not session JSON (serde's error is part of the reason, not chained: the reason is one
+    /// line of text stored with the dead letter).
+    #[error("malformed session: {json}")]
+    Session { json: serde_json::Error },
+    #[error("session without session_id or charger_id")]
+    SessionWithoutIds,
+    #[error("session with a non-finite energy or revenue")]
+    NonFinite,
 }
 
 /// `INSERT INTO <database>.dead_letters (…) FORMAT RowBinary`.
@@ -83,8 +99,8 @@ pub fn encode_signal(
     payload: &[u8],
     partition: i32,
     offset: i64,
-) -> Result<(), String> {
-    let signal = events::decode(payload).map_err(|e| e.to_string())?;
+) -> Result<(), Unstorable> {
+    let signal = events::decode(payload)?;
     put_i64(out, signal.timestamp_ms);
     put_str(out, &signal.charger_id);
     let (sensor, vehicle, plate, user, price, connection, recharging, energy) =
@@ -185,14 +201,14 @@ pub fn encode_session(
     payload: &[u8],
     partition: i32,
     offset: i64,
-) -> Result<(), String> {
+) -> Result<(), Unstorable> {
     let s: WireSession<'_> =
-        serde_json::from_slice(payload).map_err(|e| format!("malformed session: {e}"))?;
+        serde_json::from_slice(payload).map_err(|json| Unstorable::Session { json })?;
     if s.session_id.is_empty() || s.charger_id.is_empty() {
-        return Err("session without session_id or charger_id".into());
+        return Err(Unstorable::SessionWithoutIds);
     }
     if !s.energy_kwh.is_finite() || !s.revenue_eur.is_finite() {
-        return Err("session with a non-finite energy or revenue".into());
+        return Err(Unstorable::NonFinite);
     }
     put_str(out, &s.session_id);
     put_str(out, &s.charger_id);
@@ -272,6 +288,7 @@ mod tests {
         assert!(
             encode_signal(&mut out, br#"{"timestamp":1,"charger_id":"c"}"#, 0, 0)
                 .unwrap_err()
+                .to_string()
                 .contains("unknown sensor")
         );
     }

@@ -78,8 +78,7 @@ impl Passwords {
 pub fn generate_password() -> Result<Secret> {
     const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| Error::Invalid(format!("no random source for a password: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(Error::NoRandomness)?;
     Ok(Secret::new(
         bytes
             .iter()

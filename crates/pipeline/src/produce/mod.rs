@@ -322,7 +322,7 @@ pub fn produce(
         // Signals still held back go out now.
         injector.finish(&mut |_, payload: &[u8]| {
             // Held signals are ordered per charger; their charger's partition is in the key.
-            let signal = events::decode(payload).map_err(|e| Error::Invalid(e.to_string()))?;
+            let signal = events::decode(payload)?;
             let index = charger_index_of(&signal.charger_id, sim);
             send(
                 &producer,

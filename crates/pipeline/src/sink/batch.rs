@@ -73,7 +73,7 @@ impl Batch {
         };
         match self.kind.encode(&mut self.rows, payload, partition, offset) {
             Ok(()) => self.row_count += 1,
-            Err(reason) => self.dead_letter(partition, offset, &reason, payload),
+            Err(reason) => self.dead_letter(partition, offset, &reason.to_string(), payload),
         }
     }
 

@@ -35,7 +35,7 @@ pub(super) fn kpis(evidence: &Evidence) -> (Option<Check>, KpiSummary) {
             Some(Check {
                 name: "kpis".into(),
                 passed: false,
-                detail: format!("KPI queries failed: {e}"),
+                detail: format!("KPI queries failed: {}", crate::error_chain(e)),
             }),
             KpiSummary::default(),
         ),

@@ -60,7 +60,8 @@ pub(crate) struct Evidence {
 pub(crate) struct KpiEvidence {
     pub queries: Vec<KpiQuery>,
     pub expected: KpiValues,
-    pub actual: Result<KpiValues, String>,
+    /// What ClickHouse answered, or why it did not.
+    pub actual: Result<KpiValues, schema::Error>,
 }
 
 impl Evidence {

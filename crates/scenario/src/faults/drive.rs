@@ -27,6 +27,27 @@ pub(crate) struct Happened {
     pub error: Option<String>,
 }
 
+/// Why a process fault could not be made to happen or undone.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FaultFailure {
+    #[error(
+        "server faults need the native provider (evbench does not stop servers it did not start)"
+    )]
+    NotNative,
+    #[error("{kind}: there is no instance {index}")]
+    NoInstance { kind: FaultKind, index: usize },
+    #[error("{0} names no node")]
+    NoNode(FaultKind),
+    #[error("{0} is not a process fault")]
+    NotAProcessFault(FaultKind),
+    /// A server would not stop or start.
+    #[error("the services")]
+    Services(#[from] harness::Error),
+    /// A part of the pipeline would not start again.
+    #[error("the pipeline")]
+    Pipeline(#[from] crate::Error),
+}
+
 /// What the faults act on.
 pub(crate) struct Targets<'a> {
     pub engine: &'a mut Engine,
@@ -96,20 +117,23 @@ pub(crate) async fn drive(
         };
         if let Err(e) = result {
             tracing::warn!(fault = %fault.spec.kind, error = %e, "fault could not be made to happen");
-            fault.error.get_or_insert(e);
+            fault.error.get_or_insert(crate::error_chain(&e));
         }
     }
     happened
 }
 
-async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String> {
+async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultFailure> {
     match spec.kind {
         FaultKind::KillAggregator | FaultKind::KillSink => {
             component(spec, targets)?.kill();
             Ok(())
         }
         FaultKind::RestartKafka => {
-            let kafka = targets.services.native_kafka().ok_or_else(native_only)?;
+            let kafka = targets
+                .services
+                .native_kafka()
+                .ok_or(FaultFailure::NotNative)?;
             tokio::task::block_in_place(|| kafka.stop());
             Ok(())
         }
@@ -117,7 +141,7 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String
             let clickhouse = targets
                 .services
                 .native_clickhouse()
-                .ok_or_else(native_only)?;
+                .ok_or(FaultFailure::NotNative)?;
             tokio::task::block_in_place(|| clickhouse.stop());
             Ok(())
         }
@@ -125,7 +149,7 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String
             targets
                 .services
                 .native_kafka()
-                .ok_or_else(native_only)?
+                .ok_or(FaultFailure::NotNative)?
                 .pause();
             Ok(())
         }
@@ -133,39 +157,39 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String
             targets
                 .services
                 .native_clickhouse()
-                .ok_or_else(native_only)?
+                .ok_or(FaultFailure::NotNative)?
                 .pause();
             Ok(())
         }
         FaultKind::StopBroker => {
-            let node = spec
-                .node()
-                .ok_or_else(|| format!("{} names no node", spec.kind))?;
+            let node = spec.node().ok_or(FaultFailure::NoNode(spec.kind))?;
             targets
                 .services
                 .stop_node(&node)
                 .await
-                .map_err(|e| crate::error_chain(&e))
+                .map_err(FaultFailure::from)
         }
-        data => Err(format!("{data} is not a process fault")),
+        data => Err(FaultFailure::NotAProcessFault(data)),
     }
 }
 
-async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String> {
+async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultFailure> {
     let sampler = targets.sampler;
     match spec.kind {
         FaultKind::KillAggregator | FaultKind::KillSink => {
             let component = component(spec, targets)?;
-            tokio::task::block_in_place(|| component.restart())
-                .map_err(|e| crate::error_chain(&e))?;
+            tokio::task::block_in_place(|| component.restart()).map_err(FaultFailure::from)?;
             if let Some(pgid) = component.pgid() {
                 sampler.watch(component.name(), Target::Group(pgid), false);
             }
             Ok(())
         }
         FaultKind::RestartKafka => {
-            let kafka = targets.services.native_kafka().ok_or_else(native_only)?;
-            tokio::task::block_in_place(|| kafka.restart()).map_err(|e| crate::error_chain(&e))?;
+            let kafka = targets
+                .services
+                .native_kafka()
+                .ok_or(FaultFailure::NotNative)?;
+            tokio::task::block_in_place(|| kafka.restart()).map_err(FaultFailure::from)?;
             if let Some(pgid) = kafka.pgid() {
                 sampler.watch("kafka", Target::Group(pgid), false);
             }
@@ -175,11 +199,8 @@ async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String> 
             let clickhouse = targets
                 .services
                 .native_clickhouse()
-                .ok_or_else(native_only)?;
-            clickhouse
-                .restart()
-                .await
-                .map_err(|e| crate::error_chain(&e))?;
+                .ok_or(FaultFailure::NotNative)?;
+            clickhouse.restart().await.map_err(FaultFailure::from)?;
             if let Some(pgid) = clickhouse.pgid() {
                 sampler.watch("clickhouse", Target::Group(pgid), false);
             }
@@ -189,7 +210,7 @@ async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String> 
             targets
                 .services
                 .native_kafka()
-                .ok_or_else(native_only)?
+                .ok_or(FaultFailure::NotNative)?
                 .resume();
             Ok(())
         }
@@ -197,19 +218,17 @@ async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String> 
             targets
                 .services
                 .native_clickhouse()
-                .ok_or_else(native_only)?
+                .ok_or(FaultFailure::NotNative)?
                 .resume();
             Ok(())
         }
         FaultKind::StopBroker => {
-            let node = spec
-                .node()
-                .ok_or_else(|| format!("{} names no node", spec.kind))?;
+            let node = spec.node().ok_or(FaultFailure::NoNode(spec.kind))?;
             targets
                 .services
                 .start_node(&node)
                 .await
-                .map_err(|e| crate::error_chain(&e))?;
+                .map_err(FaultFailure::from)?;
             // Its new process group, under the name the run watches it by.
             let pgid = targets.services.node_pgid(&node);
             if let Some((name, pgid)) = targets
@@ -222,7 +241,7 @@ async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String> 
             }
             Ok(())
         }
-        data => Err(format!("{data} is not a process fault")),
+        data => Err(FaultFailure::NotAProcessFault(data)),
     }
 }
 
@@ -230,15 +249,14 @@ async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), String> 
 fn component<'t>(
     spec: &FaultSpec,
     targets: &'t mut Targets<'_>,
-) -> Result<&'t mut Component, String> {
+) -> Result<&'t mut Component, FaultFailure> {
     let index = spec.instance.unwrap_or(0) as usize;
     let found = match spec.kind {
         FaultKind::KillAggregator => targets.engine.instance_mut(index),
         _ => targets.ingestion.sink_mut(index),
     };
-    found.ok_or_else(|| format!("{}: there is no instance {index}", spec.kind))
-}
-
-fn native_only() -> String {
-    "server faults need the native provider (evbench does not stop servers it did not start)".into()
+    found.ok_or(FaultFailure::NoInstance {
+        kind: spec.kind,
+        index,
+    })
 }

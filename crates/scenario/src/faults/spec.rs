@@ -169,18 +169,31 @@ impl FaultSpec {
 
     /// Checks the keys the kind needs and refuses those it does not read; `tolerance` is the
     /// aggregator's reorder tolerance.
-    pub fn validate(&self, n: usize, tolerance: Duration) -> Result<(), String> {
-        let at = |key: &str| format!("`faults[{n}]` ({}): {key}", self.kind);
-        let refuse = |present: bool, key: &str| {
+    pub fn validate(&self, n: usize, tolerance: Duration) -> Result<(), FaultError> {
+        self.problem(tolerance)
+            .map_err(|problem| FaultError::Entry {
+                index: n,
+                kind: self.kind,
+                problem,
+            })
+    }
+
+    /// What is wrong with this entry, if anything.
+    fn problem(&self, tolerance: Duration) -> Result<(), FaultProblem> {
+        let refuse = |present: bool, key: &'static str| {
             if present {
-                Err(at(&format!("`{key}` does not apply to this kind")))
+                Err(FaultProblem::DoesNotApply { key })
             } else {
                 Ok(())
             }
         };
+        let out_of_range = |key: &'static str, rule: String| FaultProblem::OutOfRange { key, rule };
         if self.kind.is_process() {
             if self.at.is_none() {
-                return Err(at("needs `at` (when, into the load, e.g. \"5s\")"));
+                return Err(FaultProblem::Missing {
+                    key: "at",
+                    hint: "when, into the load, e.g. \"5s\"",
+                });
             }
             refuse(self.share.is_some(), "share")?;
             refuse(self.by.is_some(), "by")?;
@@ -195,15 +208,20 @@ impl FaultSpec {
                 "node",
             )?;
             if self.node == Some(0) {
-                return Err(at("`node` counts from 1"));
+                return Err(out_of_range("node", "counts from 1".into()));
             }
             if self.instance.is_some_and(|i| i > 0) {
-                return Err(at(
-                    "`instance` must be 0: a scenario runs one instance of the aggregator and of the sink",
+                return Err(out_of_range(
+                    "instance",
+                    "must be 0: a scenario runs one instance of the aggregator and of the sink"
+                        .into(),
                 ));
             }
             if self.lasts().is_zero() || self.lasts() > Duration::from_secs(600) {
-                return Err(at("`for` must be longer than zero and at most 10m"));
+                return Err(out_of_range(
+                    "for",
+                    "must be longer than zero and at most 10m".into(),
+                ));
             }
             return Ok(());
         }
@@ -213,40 +231,50 @@ impl FaultSpec {
         refuse(self.node.is_some(), "node")?;
         if self.kind == FaultKind::ClockSkew {
             refuse(self.share.is_some(), "share")?;
-            let by = self
-                .by
-                .ok_or_else(|| at("needs `by` (how far ahead, e.g. \"90s\")"))?;
+            let by = self.by.ok_or(FaultProblem::Missing {
+                key: "by",
+                hint: "how far ahead, e.g. \"90s\"",
+            })?;
             if by.is_zero() {
-                return Err(at("`by` must be longer than zero"));
+                return Err(out_of_range("by", "must be longer than zero".into()));
             }
             if self.chargers == Some(0) {
-                return Err(at("`chargers` must be at least 1"));
+                return Err(out_of_range("chargers", "must be at least 1".into()));
             }
             return Ok(());
         }
         refuse(self.chargers.is_some(), "chargers")?;
-        let share = self
-            .share
-            .ok_or_else(|| at("needs `share` (of signals, e.g. 0.01)"))?;
+        let share = self.share.ok_or(FaultProblem::Missing {
+            key: "share",
+            hint: "of signals, e.g. 0.01",
+        })?;
         if !(share > 0.0 && share <= 1.0) {
-            return Err(at(&format!("`share` must be in (0, 1], not {share}")));
+            return Err(out_of_range(
+                "share",
+                format!("must be in (0, 1], not {share}"),
+            ));
         }
+        let tolerance_text = humantime::format_duration(tolerance);
         match self.kind {
             FaultKind::Reorder => {
                 let by = self.reorder_within(tolerance);
                 if by.is_zero() || by > tolerance {
-                    return Err(at(&format!(
-                        "`by` must be longer than zero and within the aggregator's reorder_tolerance ({}): a reordering beyond it is a late signal",
-                        humantime::format_duration(tolerance)
-                    )));
+                    return Err(out_of_range(
+                        "by",
+                        format!(
+                            "must be longer than zero and within the aggregator's reorder_tolerance ({tolerance_text}): a reordering beyond it is a late signal"
+                        ),
+                    ));
                 }
             }
             FaultKind::Late => {
                 if self.late_by(tolerance) <= tolerance {
-                    return Err(at(&format!(
-                        "`by` must be beyond the aggregator's reorder_tolerance ({})",
-                        humantime::format_duration(tolerance)
-                    )));
+                    return Err(out_of_range(
+                        "by",
+                        format!(
+                            "must be beyond the aggregator's reorder_tolerance ({tolerance_text})"
+                        ),
+                    ));
                 }
             }
             _ => refuse(self.by.is_some(), "by")?,
@@ -261,6 +289,38 @@ impl FaultSpec {
     fn late_by(&self, tolerance: Duration) -> Duration {
         self.by.unwrap_or(tolerance * 2)
     }
+}
+
+/// What is wrong with one entry of `[[faults]]`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FaultProblem {
+    /// A key the kind needs is absent.
+    #[error("needs `{key}` ({hint})")]
+    Missing {
+        key: &'static str,
+        hint: &'static str,
+    },
+    /// A key the kind does not read is present.
+    #[error("`{key}` does not apply to this kind")]
+    DoesNotApply { key: &'static str },
+    /// A value outside what its key accepts.
+    #[error("`{key}` {rule}")]
+    OutOfRange { key: &'static str, rule: String },
+}
+
+/// Why `[[faults]]` is refused: one entry, or the list as a whole.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FaultError {
+    /// Entry `index` (from 0), of `kind`.
+    #[error("`faults[{index}]` ({kind}): {problem}")]
+    Entry {
+        index: usize,
+        kind: FaultKind,
+        problem: FaultProblem,
+    },
+    /// A data fault listed more than once.
+    #[error("`faults`: `{0}` is listed twice; give it once (with the share you want)")]
+    Twice(FaultKind),
 }
 
 /// The scenario's faults.
@@ -290,7 +350,7 @@ impl FaultList {
     }
 
     /// Checks every entry; `tolerance` is the aggregator's reorder tolerance.
-    pub fn validate(&self, tolerance: Duration) -> Result<(), String> {
+    pub fn validate(&self, tolerance: Duration) -> Result<(), FaultError> {
         for (n, fault) in self.0.iter().enumerate() {
             fault.validate(n, tolerance)?;
         }
@@ -302,9 +362,7 @@ impl FaultList {
             FaultKind::ClockSkew,
         ] {
             if self.0.iter().filter(|f| f.kind == kind).count() > 1 {
-                return Err(format!(
-                    "`faults`: `{kind}` is listed twice; give it once (with the share you want)"
-                ));
+                return Err(FaultError::Twice(kind));
             }
         }
         Ok(())
@@ -466,7 +524,11 @@ mod tests {
 
     #[test]
     fn mistakes_are_named() {
-        let check = |text: &str| parse(text).and_then(|l| l.validate(TOLERANCE)).unwrap_err();
+        let check = |text: &str| {
+            parse(text)
+                .and_then(|l| l.validate(TOLERANCE).map_err(|e| e.to_string()))
+                .unwrap_err()
+        };
         assert!(check("[[faults]]\nkind = \"kill-sink\"\n").contains("needs `at`"));
         assert!(check("[[faults]]\nkind = \"explode\"\n").contains("unknown variant"));
         assert!(
@@ -495,7 +557,8 @@ mod tests {
         );
         assert!(
             parse("[[faults]]\nkind = \"kill-sink\"\nat = \"1s\"\ninstance = 0\n")
-                .and_then(|l| l.validate(TOLERANCE))
+                .unwrap()
+                .validate(TOLERANCE)
                 .is_ok()
         );
     }
