@@ -180,6 +180,43 @@ fn scenario_of(table: toml::Table) -> Result<Scenario, scenario::file::Invalid> 
     Ok(scenario)
 }
 
+/// Every `--set` alone on the base file: a bad key or value is named by its own `--set`,
+/// before any point is built.
+fn check_sets(table: &toml::Table, sets: &[Set]) -> Result<()> {
+    if sets.is_empty() {
+        return Err(Error::Set {
+            set: String::new(),
+            source: SetError::NothingToSweep,
+        });
+    }
+    for (i, set) in sets.iter().enumerate() {
+        let refused = |source| Error::Set {
+            set: set.text.clone(),
+            source,
+        };
+        if sets[..i].iter().any(|s| s.key == set.key) {
+            return Err(refused(SetError::Twice(set.key.clone())));
+        }
+        // Each value alone on the base: a bad key or value is named by its own --set.
+        for value in &set.values {
+            let mut alone = table.clone();
+            apply(&mut alone, &set.key, value.clone()).map_err(refused)?;
+            scenario_of(alone).map_err(|source| {
+                refused(if set.values.len() > 1 {
+                    SetError::Value {
+                        key: set.key.clone(),
+                        value: show(value),
+                        source,
+                    }
+                } else {
+                    SetError::Scenario(source)
+                })
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// One point of a sweep.
 #[derive(Debug, Clone)]
 pub struct Point {
@@ -245,37 +282,7 @@ pub fn plan(path: &Path, sets: &[Set]) -> Result<Plan> {
                 toml,
             },
         })?;
-    if sets.is_empty() {
-        return Err(Error::Set {
-            set: String::new(),
-            source: SetError::NothingToSweep,
-        });
-    }
-    for (i, set) in sets.iter().enumerate() {
-        let refused = |source| Error::Set {
-            set: set.text.clone(),
-            source,
-        };
-        if sets[..i].iter().any(|s| s.key == set.key) {
-            return Err(refused(SetError::Twice(set.key.clone())));
-        }
-        // Each value alone on the base: a bad key or value is named by its own --set.
-        for value in &set.values {
-            let mut alone = table.clone();
-            apply(&mut alone, &set.key, value.clone()).map_err(refused)?;
-            scenario_of(alone).map_err(|source| {
-                refused(if set.values.len() > 1 {
-                    SetError::Value {
-                        key: set.key.clone(),
-                        value: show(value),
-                        source,
-                    }
-                } else {
-                    SetError::Scenario(source)
-                })
-            })?;
-        }
-    }
+    check_sets(&table, sets)?;
     let total: usize = sets.iter().map(|s| s.values.len()).product();
     let width = total.to_string().len();
     let short_names = short_names(sets);

@@ -541,6 +541,40 @@ impl Scenario {
         if self.fleet.max_partitions == 0 {
             return Err(out_of_range("fleet.max_partitions", "must be at least 1"));
         }
+        self.validate_durations()?;
+        if !KAFKA_CODECS.contains(&self.run.kafka_compression.as_str()) {
+            return Err(Invalid::UnknownCodec {
+                codec: self.run.kafka_compression.clone(),
+                known: KAFKA_CODECS.join(", "),
+            });
+        }
+        self.validate_aggregator()?;
+        self.validate_services()?;
+        self.faults.validate(self.aggregator.reorder_tolerance)?;
+        for fault in self.faults.iter() {
+            if let Some(node) = fault.node()
+                && !self.services.topology().contains(&node)
+            {
+                return Err(Invalid::NoSuchNode {
+                    fault: fault.kind,
+                    node: node.to_string(),
+                    topology: self.services.topology().to_string(),
+                });
+            }
+        }
+        if self.run.ingestion != Ingestion::Sink
+            && self.faults.has(crate::faults::FaultKind::KillSink)
+        {
+            return Err(Invalid::KillSinkWithoutSink);
+        }
+        self.validate_thresholds()?;
+        self.fleet_config()?;
+        Ok(())
+    }
+
+    /// Every duration in its range: positive (or zero where that means "no wait"), and not
+    /// absurdly long.
+    fn validate_durations(&self) -> Result<(), Invalid> {
         let day = Duration::from_secs(24 * 3600);
         let durations = [
             ("run.span", self.run.span, 366 * day),
@@ -589,33 +623,6 @@ impl Scenario {
                 ),
             )?;
         }
-        if !KAFKA_CODECS.contains(&self.run.kafka_compression.as_str()) {
-            return Err(Invalid::UnknownCodec {
-                codec: self.run.kafka_compression.clone(),
-                known: KAFKA_CODECS.join(", "),
-            });
-        }
-        self.validate_aggregator()?;
-        self.validate_services()?;
-        self.faults.validate(self.aggregator.reorder_tolerance)?;
-        for fault in self.faults.iter() {
-            if let Some(node) = fault.node()
-                && !self.services.topology().contains(&node)
-            {
-                return Err(Invalid::NoSuchNode {
-                    fault: fault.kind,
-                    node: node.to_string(),
-                    topology: self.services.topology().to_string(),
-                });
-            }
-        }
-        if self.run.ingestion != Ingestion::Sink
-            && self.faults.has(crate::faults::FaultKind::KillSink)
-        {
-            return Err(Invalid::KillSinkWithoutSink);
-        }
-        self.validate_thresholds()?;
-        self.fleet_config()?;
         Ok(())
     }
 

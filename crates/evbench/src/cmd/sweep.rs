@@ -58,19 +58,7 @@ pub async fn run(args: SweepArgs) -> Result<(), Failure> {
         eprintln!("warning: {}: {note}", args.scenario.display());
     }
     if args.dry_run {
-        println!(
-            "dry run: {} points of {} over {}",
-            plan.points.len(),
-            plan.scenario,
-            plan.keys.join(", ")
-        );
-        for point in &plan.points {
-            println!(
-                "  {}  {}",
-                args.out.join(&point.name).display(),
-                point.label()
-            );
-        }
+        print_dry_run(&plan, &args.out);
         return Ok(());
     }
     std::fs::create_dir_all(&args.out)
@@ -155,6 +143,19 @@ pub async fn run(args: SweepArgs) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// What `sweep --dry-run` prints: every point with its directory and values.
+fn print_dry_run(plan: &Plan, out: &Path) {
+    println!(
+        "dry run: {} points of {} over {}",
+        plan.points.len(),
+        plan.scenario,
+        plan.keys.join(", ")
+    );
+    for point in &plan.points {
+        println!("  {}  {}", out.join(&point.name).display(), point.label());
+    }
 }
 
 /// Writes sweep.json and sweep.html with the points so far (the rest as not run yet).

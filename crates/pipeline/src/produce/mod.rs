@@ -290,12 +290,13 @@ pub fn produce(
                 }
                 Ok::<(), Error>(())
             };
+            let visit_ended = !completed.is_empty();
             injector.on_signal(
                 meta.charger_index,
                 key,
                 meta.timestamp_ms,
                 &json,
-                !completed.is_empty(),
+                visit_ended,
                 &mut emit,
             )?;
         } else {
@@ -319,22 +320,14 @@ pub fn produce(
         }
     }
     if faulty {
-        // Signals still held back go out now.
-        injector.finish(&mut |_, payload: &[u8]| {
-            // Held signals are ordered per charger; their charger's partition is in the key.
-            let signal = events::decode(payload)?;
-            let index = charger_index_of(&signal.charger_id, sim);
-            send(
-                &producer,
-                &options.topic,
-                partition_of(index, partitions),
-                &signal.charger_id,
-                payload,
-            )?;
-            report.records += 1;
-            report.bytes += payload.len() as u64;
-            Ok::<(), Error>(())
-        })?;
+        send_held_back(
+            &mut injector,
+            &producer,
+            options,
+            partitions,
+            sim,
+            &mut report,
+        )?;
     }
     let sent_in = started.elapsed();
     // Everything sent must be accounted for: wait for every delivery report.
@@ -349,7 +342,52 @@ pub fn produce(
     report.duplicates = injector.counts.duplicates;
     report.malformed = injector.counts.malformed_total();
     report.injected = injector.counts.clone();
-    let context = producer.context();
+    let accounted = account_deliveries(&mut report, producer.context(), started);
+    tracing::debug!(
+        events = report.events,
+        sent_ms = sent_in.as_millis() as u64,
+        total_ms = (report.elapsed_s * 1000.0) as u64,
+        "produced"
+    );
+    progress(snapshot(&report, producer.context(), sim_time_ms, started));
+    accounted?;
+    Ok(report)
+}
+
+/// Sends the signals the fault injector still holds back (a reordering waits for its charger's
+/// next signal), each to its charger's partition.
+fn send_held_back(
+    injector: &mut Injector,
+    producer: &ThreadedProducer<DeliveryCounter>,
+    options: &ProduceOptions,
+    partitions: u32,
+    sim: &Simulator,
+    report: &mut ProduceReport,
+) -> Result<()> {
+    injector.finish(&mut |_, payload: &[u8]| {
+        // Held signals are ordered per charger; their charger's partition is in the key.
+        let signal = events::decode(payload)?;
+        let index = charger_index_of(&signal.charger_id, sim);
+        let partition = partition_of(index, partitions);
+        send(
+            producer,
+            &options.topic,
+            partition,
+            &signal.charger_id,
+            payload,
+        )?;
+        report.records += 1;
+        report.bytes += payload.len() as u64;
+        Ok::<(), Error>(())
+    })
+}
+
+/// The delivery reports into `report`, with the rate; every record sent must have one.
+fn account_deliveries(
+    report: &mut ProduceReport,
+    context: &DeliveryCounter,
+    started: Instant,
+) -> Result<()> {
     report.delivered = context.delivered.load(Ordering::Relaxed);
     report.failed = context.failed.load(Ordering::Relaxed);
     report.first_error = context
@@ -358,23 +396,15 @@ pub fn produce(
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     report.elapsed_s = started.elapsed().as_secs_f64();
-    tracing::debug!(
-        events = report.events,
-        sent_ms = sent_in.as_millis() as u64,
-        total_ms = (report.elapsed_s * 1000.0) as u64,
-        "produced"
-    );
     report.events_per_s = report.events as f64 / report.elapsed_s.max(1e-9);
-    progress(snapshot(&report, context, sim_time_ms, started));
-    if report.delivered + report.failed != report.records {
+    let accounted = report.delivered + report.failed;
+    if accounted != report.records {
         return Err(Error::Unaccounted {
-            missing: report
-                .records
-                .saturating_sub(report.delivered + report.failed),
+            missing: report.records.saturating_sub(accounted),
             records: report.records,
         });
     }
-    Ok(report)
+    Ok(())
 }
 
 /// The index of a charger of `sim` from its id (`charger-{index+1}`).

@@ -34,30 +34,9 @@ pub(super) fn consume(
     stop: &Stop,
     writers: Vec<Writer>,
 ) -> Result<()> {
-    let capacity = |kind| match kind {
-        RowKind::Signals => config.batch_bytes.min(64 << 20) + 4096,
-        RowKind::Sessions => (config.batch_bytes.min(64 << 20) / 4).max(1 << 16),
-    };
     let mut lanes: Vec<Lane> = writers
         .into_iter()
-        .map(|writer| {
-            let topic = match writer.kind {
-                RowKind::Signals => &config.signals_topic,
-                RowKind::Sessions => &config.sessions_topic,
-            };
-            let pace = match writer.kind {
-                RowKind::Signals => (
-                    config.batch_period.max(config.signals_min_insert_interval),
-                    config.signals_min_insert_interval,
-                ),
-                RowKind::Sessions => (config.batch_period, config.min_insert_interval),
-            };
-            Lane {
-                batch: Batch::new(writer.kind, topic, capacity(writer.kind)),
-                writer,
-                pace,
-            }
-        })
+        .map(|writer| Lane::new(config, writer))
         .collect();
     let mut last_report = Instant::now();
     let mut kafka_errors = 0u64;
@@ -97,34 +76,13 @@ pub(super) fn consume(
         };
         let now = Instant::now();
         for lane in &mut lanes {
-            if lane.batch.is_empty() {
-                continue;
-            }
-            let full = lane.batch.rows.len() >= config.batch_bytes
-                || lane.batch.len() >= config.batch_rows as u64;
-            let (period, min_interval) = lane.pace;
-            let old = lane
-                .batch
-                .first_at
-                .is_some_and(|t| now.duration_since(t) >= period);
-            let idle = caught_up && lane.writer.ready(min_interval);
-            if full || old || idle {
-                let next = lane.writer.buffer(capacity(lane.batch.kind));
-                if !lane.writer.hand_over(lane.batch.take(next), progress) {
-                    return Err(writer_gone(&lane.batch.topic));
-                }
+            if lane.due(config, now, caught_up) {
+                lane.hand_over(config, progress)?;
             }
         }
         if last_report.elapsed() >= config.progress_interval {
             last_report = Instant::now();
-            let s = progress.snapshot();
-            tracing::info!(
-                signals = s.signals_written,
-                sessions = s.sessions_written,
-                dead_letters = s.dead_letters_written,
-                rows_per_s = s.rows_per_s as u64,
-                "sink progress"
-            );
+            log_progress(progress);
         }
     }
     if stop.dropped() {
@@ -138,6 +96,71 @@ pub(super) fn consume(
         }
     }
     Ok(())
+}
+
+/// How many bytes a table's batch buffer starts with.
+fn batch_capacity(config: &SinkConfig, kind: RowKind) -> usize {
+    match kind {
+        RowKind::Signals => config.batch_bytes.min(64 << 20) + 4096,
+        RowKind::Sessions => (config.batch_bytes.min(64 << 20) / 4).max(1 << 16),
+    }
+}
+
+impl Lane {
+    fn new(config: &SinkConfig, writer: Writer) -> Lane {
+        let topic = match writer.kind {
+            RowKind::Signals => &config.signals_topic,
+            RowKind::Sessions => &config.sessions_topic,
+        };
+        let pace = match writer.kind {
+            RowKind::Signals => (
+                config.batch_period.max(config.signals_min_insert_interval),
+                config.signals_min_insert_interval,
+            ),
+            RowKind::Sessions => (config.batch_period, config.min_insert_interval),
+        };
+        Lane {
+            batch: Batch::new(writer.kind, topic, batch_capacity(config, writer.kind)),
+            writer,
+            pace,
+        }
+    }
+
+    /// Whether the batch goes now: full, old, or the consumer caught up and the writer is free.
+    fn due(&self, config: &SinkConfig, now: Instant, caught_up: bool) -> bool {
+        if self.batch.is_empty() {
+            return false;
+        }
+        let full = self.batch.rows.len() >= config.batch_bytes
+            || self.batch.len() >= config.batch_rows as u64;
+        let (period, min_interval) = self.pace;
+        let old = self
+            .batch
+            .first_at
+            .is_some_and(|t| now.duration_since(t) >= period);
+        full || old || (caught_up && self.writer.ready(min_interval))
+    }
+
+    /// Hands the batch to the writer and starts the next in a buffer the writer gave back.
+    fn hand_over(&mut self, config: &SinkConfig, progress: &SinkProgress) -> Result<()> {
+        let next = self.writer.buffer(batch_capacity(config, self.batch.kind));
+        if self.writer.hand_over(self.batch.take(next), progress) {
+            Ok(())
+        } else {
+            Err(writer_gone(&self.batch.topic))
+        }
+    }
+}
+
+fn log_progress(progress: &SinkProgress) {
+    let s = progress.snapshot();
+    tracing::info!(
+        signals = s.signals_written,
+        sessions = s.sessions_written,
+        dead_letters = s.dead_letters_written,
+        rows_per_s = s.rows_per_s as u64,
+        "sink progress"
+    );
 }
 
 /// Adds the time since `started` to a microsecond counter.

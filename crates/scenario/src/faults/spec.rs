@@ -180,51 +180,53 @@ impl FaultSpec {
 
     /// What is wrong with this entry, if anything.
     fn problem(&self, tolerance: Duration) -> Result<(), FaultProblem> {
-        let refuse = |present: bool, key: &'static str| {
-            if present {
-                Err(FaultProblem::DoesNotApply { key })
-            } else {
-                Ok(())
-            }
-        };
-        let out_of_range = |key: &'static str, rule: String| FaultProblem::OutOfRange { key, rule };
         if self.kind.is_process() {
-            if self.at.is_none() {
-                return Err(FaultProblem::Missing {
-                    key: "at",
-                    hint: "when, into the load, e.g. \"5s\"",
-                });
-            }
-            refuse(self.share.is_some(), "share")?;
-            refuse(self.by.is_some(), "by")?;
-            refuse(self.chargers.is_some(), "chargers")?;
-            refuse(
-                self.instance.is_some()
-                    && !matches!(self.kind, FaultKind::KillAggregator | FaultKind::KillSink),
-                "instance",
-            )?;
-            refuse(
-                self.node.is_some() && self.kind != FaultKind::StopBroker,
-                "node",
-            )?;
-            if self.node == Some(0) {
-                return Err(out_of_range("node", "counts from 1".into()));
-            }
-            if self.instance.is_some_and(|i| i > 0) {
-                return Err(out_of_range(
-                    "instance",
-                    "must be 0: a scenario runs one instance of the aggregator and of the sink"
-                        .into(),
-                ));
-            }
-            if self.lasts().is_zero() || self.lasts() > Duration::from_secs(600) {
-                return Err(out_of_range(
-                    "for",
-                    "must be longer than zero and at most 10m".into(),
-                ));
-            }
-            return Ok(());
+            self.process_problem()
+        } else {
+            self.data_problem(tolerance)
         }
+    }
+
+    /// A process fault: when, for how long, and which part.
+    fn process_problem(&self) -> Result<(), FaultProblem> {
+        if self.at.is_none() {
+            return Err(FaultProblem::Missing {
+                key: "at",
+                hint: "when, into the load, e.g. \"5s\"",
+            });
+        }
+        refuse(self.share.is_some(), "share")?;
+        refuse(self.by.is_some(), "by")?;
+        refuse(self.chargers.is_some(), "chargers")?;
+        refuse(
+            self.instance.is_some()
+                && !matches!(self.kind, FaultKind::KillAggregator | FaultKind::KillSink),
+            "instance",
+        )?;
+        refuse(
+            self.node.is_some() && self.kind != FaultKind::StopBroker,
+            "node",
+        )?;
+        if self.node == Some(0) {
+            return Err(out_of_range("node", "counts from 1".into()));
+        }
+        if self.instance.is_some_and(|i| i > 0) {
+            return Err(out_of_range(
+                "instance",
+                "must be 0: a scenario runs one instance of the aggregator and of the sink".into(),
+            ));
+        }
+        if self.lasts().is_zero() || self.lasts() > Duration::from_secs(600) {
+            return Err(out_of_range(
+                "for",
+                "must be longer than zero and at most 10m".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A data fault: how much of the stream, and how far.
+    fn data_problem(&self, tolerance: Duration) -> Result<(), FaultProblem> {
         refuse(self.at.is_some(), "at")?;
         refuse(self.duration.is_some(), "for")?;
         refuse(self.instance.is_some(), "instance")?;
@@ -321,6 +323,19 @@ pub enum FaultError {
     /// A data fault listed more than once.
     #[error("`faults`: `{0}` is listed twice; give it once (with the share you want)")]
     Twice(FaultKind),
+}
+
+/// `key` given to a kind that does not read it.
+fn refuse(present: bool, key: &'static str) -> Result<(), FaultProblem> {
+    if present {
+        Err(FaultProblem::DoesNotApply { key })
+    } else {
+        Ok(())
+    }
+}
+
+fn out_of_range(key: &'static str, rule: String) -> FaultProblem {
+    FaultProblem::OutOfRange { key, rule }
 }
 
 /// The scenario's faults.
