@@ -944,3 +944,62 @@ fn every_mention_of_the_minimum_rust_is_the_workspaces() {
         "flake.nix and bench/README.md name the minimum Rust"
     );
 }
+
+#[test]
+fn the_readme_tour_names_every_crate_and_folder() {
+    let root = repo();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let tour: Vec<&str> = readme
+        .split("## Tour")
+        .nth(1)
+        .expect("a Tour section")
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .collect();
+    let named = |entry: &str| tour.iter().any(|row| row.contains(&format!("`{entry}")));
+    let mut missing = Vec::new();
+    for dir in std::fs::read_dir(root.join("crates")).unwrap() {
+        let name = dir.unwrap().file_name().to_string_lossy().into_owned();
+        if !named(&format!("crates/{name}`")) {
+            missing.push(format!("crates/{name}"));
+        }
+    }
+    // The repository's own top-level entries (what git tracks), but not its housekeeping files.
+    let tracked = Command::new("git")
+        .args(["ls-files"])
+        .current_dir(&root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    if let Some(tracked) = tracked {
+        let tops: std::collections::BTreeSet<String> = String::from_utf8_lossy(&tracked.stdout)
+            .lines()
+            .map(|l| l.split('/').next().unwrap().to_owned())
+            .collect();
+        let housekeeping = [
+            ".gitignore",
+            ".dockerignore",
+            "Cargo.toml",
+            "Cargo.lock",
+            "README.md",
+        ];
+        for top in tops {
+            if housekeeping.contains(&top.as_str()) {
+                continue;
+            }
+            let folder = root.join(&top).is_dir();
+            let shown = if folder {
+                format!("{top}/")
+            } else {
+                top.clone()
+            };
+            if !named(&shown) && !named(&format!("{top}`")) {
+                missing.push(shown);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the README's tour does not name {missing:?}"
+    );
+}
