@@ -275,7 +275,6 @@ async fn poll_visibility(
     gaps: Arc<Mutex<Latency>>,
     stop: Arc<AtomicBool>,
 ) {
-    let table = schema.qualified(schema::table::SESSIONS);
     let mut known: HashSet<String> = HashSet::new();
     let mut since_s = now_ms() / 1000 - 5;
     let mut previous_send: Option<i64> = None;
@@ -283,8 +282,7 @@ async fn poll_visibility(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !stop.load(Ordering::Relaxed) {
         ticks.tick().await;
-        let sql =
-            format!("SELECT session_id FROM {table} WHERE ingested_at >= toDateTime({since_s})");
+        let sql = schema::store::sessions_ingested_since_sql(&schema, since_s);
         // A session the query returns was visible when the query was sent (the server reads
         // the parts there were then): the send time is its end, so that the query's own
         // duration is not counted; it was not visible at the previous send, one poll earlier.

@@ -4,6 +4,16 @@ use events::{Flag, Outcome, Session};
 
 use crate::{Error, Result, Schema, table};
 
+/// The ids of the sessions inserted since `since_s` (epoch seconds, the server's
+/// `ingested_at`): what a poller of session visibility reads, at the same cost late in a long
+/// run as at its start.
+pub fn sessions_ingested_since_sql(schema: &Schema, since_s: i64) -> String {
+    format!(
+        "SELECT session_id FROM {} WHERE ingested_at >= toDateTime({since_s})",
+        schema.qualified(table::SESSIONS)
+    )
+}
+
 /// The name a flag is stored under (its JSON name).
 pub fn flag_name(flag: Flag) -> &'static str {
     match flag {
