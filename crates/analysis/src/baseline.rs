@@ -28,6 +28,8 @@ pub struct Tolerances {
     pub throughput: f64,
     /// Fraction a watched latency percentile may rise (2.0 = up to three times).
     pub latency: f64,
+    /// Fraction the CPU per signal of all parts together may rise (0.5 = up to 1.5 times).
+    pub cost: f64,
     /// Fraction beyond which any other figure is flagged better or worse (never a failure).
     pub other: f64,
     /// The latency percentiles the gate watches (`p50`, `p99`, …), in every latency path.
@@ -41,6 +43,7 @@ impl Default for Tolerances {
         Tolerances {
             throughput: 0.10,
             latency: 0.10,
+            cost: 0.10,
             other: 0.10,
             percentiles: ["p50", "p90", "p99", "p999"].map(String::from).to_vec(),
             latency_slack_ms: 1.0,
@@ -254,11 +257,20 @@ fn judge(key: &str, class: Class, base: Option<f64>, new: Option<f64>, t: &Toler
                 };
             }
         }
+        Kind::Cost if b > 0.0 => {
+            let limit = b * (1.0 + t.cost);
+            if n > limit {
+                return Verdict::Regressed {
+                    limit: format!("≤ {} {}", unit.format(limit), unit.label()),
+                };
+            }
+        }
         _ => {}
     }
     let tolerance = match class.kind {
         Kind::Throughput => t.throughput,
         Kind::Percentile => t.latency,
+        Kind::Cost => t.cost,
         Kind::Info => t.other,
     };
     let moved = if b == 0.0 {
@@ -526,6 +538,52 @@ mod tests {
             .find(|r| r.key == "throughput.produce_events_per_s")
             .unwrap();
         assert_eq!(producer.verdict, Verdict::Worse);
+    }
+
+    #[test]
+    fn cpu_per_signal_is_gated_in_total_and_shown_per_part() {
+        let with_cost = |total: f64, aggregator: f64| {
+            let mut r = report(1000.0, 50.0);
+            r["cost_per_signal"] = json!({
+                "signals": 1000, "total_cpu_us": total, "payload_bytes": 210.0,
+                "cpu_us": { "aggregator-0": aggregator, "kafka": total - aggregator }
+            });
+            r
+        };
+        let gate = Tolerances {
+            cost: 0.5,
+            ..Tolerances::default()
+        };
+        // A part twice as costly within a total 40 % up: flagged, not failed.
+        let c = compare(
+            side(with_cost(50.0, 5.0)),
+            side(with_cost(70.0, 10.0)),
+            &gate,
+        );
+        assert!(c.passed(), "{}", c.render());
+        let part = c
+            .rows
+            .iter()
+            .find(|r| r.key == "cost_per_signal.cpu_us.aggregator-0")
+            .unwrap();
+        assert_eq!(part.verdict, Verdict::Worse);
+        // The total above 1.5 times: a regression, named.
+        let c = compare(
+            side(with_cost(50.0, 5.0)),
+            side(with_cost(76.0, 5.0)),
+            &gate,
+        );
+        assert_eq!(c.regressions.len(), 1, "{:?}", c.regressions);
+        assert!(c.regressions[0].starts_with("cost_per_signal.total_cpu_us"));
+        // A base without the figure (an older report) judges nothing.
+        assert!(
+            compare(
+                side(report(1000.0, 50.0)),
+                side(with_cost(500.0, 5.0)),
+                &gate
+            )
+            .passed()
+        );
     }
 
     #[test]

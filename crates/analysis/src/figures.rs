@@ -12,6 +12,7 @@
 //! | `wall_s` | first signal → drained pipeline | no |
 //! | `aggregator.stats` | `transactions`, `rebuilds`, `commit_ms.*`, `input_age_ms.*` | no |
 //! | `resources` | `cpu_seconds`, `peak_rss_bytes` of every process | no |
+//! | `cost_per_signal` | `total_cpu_us`, `cpu_us.<process>`, `payload_bytes` | the total, when it rises |
 //! | `events`, `sessions` | `events.produced`, `sessions.expected`: the size of the load | no |
 
 use serde_json::Value;
@@ -31,6 +32,10 @@ pub enum Unit {
     CpuSeconds,
     /// Bytes (shown in MiB).
     Bytes,
+    /// Microseconds of CPU time.
+    CpuMicros,
+    /// Bytes, as they are.
+    ByteCount,
     /// A count.
     Count,
 }
@@ -45,6 +50,8 @@ impl Unit {
             Unit::Seconds => "s",
             Unit::CpuSeconds => "CPU s",
             Unit::Bytes => "MiB",
+            Unit::CpuMicros => "CPU µs",
+            Unit::ByteCount => "B",
             Unit::Count => "",
         }
     }
@@ -69,6 +76,8 @@ impl Unit {
                 }
             }
             Unit::Seconds | Unit::CpuSeconds => format!("{value:.2}"),
+            Unit::CpuMicros => format!("{value:.2}"),
+            Unit::ByteCount => format!("{value:.0}"),
             Unit::Bytes => format!("{:.1}", value / f64::from(1u32 << 20)),
             Unit::Count => {
                 if value.fract() == 0.0 {
@@ -98,6 +107,9 @@ pub enum Kind {
     /// A latency percentile (`p50`, `p99`, …): a rise beyond the latency tolerance is a
     /// regression, for the percentiles the gate watches.
     Percentile,
+    /// The CPU one signal cost all parts together: a rise beyond the cost tolerance is a
+    /// regression.
+    Cost,
     /// Shown with its change, never a regression on its own.
     Info,
 }
@@ -124,6 +136,9 @@ impl Figure {
         classify(&self.key)
     }
 }
+
+/// The cost figure a comparison gates: all parts' CPU per signal.
+pub const GATED_COST: &str = "cost_per_signal.total_cpu_us";
 
 /// The throughput figures a comparison gates: end to end, first signal to drained pipeline.
 pub const GATED_THROUGHPUT: [&str; 2] = ["throughput.events_per_s", "throughput.sessions_per_s"];
@@ -183,6 +198,22 @@ pub fn classify(key: &str) -> Class {
             info(Unit::Count, Better::Lower)
         } else {
             // Transactions: fewer is neither better nor worse (the commit interval sets it).
+            info(Unit::Count, Better::Neither)
+        };
+    }
+    if key == GATED_COST {
+        return Class {
+            unit: Unit::CpuMicros,
+            better: Better::Lower,
+            kind: Kind::Cost,
+        };
+    }
+    if let Some(name) = key.strip_prefix("cost_per_signal.") {
+        return if name.starts_with("cpu_us.") {
+            info(Unit::CpuMicros, Better::Lower)
+        } else if name == "payload_bytes" {
+            info(Unit::ByteCount, Better::Lower)
+        } else {
             info(Unit::Count, Better::Neither)
         };
     }
@@ -261,6 +292,22 @@ pub fn extract(report: &Value) -> Vec<Figure> {
                 );
             }
         }
+    }
+
+    if let Some(cost) = report.get("cost_per_signal") {
+        push(
+            GATED_COST.into(),
+            cost.get("total_cpu_us").and_then(Value::as_f64),
+        );
+        if let Some(parts) = cost.get("cpu_us").and_then(Value::as_object) {
+            for (part, us) in parts {
+                push(format!("cost_per_signal.cpu_us.{part}"), us.as_f64());
+            }
+        }
+        push(
+            "cost_per_signal.payload_bytes".into(),
+            cost.get("payload_bytes").and_then(Value::as_f64),
+        );
     }
 
     push(

@@ -39,8 +39,9 @@ enum Command {
     /// swept key and against the offered load. Exit 1 when a point failed a check.
     Sweep(cmd::sweep::SweepArgs),
     /// Compare two reports figure by figure (throughput, every latency percentile, commit
-    /// timings, CPU and memory per process): exit 1 when throughput fell or a latency
-    /// percentile rose beyond the tolerance, 2 when a file is not a report.
+    /// timings, CPU per signal, CPU and memory per process): exit 1 when throughput fell or a
+    /// latency percentile or the CPU per signal rose beyond its tolerance, 2 when a file is not
+    /// a report.
     Compare(cmd::compare::CompareArgs),
     /// Print or apply the ClickHouse schema (tables, migrations, users, KPI queries).
     #[command(subcommand)]

@@ -217,6 +217,11 @@ pub async fn run_keeping(
         started_at_ms,
     )
     .await?;
+    report.cost_per_signal = crate::report::CostPerSignal::new(
+        report.events.produced,
+        report.events.produced_bytes,
+        &resources,
+    );
     report.resources = resources;
     report.offered_load = crate::report::OfferedLoad {
         rate: scenario.load.rate,
@@ -634,6 +639,7 @@ fn assemble(
         },
         events: EventCounts {
             produced: evidence.produced.records,
+            produced_bytes: evidence.produced.bytes,
             stored: evidence.stored_signals,
             dead_lettered: evidence.dead_letters.len() as u64,
         },
@@ -656,6 +662,8 @@ fn assemble(
         aggregator: evidence.engine,
         ingestion_detail: evidence.ingestion_outcome,
         resources: Default::default(),
+        // Known once the resources are (`run`).
+        cost_per_signal: Default::default(),
         environment: crate::environment::Environment::here(started_at_ms, services.storage.clone()),
         faults: Vec::new(),
     }

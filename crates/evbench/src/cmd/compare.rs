@@ -10,14 +10,17 @@ use crate::Failure;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Every figure of the two reports is listed with its change: end-to-end throughput, each latency \
-percentile of each path, wall time, the aggregator's commit timings, CPU seconds and peak memory \
-of each process, and the size of the load. A figure that only one report has (an older report) \
+percentile of each path, wall time, the aggregator's commit timings, the CPU one signal cost \
+each process and all together, CPU seconds and peak memory of each process, and the size of the \
+load. A figure that only one report has (an older report) \
 is shown and never judged. Notes name what differs between the runs besides their figures \
 (scenario, load, machine, build, settings).
 
 Exit 0: nothing regressed. Exit 1: end-to-end throughput (throughput.events_per_s, \
 sessions_per_s) fell by more than its tolerance, a watched latency percentile rose by more \
-than its tolerance and by more than the slack, or the new run failed a check the base passed. \
+than its tolerance and by more than the slack, the CPU one signal cost all parts together \
+(cost_per_signal.total_cpu_us) rose by more than its tolerance, or the new run failed a check \
+the base passed. \
 Exit 2: a file that is not an evbench report.
 
 CI's coarse gate (ci/run: throughput below 0.3 times the baseline's, p99 above five times):
@@ -39,6 +42,10 @@ pub struct CompareArgs {
     /// The tolerance for latency percentiles alone (`400%`: fail above five times the base).
     #[arg(long, value_parser = parse_percent, value_name = "PERCENT")]
     latency_tolerance: Option<f64>,
+    /// The tolerance for the CPU one signal costs all parts together
+    /// (`cost_per_signal.total_cpu_us`) alone (`50%`: fail above 1.5 times the base).
+    #[arg(long, value_parser = parse_percent, value_name = "PERCENT")]
+    cost_tolerance: Option<f64>,
     /// The latency percentiles the gate watches, in every latency path.
     #[arg(long, value_delimiter = ',', default_value = "p50,p90,p99,p999", value_parser = percentile)]
     percentiles: Vec<String>,
@@ -67,6 +74,7 @@ pub fn run(args: CompareArgs) -> Result<(), Failure> {
     let tolerances = Tolerances {
         throughput: args.throughput_tolerance.unwrap_or(args.tolerance),
         latency: args.latency_tolerance.unwrap_or(args.tolerance),
+        cost: args.cost_tolerance.unwrap_or(args.tolerance),
         other: args.tolerance,
         percentiles: args.percentiles,
         latency_slack_ms: args.latency_slack_ms,

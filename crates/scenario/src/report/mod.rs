@@ -71,10 +71,69 @@ pub struct Report {
     /// CPU and memory of each part (`kafka`, `clickhouse`, `aggregator-0`, `sink-0`,
     /// `evbench`: the load and the observers), with a per-second series.
     pub resources: BTreeMap<String, ResourceUse>,
+    /// What one signal cost: CPU microseconds per part, and its bytes as sent.
+    pub cost_per_signal: CostPerSignal,
     /// The machine, build, command and storage the run took place on.
     pub environment: crate::environment::Environment,
     /// Every fault of the scenario: when it happened and what it did (`docs/faults.md`).
     pub faults: Vec<crate::faults::recovery::FaultOutcome>,
+}
+
+/// What one signal cost the run: each part's CPU time over the run divided by the signals
+/// produced (records sent, injected ones included), and the bytes of one signal as produced.
+/// Steadier across runs than rates and latencies on a shared machine, because it does not
+/// depend on how the parts were scheduled, only on the work they did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CostPerSignal {
+    /// The signals it is divided by.
+    pub signals: u64,
+    /// CPU microseconds per signal, by part (`kafka`, `clickhouse`, `aggregator-0`, `sink-0`,
+    /// `evbench`: the producer and the observers).
+    pub cpu_us: BTreeMap<String, f64>,
+    /// Every part together.
+    pub total_cpu_us: f64,
+    /// JSON bytes of one signal as produced, on average (before Kafka's compression).
+    pub payload_bytes: f64,
+}
+
+impl CostPerSignal {
+    /// The cost of `signals` signals of `payload_bytes` bytes in all, to parts that used
+    /// `resources`.
+    pub fn new(
+        signals: u64,
+        payload_bytes: u64,
+        resources: &BTreeMap<String, ResourceUse>,
+    ) -> CostPerSignal {
+        let per_signal = |total: f64| {
+            if signals == 0 {
+                0.0
+            } else {
+                total / signals as f64
+            }
+        };
+        let cpu_us: BTreeMap<String, f64> = resources
+            .iter()
+            .map(|(part, r)| (part.clone(), per_signal(r.cpu_seconds * 1e6)))
+            .collect();
+        CostPerSignal {
+            signals,
+            total_cpu_us: cpu_us.values().sum(),
+            cpu_us,
+            payload_bytes: per_signal(payload_bytes as f64),
+        }
+    }
+
+    /// `kafka 12.0 µs · … · total 40.1 µs · 212 B`, for the summary.
+    fn line(&self) -> String {
+        let mut parts: Vec<String> = self
+            .cpu_us
+            .iter()
+            .map(|(part, us)| format!("{part} {us:.1} µs"))
+            .collect();
+        parts.push(format!("total {:.1} µs", self.total_cpu_us));
+        parts.push(format!("{:.0} B", self.payload_bytes));
+        parts.join(" · ")
+    }
 }
 
 /// The load asked for.
@@ -96,6 +155,8 @@ pub struct Versions {
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct EventCounts {
     pub produced: u64,
+    /// JSON bytes of the signals produced (injected copies and malformed records left out).
+    pub produced_bytes: u64,
     pub stored: u64,
     pub dead_lettered: u64,
 }
@@ -256,6 +317,9 @@ impl Report {
                 .collect();
             let _ = writeln!(out, "  cpu, peak memory  {}", parts.join(" · "));
         }
+        if self.cost_per_signal.signals > 0 {
+            let _ = writeln!(out, "  per signal {}", self.cost_per_signal.line());
+        }
         for fault in &self.faults {
             let _ = writeln!(out, "  fault      {}", fault.summary());
         }
@@ -299,6 +363,7 @@ mod tests {
             },
             events: EventCounts {
                 produced: 5000,
+                produced_bytes: 1_050_000,
                 stored: 5000,
                 dead_lettered: 0,
             },
@@ -368,6 +433,7 @@ mod tests {
             },
             ingestion_detail: IngestionOutcome::default(),
             resources: BTreeMap::new(),
+            cost_per_signal: CostPerSignal::default(),
             environment: crate::environment::Environment::here(0, None),
             faults: Vec::new(),
         }
@@ -419,6 +485,36 @@ mod tests {
             }
         }
         assert_eq!(json["checks"][0]["name"], "sessions-exact");
+    }
+
+    #[test]
+    fn cost_per_signal_divides_each_part_by_the_signals() {
+        let part = |cpu_seconds| ResourceUse {
+            cpu_seconds,
+            peak_rss_bytes: 1,
+            series: Vec::new(),
+        };
+        let resources = BTreeMap::from([
+            ("kafka".to_owned(), part(2.0)),
+            ("aggregator-0".to_owned(), part(0.5)),
+        ]);
+        let cost = CostPerSignal::new(100_000, 21_000_000, &resources);
+        assert_eq!(cost.cpu_us["kafka"], 20.0);
+        assert_eq!(cost.cpu_us["aggregator-0"], 5.0);
+        assert_eq!(cost.total_cpu_us, 25.0);
+        assert_eq!(cost.payload_bytes, 210.0);
+        let mut report = sample();
+        report.cost_per_signal = cost;
+        assert!(
+            report
+                .summary()
+                .contains("per signal aggregator-0 5.0 µs · kafka 20.0 µs · total 25.0 µs · 210 B"),
+            "{}",
+            report.summary()
+        );
+        // Nothing produced: nothing to divide by, and no line.
+        assert_eq!(CostPerSignal::new(0, 0, &resources).total_cpu_us, 0.0);
+        assert!(!sample().summary().contains("per signal"));
     }
 
     #[test]
