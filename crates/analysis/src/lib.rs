@@ -47,26 +47,27 @@ pub enum Error {
     /// JSON, but not a report this tool can compare.
     #[error("{path} is not an evbench report: {reason}")]
     NotAReport { path: String, reason: String },
-    /// A `--set KEY=V1,V2,…` that cannot be applied to the scenario.
+    /// A `--set KEY=V1,V2,…` that cannot be applied to the scenario. (Sources are boxed here:
+    /// a refusal is rare, and every result of this crate would carry their size.)
     #[error("--set {set}")]
     Set {
         set: String,
         #[source]
-        source: sweep::SetError,
+        source: Box<sweep::SetError>,
     },
     /// A point of a sweep whose scenario is invalid.
     #[error("sweep point {point}")]
     Point {
         point: String,
         #[source]
-        source: scenario::file::Invalid,
+        source: Box<scenario::file::Invalid>,
     },
     /// The scenario file of a sweep.
     #[error("{path}")]
     Scenario {
         path: String,
         #[source]
-        source: scenario::file::Invalid,
+        source: Box<scenario::file::Invalid>,
     },
     /// A result that could not be written.
     #[error("{context}")]

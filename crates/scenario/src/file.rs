@@ -414,13 +414,14 @@ pub enum Invalid {
         message: String,
         /// The line as written.
         text: String,
-        toml: toml::de::Error,
+        /// Boxed: it is large, and every validation result would carry its size.
+        toml: Box<toml::de::Error>,
     },
     /// The same, where toml cannot say where.
     #[error("{message}")]
     Unplaced {
         message: String,
-        toml: toml::de::Error,
+        toml: Box<toml::de::Error>,
     },
     /// `load.rate` that no time compression gives.
     #[error("`load.rate`: no time compression gives {rate} signals/s")]
@@ -498,7 +499,7 @@ impl Scenario {
         })?;
         Scenario::parse(&text).map_err(|source| Error::Invalid {
             path: path.display().to_string(),
-            source,
+            source: Box::new(source),
         })
     }
 
@@ -797,12 +798,12 @@ pub(crate) fn describe_toml_error(text: &str, error: toml::de::Error) -> Invalid
                 line,
                 message,
                 text: text.lines().nth(line - 1).unwrap_or("").trim().to_owned(),
-                toml: error,
+                toml: Box::new(error),
             }
         }
         None => Invalid::Unplaced {
             message,
-            toml: error,
+            toml: Box::new(error),
         },
     }
 }

@@ -40,8 +40,9 @@ pub enum Error {
     #[error("{path}")]
     Invalid {
         path: String,
+        /// Boxed: a refusal is rare, and every `Result` of the runner would carry its size.
         #[source]
-        source: file::Invalid,
+        source: Box<file::Invalid>,
     },
     #[error("cannot read {path}")]
     Read {

@@ -123,7 +123,7 @@ pub(crate) async fn compression_for_rate(
         let sim_s = (last_ms - start).max(1) as f64 / 1000.0;
         Compression::factor(sim_s / wall_s.max(1e-3)).map_err(|source| crate::Error::Invalid {
             path: scenario,
-            source: crate::file::Invalid::UnreachableRate { rate, source },
+            source: Box::new(crate::file::Invalid::UnreachableRate { rate, source }),
         })
     })
     .await?

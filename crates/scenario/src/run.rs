@@ -121,7 +121,7 @@ pub async fn run_keeping(
 ) -> Result<(Report, Kept)> {
     let fleet = scenario.fleet_config().map_err(|source| Error::Invalid {
         path: scenario.name.clone(),
-        source,
+        source: Box::new(source),
     })?;
     std::fs::create_dir_all(&context.logs)
         .map_err(|e| Error::io(format!("create {}", context.logs.display()), e))?;
