@@ -5,7 +5,6 @@
 //! default changed in one place alone fails this test.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aggregator::SessionizerConfig;
@@ -13,13 +12,8 @@ use scenario::Scenario;
 use scenario::file::AggregatorSettings;
 use simulator::{Profile, ProfileSpec};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+mod common;
+use common::read;
 
 fn ms(d: Duration) -> String {
     d.as_millis().to_string()
@@ -168,30 +162,9 @@ fn the_aggregator_docs_table_states_the_sessionizers_defaults() {
 
 #[test]
 fn the_simulator_docs_table_states_the_builtin_profiles() {
-    let doc = read("docs/simulator.md");
-    // `| field | study | study-literal |`: each column, read as a profile's overrides, must
-    // give the built-in profile itself.
+    // Each column of the table, read as a profile's overrides, must give the built-in itself.
     for (column, builtin) in [(2, Profile::study()), (3, Profile::study_literal())] {
-        let mut listing = String::from("base = \"study\"\n");
-        for line in doc.lines() {
-            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            if cells.len() == 5 && cells[1].starts_with('`') && cells[1] != "`study`" {
-                let key = cells[1].trim_matches('`');
-                let value = cells[column].split_whitespace().next().unwrap();
-                let value = match value.strip_prefix('`') {
-                    Some(inner) => {
-                        let inner = inner.trim_end_matches('`');
-                        if inner.starts_with('"') {
-                            inner.to_owned()
-                        } else {
-                            format!("\"{inner}\"")
-                        }
-                    }
-                    None => value.to_owned(),
-                };
-                listing.push_str(&format!("{key} = {value}\n"));
-            }
-        }
+        let listing = common::profile_listing(column);
         let spec: ProfileSpec = toml::from_str(&listing).unwrap();
         assert_eq!(
             spec.resolve().unwrap(),

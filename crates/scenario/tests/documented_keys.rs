@@ -8,16 +8,14 @@
 //! then fails it until the documentation lists it.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use scenario::Scenario;
 use scenario::faults::spec::FaultSpec;
 use scenario::file::{Checks, Fleet, Load, Run};
 use simulator::ProfileSpec;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::repo;
 
 /// The fenced blocks of `lang` in a Markdown file.
 fn blocks(doc: &str, lang: &str) -> Vec<String> {
@@ -160,27 +158,8 @@ fn every_documented_scenario_key_is_read_and_every_read_key_is_documented() {
 
 #[test]
 fn every_profile_key_is_in_the_simulator_docs_table() {
-    // docs/simulator.md's table of built-in profiles: `| field | study | study-literal |`.
-    let text = std::fs::read_to_string(repo().join("docs/simulator.md")).unwrap();
-    let mut listing = String::from("base = \"study\"\n");
-    for line in text.lines() {
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        if cells.len() == 5 && cells[1].starts_with('`') && cells[1] != "`study`" {
-            let key = cells[1].trim_matches('`');
-            let value = cells[2].split_whitespace().next().unwrap();
-            let value = if value.starts_with('`') {
-                let inner = value.trim_matches('`');
-                if inner.starts_with('"') {
-                    inner.to_owned()
-                } else {
-                    format!("\"{inner}\"")
-                }
-            } else {
-                value.to_owned()
-            };
-            listing.push_str(&format!("{key} = {value}\n"));
-        }
-    }
+    // docs/simulator.md's table of built-in profiles, its `study` column.
+    let listing = common::profile_listing(2);
     let spec: ProfileSpec = toml::from_str(&listing).unwrap_or_else(|e| {
         panic!("docs/simulator.md lists a profile key the code does not read: {e}\n{listing}")
     });
