@@ -100,11 +100,13 @@ impl NativeKafka {
     /// replicated (up to 3 replicas, `min.insync.replicas` one less), and so are topics created
     /// without an explicit replication factor.
     pub fn start_cluster(parent: &Path, brokers: u32) -> Result<Vec<NativeKafka>> {
-        let found = crate::layout::find_kafka_libs().map_err(Error::Missing)?;
+        let found = crate::layout::find_kafka_libs()?;
         tracing::debug!(dir = %found.dir.display(), found_by = found.found_by, "Kafka jars");
         let libs = found.dir;
-        let java = which("java")
-            .ok_or_else(|| Error::Missing("java not found on PATH (Java 17 is needed)".into()))?;
+        let java = which("java").ok_or(Error::NotOnPath {
+            program: "java",
+            hint: "Java 17 is needed",
+        })?;
         let brokers = brokers.max(1);
         let ports = (0..brokers)
             .map(|_| {
@@ -129,11 +131,8 @@ impl NativeKafka {
             handles
                 .into_iter()
                 .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::Other(
-                            "a Kafka storage format thread panicked".into(),
-                        ))
-                    })
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Panicked("a Kafka storage format thread")))
                 })
                 .collect()
         });
@@ -349,7 +348,10 @@ impl NativeKafka {
                     kafka_admin::broker_ids(&probe, Duration::from_secs(5))
                 })
                 .await
-                .map_err(|e| Error::Other(format!("kafka probe task: {e}")))?;
+                .map_err(|source| Error::Join {
+                    task: "kafka probe",
+                    source,
+                })?;
                 match listed {
                     Ok(ids) if ids.contains(&(self.node_id as i32)) => break,
                     Ok(ids) => last_error = format!("metadata lists brokers {ids:?}"),
@@ -474,8 +476,7 @@ fn cluster_id() -> Result<String> {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     loop {
         let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| Error::Other(format!("no random bytes for the cluster id: {e}")))?;
+        getrandom::fill(&mut bytes).map_err(Error::Random)?;
         let bits = u128::from_be_bytes(bytes);
         // 128 bits as 22 base64 digits: 21 full 6-bit digits, then the last 2 bits padded with zeros.
         let mut id = String::with_capacity(22);
@@ -640,9 +641,10 @@ impl NativeClickHouse {
         } else if let Some(multi) = which("clickhouse") {
             (multi, vec!["server".to_owned()])
         } else {
-            return Err(Error::Missing(
-                "clickhouse-server not found on PATH (run ci/setup)".into(),
-            ));
+            return Err(Error::NotOnPath {
+                program: "clickhouse-server",
+                hint: "run ci/setup",
+            });
         };
         let name = match role {
             None => "clickhouse".to_owned(),
@@ -747,13 +749,12 @@ impl NativeClickHouse {
             if http_ping(self.http_port) {
                 let client = client_for(&self.endpoint.url, ADMIN_USER, &Secret::default(), None);
                 // The first query right after /ping may still be refused: retry it.
-                match client.query("SELECT version()").fetch_one::<String>().await {
-                    Ok(text) => {
-                        self.endpoint.version = ServerVersion::parse(&text).ok_or_else(|| {
-                            Error::Other(format!("unreadable ClickHouse version {text:?}"))
-                        })?;
+                match endpoints::clickhouse_server_version(&client).await {
+                    Ok(version) => {
+                        self.endpoint.version = version;
                         break;
                     }
+                    Err(e @ endpoints::Error::UnreadableVersion { .. }) => return Err(e.into()),
                     Err(e) => last_error = e.to_string(),
                 }
             }

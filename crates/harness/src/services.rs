@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use endpoints::{ClickHouseEndpoint, KafkaEndpoint};
 
 use crate::native::{ClickHousePorts, ClusterRole};
-use crate::topology::{NodeRef, Topology};
+use crate::topology::{NodeRef, Topology, TopologyError};
 use crate::zookeeper::NativeZooKeeper;
 use crate::{Error, NativeClickHouse, NativeKafka, Result, docker, external};
 
@@ -45,16 +45,19 @@ impl fmt::Display for ProviderKind {
     }
 }
 
+/// A provider name that is none of `native`, `docker`, `external`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown provider {0:?} (expected native, docker or external)")]
+pub struct UnknownProvider(pub String);
+
 impl FromStr for ProviderKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownProvider;
+    fn from_str(s: &str) -> Result<Self, UnknownProvider> {
         match s {
             "native" => Ok(ProviderKind::Native),
             "docker" => Ok(ProviderKind::Docker),
             "external" => Ok(ProviderKind::External),
-            other => Err(format!(
-                "unknown provider {other:?} (expected native, docker or external)"
-            )),
+            other => Err(UnknownProvider(other.to_owned())),
         }
     }
 }
@@ -153,7 +156,7 @@ impl Services {
         services_dir: &Path,
         topology: &Topology,
     ) -> Result<Services> {
-        topology.validate().map_err(Error::Topology)?;
+        topology.validate()?;
         match provider {
             ProviderKind::Native => {
                 std::fs::create_dir_all(services_dir).map_err(|e| {
@@ -180,9 +183,7 @@ impl Services {
             }
             ProviderKind::Docker => {
                 if topology.is_cluster() {
-                    return Err(Error::Topology(format!(
-                        "the docker provider starts single nodes only, not {topology}"
-                    )));
+                    return Err(TopologyError::DockerSingleNodes(*topology).into());
                 }
                 let containers = docker::start().await?;
                 Ok(Services {
@@ -278,16 +279,16 @@ impl Services {
 
     fn check_node(&self, node: &NodeRef) -> Result<()> {
         if self.native().is_none() {
-            return Err(Error::NoSuchNode(format!(
-                "{node}: the {} provider's servers are not evbench's to stop or start",
-                self.provider
-            )));
+            return Err(Error::NotManaged {
+                node: *node,
+                provider: self.provider,
+            });
         }
         if !self.topology.contains(node) {
-            return Err(Error::NoSuchNode(format!(
-                "{node} is not a server of {}",
-                self.topology
-            )));
+            return Err(Error::NoSuchNode {
+                node: *node,
+                topology: self.topology,
+            });
         }
         Ok(())
     }
@@ -419,9 +420,7 @@ impl Services {
                     return Ok(());
                 }
                 if cluster.zookeeper.as_ref().is_some_and(|z| !z.running()) {
-                    return Err(Error::StartOrder(format!(
-                        "{node} cannot start while ZooKeeper is stopped (a ClickHouse server with replicated tables refuses to start without it): start ZooKeeper first"
-                    )));
+                    return Err(Error::StartOrder(*node));
                 }
                 cluster.clickhouse[index].restart().await?;
             }
@@ -496,12 +495,11 @@ impl Services {
             }
             Ok::<(), Error>(())
         };
-        tokio::time::timeout(timeout, sync).await.map_err(|_| {
-            Error::Other(format!(
-                "the ClickHouse replicas did not catch up within {} s",
-                timeout.as_secs()
-            ))
-        })?
+        tokio::time::timeout(timeout, sync)
+            .await
+            .map_err(|_| Error::ReplicasBehind {
+                waited_s: timeout.as_secs(),
+            })?
     }
 
     /// Stops what the provider started (also done on drop).
@@ -519,16 +517,20 @@ async fn start_native(services_dir: &Path, topology: &Topology) -> Result<Native
         let zk_dir = services_dir.to_path_buf();
         let zookeeper = tokio::task::spawn_blocking(move || NativeZooKeeper::start_in(&zk_dir))
             .await
-            .map_err(|e| Error::Other(format!("zookeeper start-up task: {e}")))??;
+            .map_err(|source| Error::Join {
+                task: "zookeeper start-up",
+                source,
+            })??;
         let servers = start_clickhouse_cluster(services_dir, topology, zookeeper.port()).await?;
         (Some(zookeeper), servers)
     } else {
         // ClickHouse starts in well under a second; Kafka's JVM starts beside it.
         (None, vec![NativeClickHouse::start_in(services_dir).await?])
     };
-    let kafka = kafka
-        .await
-        .map_err(|e| Error::Other(format!("kafka start-up task: {e}")))??;
+    let kafka = kafka.await.map_err(|source| Error::Join {
+        task: "kafka start-up",
+        source,
+    })??;
     let bootstrap = kafka
         .iter()
         .map(|k| k.endpoint().bootstrap.clone())

@@ -53,13 +53,15 @@ impl NativeZooKeeper {
             .join(format!("zookeeper-{ZOOKEEPER_VERSION}.jar"))
             .is_file()
         {
-            return Err(Error::Missing(format!(
-                "ZooKeeper {ZOOKEEPER_VERSION} jars not found in {} (run ci/setup, or set EVBENCH_ZOOKEEPER_LIBS)",
-                libs.display()
-            )));
+            return Err(Error::ZooKeeperLibs {
+                version: ZOOKEEPER_VERSION,
+                dir: libs,
+            });
         }
-        let java = which("java")
-            .ok_or_else(|| Error::Missing("java not found on PATH (Java 17 is needed)".into()))?;
+        let java = which("java").ok_or(Error::NotOnPath {
+            program: "java",
+            hint: "Java 17 is needed",
+        })?;
         let dir = tempfile::Builder::new()
             .prefix("evbench-zookeeper-")
             .tempdir_in(parent)
