@@ -269,7 +269,7 @@ pub(crate) async fn start() -> Result<DockerServices> {
     let started = Instant::now();
     let version = loop {
         let probe = kafka.bootstrap.clone();
-        let kafka_ok = tokio::task::spawn_blocking(move || {
+        let kafka_ok = crate::blocking("kafka probe", move || {
             kafka_admin::broker_count(&probe, Duration::from_secs(2))
         })
         .await

@@ -64,14 +64,10 @@ pub(crate) async fn connect(
 /// asks for.
 async fn kafka_brokers(bootstrap: &str, topology: &Topology) -> Result<u32> {
     let probe = bootstrap.to_owned();
-    let brokers = tokio::task::spawn_blocking(move || {
+    let brokers = crate::blocking("kafka probe", move || {
         kafka_admin::broker_count(&probe, Duration::from_secs(10))
     })
-    .await
-    .map_err(|source| Error::Join {
-        task: "kafka probe",
-        source,
-    })?? as u32;
+    .await?? as u32;
     if brokers == 0 {
         return Err(Error::NoBroker {
             bootstrap: bootstrap.to_owned(),

@@ -23,6 +23,7 @@ pub mod layout;
 mod native;
 pub mod ports;
 pub mod process;
+mod server;
 mod services;
 pub mod smoke;
 pub mod storage;
@@ -31,6 +32,7 @@ pub mod zookeeper;
 
 pub use layout::KafkaLibsError;
 pub use native::{KAFKA_VERSION, NativeClickHouse, NativeKafka, cache_dir, kafka_libs_dir};
+pub use server::ManagedServer;
 pub use services::{ProviderKind, Services, UnknownProvider};
 pub use storage::{SERVICES_DIR_ENV, StorageInfo, services_dir};
 pub use topology::{CLICKHOUSE_CLUSTER, NodeRef, Topology, TopologyError};
@@ -155,6 +157,31 @@ pub enum Error {
         expected_count: u64,
         expected_sum: f64,
     },
+}
+
+/// Runs the blocking `work` (a Kafka metadata request, a server's start-up) on the runtime's
+/// blocking threads, started at once; `task` names it in the error when it panics.
+pub(crate) fn blocking<T: Send + 'static>(
+    task: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = Result<T>> {
+    let handle = tokio::task::spawn_blocking(work);
+    async move { handle.await.map_err(|source| Error::Join { task, source }) }
+}
+
+/// Asserts that `pom` (a path from the repository's root) pins `property` to `version`.
+#[cfg(test)]
+pub(crate) fn assert_pom_pins(pom: &str, property: &str, version: &str) {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(pom),
+    )
+    .unwrap();
+    assert!(
+        text.contains(&format!("<{property}>{version}</{property}>")),
+        "{pom} pins another {property} than {version}"
+    );
 }
 
 impl Error {

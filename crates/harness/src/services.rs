@@ -3,13 +3,14 @@
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use endpoints::{ClickHouseEndpoint, KafkaEndpoint};
 
 use crate::native::{ClickHousePorts, ClusterRole};
+use crate::server::{Probe, Readiness};
 use crate::topology::{NodeRef, Topology, TopologyError};
 use crate::zookeeper::NativeZooKeeper;
 use crate::{Error, NativeClickHouse, NativeKafka, Result, docker, external};
@@ -113,13 +114,13 @@ impl Drop for NativeCluster {
         let mut clickhouse: Vec<_> = self
             .clickhouse
             .iter_mut()
-            .filter_map(NativeClickHouse::take_process)
+            .filter_map(|server| server.take_process())
             .collect();
         crate::process::stop_all(&mut clickhouse);
         let mut kafka: Vec<_> = self
             .kafka
             .iter_mut()
-            .filter_map(NativeKafka::take_process)
+            .filter_map(|broker| broker.take_process())
             .collect();
         crate::process::stop_all(&mut kafka);
         if let Some(zookeeper) = &mut self.zookeeper {
@@ -261,7 +262,7 @@ impl Services {
             return Vec::new();
         };
         let mut groups = Vec::new();
-        if let Some(pgid) = cluster.zookeeper.as_ref().and_then(NativeZooKeeper::pgid) {
+        if let Some(pgid) = cluster.zookeeper.as_ref().and_then(|z| z.pgid()) {
             groups.push(("zookeeper".to_owned(), pgid));
         }
         for server in &cluster.clickhouse {
@@ -302,10 +303,7 @@ impl Services {
             NodeRef::ClickHouseReplica { shard, replica } => {
                 cluster.clickhouse[self.topology.clickhouse_index(shard, replica)].running()
             }
-            NodeRef::ZooKeeper => cluster
-                .zookeeper
-                .as_ref()
-                .is_some_and(NativeZooKeeper::running),
+            NodeRef::ZooKeeper => cluster.zookeeper.as_ref().is_some_and(|z| z.running()),
         })
     }
 
@@ -377,8 +375,8 @@ impl Services {
         Ok(())
     }
 
-    /// Kills `node` at once (SIGKILL), as a crash or a power cut would; [`start_node`]
-    /// (Self::start_node) brings it back (Kafka and ClickHouse recover their data).
+    /// Kills `node` at once (SIGKILL), as a crash or a power cut would;
+    /// [`start_node`](Self::start_node) brings it back (Kafka and ClickHouse recover their data).
     pub fn kill_node(&mut self, node: &NodeRef) -> Result<()> {
         self.check_node(node)?;
         let index = self.index_of(node);
@@ -511,26 +509,23 @@ impl Services {
 async fn start_native(services_dir: &Path, topology: &Topology) -> Result<NativeCluster> {
     let kafka_dir = services_dir.to_path_buf();
     let brokers = topology.kafka_brokers;
-    let kafka =
-        tokio::task::spawn_blocking(move || NativeKafka::start_cluster(&kafka_dir, brokers));
+    // Started at once, awaited at the end.
+    let kafka = crate::blocking("kafka start-up", move || {
+        NativeKafka::start_cluster(&kafka_dir, brokers)
+    });
     let (zookeeper, clickhouse) = if topology.clickhouse_cluster() {
         let zk_dir = services_dir.to_path_buf();
-        let zookeeper = tokio::task::spawn_blocking(move || NativeZooKeeper::start_in(&zk_dir))
-            .await
-            .map_err(|source| Error::Join {
-                task: "zookeeper start-up",
-                source,
-            })??;
+        let zookeeper = crate::blocking("zookeeper start-up", move || {
+            NativeZooKeeper::start_in(&zk_dir)
+        })
+        .await??;
         let servers = start_clickhouse_cluster(services_dir, topology, zookeeper.port()).await?;
         (Some(zookeeper), servers)
     } else {
         // ClickHouse starts in well under a second; Kafka's JVM starts beside it.
         (None, vec![NativeClickHouse::start_in(services_dir).await?])
     };
-    let kafka = kafka.await.map_err(|source| Error::Join {
-        task: "kafka start-up",
-        source,
-    })??;
+    let kafka = kafka.await??;
     let bootstrap = kafka
         .iter()
         .map(|k| k.endpoint().bootstrap.clone())
@@ -583,10 +578,18 @@ async fn start_clickhouse_cluster(
 /// Waits until `server` reaches ZooKeeper again and none of its replicated tables is
 /// read-only.
 async fn wait_for_coordination(server: &ClickHouseEndpoint) -> Result<()> {
-    let client = server.client();
-    let started = std::time::Instant::now();
-    let limit = Duration::from_secs(90);
-    loop {
+    let client = &server.client();
+    let name = format!("clickhouse at {}", server.url);
+    let readiness = Readiness {
+        interval: Duration::from_millis(200),
+        ..Readiness::new(
+            &name,
+            Instant::now(),
+            Duration::from_secs(90),
+            "replicated tables still read-only after ZooKeeper came back",
+        )
+    };
+    crate::server::wait_until_ready(&mut [], readiness, || async move {
         let reached = client
             .query("SELECT count() FROM system.zookeeper WHERE path = '/'")
             .fetch_one::<u64>()
@@ -596,7 +599,7 @@ async fn wait_for_coordination(server: &ClickHouseEndpoint) -> Result<()> {
             .fetch_one::<u64>()
             .await;
         match (reached, readonly) {
-            (Ok(_), Ok(0)) => return Ok(()),
+            (Ok(_), Ok(0)) => return Ok(Probe::Ready(())),
             (Ok(_), Ok(n)) => {
                 tracing::debug!(url = %server.url, readonly = n, "replicas still read-only")
             }
@@ -604,14 +607,7 @@ async fn wait_for_coordination(server: &ClickHouseEndpoint) -> Result<()> {
                 tracing::debug!(url = %server.url, error = %e, "no coordination yet")
             }
         }
-        if started.elapsed() > limit {
-            return Err(Error::NotReady {
-                name: format!("clickhouse at {}", server.url),
-                waited_s: limit.as_secs(),
-                last_error: "replicated tables still read-only after ZooKeeper came back".into(),
-                log_tail: String::new(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        Ok(Probe::NotYet(None))
+    })
+    .await
 }

@@ -59,7 +59,7 @@ async fn kafka_round_trip(services: &Services) -> Result<()> {
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(TOPIC, 0, Offset::Offset(first_offset))?;
     consumer.assign(&assignment)?;
-    tokio::task::spawn_blocking(move || {
+    crate::blocking("kafka round trip consumer", move || {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut next = 0usize;
         while next < MESSAGES {
@@ -86,11 +86,7 @@ async fn kafka_round_trip(services: &Services) -> Result<()> {
         }
         Ok(())
     })
-    .await
-    .map_err(|source| Error::Join {
-        task: "kafka round trip consumer",
-        source,
-    })?
+    .await?
 }
 
 #[derive(clickhouse::Row, serde::Serialize)]
