@@ -3,7 +3,8 @@
 //! The small crate every part that talks to Kafka or ClickHouse shares (the storage layer, the
 //! pipeline, the runner, the service launcher), so none of them pulls in another's machinery:
 //! * [`KafkaEndpoint`] and [`ClickHouseEndpoint`]: addresses, versions, configured clients;
-//! * [`Secret`]: passwords that are never printed; [`ServerVersion`];
+//! * [`Secret`]: passwords that are never printed; [`ServerVersion`], and a ClickHouse
+//!   server's ([`clickhouse_server_version`]);
 //! * [`kafka_admin`]: explicit topics, partition counts, consumer-group assignments;
 //! * [`ManagedClickHouse`]: a server whose configuration files evbench may write;
 //! * [`failover`]: clients of a ClickHouse cluster that move to another server when theirs stops.
@@ -35,6 +36,9 @@ pub enum Error {
     Join(#[from] tokio::task::JoinError),
     #[error(transparent)]
     ClickHouse(#[from] clickhouse::error::Error),
+    /// A ClickHouse server answered `SELECT version()` with something that is not a version.
+    #[error("unreadable ClickHouse version {text:?}")]
+    UnreadableVersion { text: String },
     #[error("{context}")]
     Io {
         context: String,
@@ -111,6 +115,13 @@ impl fmt::Display for ServerVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
+}
+
+/// Asks a ClickHouse server its version (`SELECT version()`): fails with the client's error
+/// when it does not answer, with [`Error::UnreadableVersion`] when the answer is no version.
+pub async fn clickhouse_server_version(client: &clickhouse::Client) -> Result<ServerVersion> {
+    let text: String = client.query("SELECT version()").fetch_one().await?;
+    ServerVersion::parse(&text).ok_or(Error::UnreadableVersion { text })
 }
 
 /// A Kafka cluster to talk to.

@@ -14,9 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::{Error, PROBE_INTERVAL, Result, ports};
-use endpoints::{
-    ClickHouseEndpoint, KafkaEndpoint, Secret, ServerVersion, client_for, kafka_admin,
-};
+use endpoints::{ClickHouseEndpoint, KafkaEndpoint, Secret, client_for, kafka_admin};
 
 /// The images, pinned: the broker matches the native provider's Kafka.
 pub const KAFKA_IMAGE: &str = "apache/kafka:4.1.1";
@@ -234,7 +232,7 @@ mod through_testcontainers {
         on_loopback(request.with_startup_timeout(START_TIMEOUT))
             .start()
             .await
-            .map_err(|e| Error::DockerUnavailable(format!("testcontainers: {e}")))
+            .map_err(Error::Testcontainers)
     }
 
     pub(super) async fn kafka(host_port: u16) -> Result<ContainerAsync<GenericImage>> {
@@ -271,7 +269,7 @@ pub(crate) async fn start() -> Result<DockerServices> {
     let started = Instant::now();
     let version = loop {
         let probe = kafka.bootstrap.clone();
-        let kafka_ok = tokio::task::spawn_blocking(move || {
+        let kafka_ok = crate::blocking("kafka probe", move || {
             kafka_admin::broker_count(&probe, Duration::from_secs(2))
         })
         .await
@@ -279,14 +277,14 @@ pub(crate) async fn start() -> Result<DockerServices> {
         .and_then(Result::ok)
         .is_some_and(|n| n > 0);
         // The first query right after start-up may be refused: keep asking.
-        let clickhouse_version = client_for(&url, "default", &Secret::default(), None)
-            .query("SELECT version()")
-            .fetch_one::<String>()
-            .await
-            .ok();
-        if let (true, Some(text)) = (kafka_ok, clickhouse_version) {
-            break ServerVersion::parse(&text)
-                .ok_or_else(|| Error::Other(format!("unreadable ClickHouse version {text:?}")))?;
+        let client = client_for(&url, "default", &Secret::default(), None);
+        match (
+            kafka_ok,
+            endpoints::clickhouse_server_version(&client).await,
+        ) {
+            (true, Ok(version)) => break version,
+            (true, Err(e @ endpoints::Error::UnreadableVersion { .. })) => return Err(e.into()),
+            _ => {}
         }
         if started.elapsed() > START_TIMEOUT {
             return Err(Error::NotReady {

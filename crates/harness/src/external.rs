@@ -2,14 +2,12 @@
 
 use std::time::Duration;
 
-use endpoints::{
-    ClickHouseEndpoint, KafkaEndpoint, Secret, ServerVersion, client_with_failover, kafka_admin,
-};
+use endpoints::{ClickHouseEndpoint, KafkaEndpoint, Secret, client_with_failover, kafka_admin};
 
-use crate::{Error, Result, Topology};
+use crate::{Error, Result, Topology, TopologyError};
 
-fn var(name: &str) -> Result<String> {
-    std::env::var(name).map_err(|_| Error::Missing(format!("the external provider needs {name}")))
+fn var(name: &'static str) -> Result<String> {
+    std::env::var(name).map_err(|_| Error::ExternalUnset(name))
 }
 
 /// Reads the endpoints from the environment and checks that both servers answer, and that they
@@ -28,9 +26,7 @@ pub(crate) async fn connect(
         .map(str::to_owned)
         .collect();
     let Some((url, failover)) = urls.split_first() else {
-        return Err(Error::Missing(
-            "EVBENCH_CLICKHOUSE_URL names no server".into(),
-        ));
+        return Err(Error::NoClickHouseUrl);
     };
     let cluster = std::env::var("EVBENCH_CLICKHOUSE_CLUSTER")
         .ok()
@@ -38,63 +34,16 @@ pub(crate) async fn connect(
     let user = std::env::var("EVBENCH_CLICKHOUSE_USER").unwrap_or_else(|_| "default".into());
     let password = Secret::new(std::env::var("EVBENCH_CLICKHOUSE_PASSWORD").unwrap_or_default());
 
-    let probe = bootstrap.clone();
-    let brokers = tokio::task::spawn_blocking(move || {
-        kafka_admin::broker_count(&probe, Duration::from_secs(10))
-    })
-    .await
-    .map_err(|e| Error::Other(e.to_string()))??;
-    if brokers == 0 {
-        return Err(Error::Other(format!(
-            "Kafka at {bootstrap} lists no broker"
-        )));
-    }
-    if (brokers as u32) < topology.kafka_brokers {
-        return Err(Error::Topology(format!(
-            "Kafka at {bootstrap} lists {brokers} broker(s); the scenario asks for {}",
-            topology.kafka_brokers
-        )));
-    }
+    let brokers = kafka_brokers(&bootstrap, topology).await?;
     let client = client_with_failover(url, failover, &user, &password, None);
-    let text: String = client.query("SELECT version()").fetch_one().await?;
-    let version = ServerVersion::parse(&text)
-        .ok_or_else(|| Error::Other(format!("unreadable ClickHouse version {text:?}")))?;
-    let mut found = Topology {
-        kafka_brokers: brokers as u32,
-        clickhouse_shards: 1,
-        clickhouse_replicas: 1,
+    let version = endpoints::clickhouse_server_version(&client).await?;
+    let (clickhouse_shards, clickhouse_replicas) =
+        clickhouse_shape(&client, url, cluster.as_deref(), topology).await?;
+    let found = Topology {
+        kafka_brokers: brokers,
+        clickhouse_shards,
+        clickhouse_replicas,
     };
-    match &cluster {
-        Some(name) => {
-            let (shards, replicas): (u32, u32) = client
-                .query("SELECT toUInt32(uniqExact(shard_num)), toUInt32(max(replica_num)) FROM system.clusters WHERE cluster = ?")
-                .bind(name.as_str())
-                .fetch_one()
-                .await?;
-            if shards == 0 {
-                return Err(Error::Topology(format!(
-                    "EVBENCH_CLICKHOUSE_CLUSTER={name}, but the server at {url} has no such cluster in system.clusters"
-                )));
-            }
-            found.clickhouse_shards = shards;
-            found.clickhouse_replicas = replicas;
-            if topology.clickhouse_cluster()
-                && (shards, replicas) != (topology.clickhouse_shards, topology.clickhouse_replicas)
-            {
-                return Err(Error::Topology(format!(
-                    "the ClickHouse cluster {name} has {shards} shard(s) × {replicas} replica(s); the scenario asks for {} × {}",
-                    topology.clickhouse_shards, topology.clickhouse_replicas
-                )));
-            }
-        }
-        None if topology.clickhouse_cluster() => {
-            return Err(Error::Topology(format!(
-                "the scenario asks for a ClickHouse cluster of {} × {}: name it in EVBENCH_CLICKHOUSE_CLUSTER (its servers need the macros {{shard}} and {{replica}})",
-                topology.clickhouse_shards, topology.clickhouse_replicas
-            )));
-        }
-        None => {}
-    }
     // Kafka does not report its release over the protocol; say so rather than guess.
     let kafka = KafkaEndpoint {
         bootstrap,
@@ -109,4 +58,74 @@ pub(crate) async fn connect(
         failover: failover.to_vec(),
     };
     Ok((kafka, clickhouse, found))
+}
+
+/// How many brokers the Kafka at `bootstrap` lists: at least one, and as many as `topology`
+/// asks for.
+async fn kafka_brokers(bootstrap: &str, topology: &Topology) -> Result<u32> {
+    let probe = bootstrap.to_owned();
+    let brokers = crate::blocking("kafka probe", move || {
+        kafka_admin::broker_count(&probe, Duration::from_secs(10))
+    })
+    .await?? as u32;
+    if brokers == 0 {
+        return Err(Error::NoBroker {
+            bootstrap: bootstrap.to_owned(),
+        });
+    }
+    if brokers < topology.kafka_brokers {
+        return Err(TopologyError::TooFewBrokers {
+            bootstrap: bootstrap.to_owned(),
+            brokers,
+            wanted: topology.kafka_brokers,
+        }
+        .into());
+    }
+    Ok(brokers)
+}
+
+/// The shards and replicas of the ClickHouse cluster `cluster` as the server at `url` (asked
+/// through `client`) has it in `system.clusters` (1 × 1 without a cluster), checked against the
+/// cluster `topology` asks for.
+async fn clickhouse_shape(
+    client: &clickhouse::Client,
+    url: &str,
+    cluster: Option<&str>,
+    topology: &Topology,
+) -> Result<(u32, u32)> {
+    let Some(name) = cluster else {
+        if topology.clickhouse_cluster() {
+            return Err(TopologyError::ClusterUnnamed {
+                shards: topology.clickhouse_shards,
+                replicas: topology.clickhouse_replicas,
+            }
+            .into());
+        }
+        return Ok((1, 1));
+    };
+    let (shards, replicas): (u32, u32) = client
+        .query("SELECT toUInt32(uniqExact(shard_num)), toUInt32(max(replica_num)) FROM system.clusters WHERE cluster = ?")
+        .bind(name)
+        .fetch_one()
+        .await?;
+    if shards == 0 {
+        return Err(TopologyError::NoSuchCluster {
+            name: name.to_owned(),
+            url: url.to_owned(),
+        }
+        .into());
+    }
+    if topology.clickhouse_cluster()
+        && (shards, replicas) != (topology.clickhouse_shards, topology.clickhouse_replicas)
+    {
+        return Err(TopologyError::ClusterShape {
+            name: name.to_owned(),
+            shards,
+            replicas,
+            wanted_shards: topology.clickhouse_shards,
+            wanted_replicas: topology.clickhouse_replicas,
+        }
+        .into());
+    }
+    Ok((shards, replicas))
 }

@@ -20,6 +20,24 @@ pub struct KafkaLibs {
     pub found_by: &'static str,
 }
 
+/// Why no Kafka jars were found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KafkaLibsError {
+    /// `$EVBENCH_KAFKA_LIBS` is set (nothing else is then tried) to a directory without the
+    /// server jar.
+    #[error(
+        "EVBENCH_KAFKA_LIBS is {}, which holds no Kafka server jar (kafka_2.13-*.jar)",
+        dir.display()
+    )]
+    NoServerJar { dir: PathBuf },
+    /// None of the places holds them; `looked` says each and what was there.
+    #[error(
+        "Kafka's jars not found; looked at {} — run ci/setup, or set EVBENCH_KAFKA_LIBS or KAFKA_HOME",
+        looked.join(", ")
+    )]
+    NotFound { looked: Vec<String> },
+}
+
 /// What the lookup reads from its surroundings (the process's in [`find_kafka_libs`], fake
 /// trees in tests).
 pub(crate) struct Surroundings<'a> {
@@ -28,7 +46,7 @@ pub(crate) struct Surroundings<'a> {
 }
 
 /// Finds the Kafka jars of this machine, or says every place it looked.
-pub fn find_kafka_libs() -> Result<KafkaLibs, String> {
+pub fn find_kafka_libs() -> Result<KafkaLibs, KafkaLibsError> {
     let var = |name: &str| std::env::var_os(name);
     find(&Surroundings {
         var: &var,
@@ -38,7 +56,7 @@ pub fn find_kafka_libs() -> Result<KafkaLibs, String> {
     })
 }
 
-pub(crate) fn find(s: &Surroundings<'_>) -> Result<KafkaLibs, String> {
+pub(crate) fn find(s: &Surroundings<'_>) -> Result<KafkaLibs, KafkaLibsError> {
     if let Some(dir) = (s.var)("EVBENCH_KAFKA_LIBS") {
         let dir = PathBuf::from(dir);
         return if has_server_jar(&dir) {
@@ -47,10 +65,7 @@ pub(crate) fn find(s: &Surroundings<'_>) -> Result<KafkaLibs, String> {
                 found_by: "EVBENCH_KAFKA_LIBS",
             })
         } else {
-            Err(format!(
-                "EVBENCH_KAFKA_LIBS is {}, which holds no Kafka server jar (kafka_2.13-*.jar)",
-                dir.display()
-            ))
+            Err(KafkaLibsError::NoServerJar { dir })
         };
     }
     let mut looked = vec!["EVBENCH_KAFKA_LIBS (unset)".to_owned()];
@@ -95,10 +110,7 @@ pub(crate) fn find(s: &Surroundings<'_>) -> Result<KafkaLibs, String> {
         });
     }
     looked.push(format!("{} (ci/setup's cache: absent)", s.cache.display()));
-    Err(format!(
-        "Kafka's jars not found; looked at {} — run ci/setup, or set EVBENCH_KAFKA_LIBS or KAFKA_HOME",
-        looked.join(", ")
-    ))
+    Err(KafkaLibsError::NotFound { looked })
 }
 
 /// Whether `dir` holds Kafka's server jar (`kafka_2.13-4.1.1.jar`, not `kafka-clients-…`).
@@ -133,7 +145,7 @@ mod tests {
         home
     }
 
-    fn find_with(vars: &[(&str, OsString)], cache: &Path) -> Result<KafkaLibs, String> {
+    fn find_with(vars: &[(&str, OsString)], cache: &Path) -> Result<KafkaLibs, KafkaLibsError> {
         let vars: HashMap<String, OsString> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
@@ -169,7 +181,8 @@ mod tests {
             ],
             &root.path().join("cache"),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("EVBENCH_KAFKA_LIBS") && err.contains("no Kafka server jar"),
             "{err}"
@@ -213,7 +226,9 @@ mod tests {
         let cache = root.path().join("cache/kafka-4.1.1/libs");
         // A KAFKA_HOME without the server jar does not stop the search.
         let broken = install(root.path(), "broken", false);
-        let err = find_with(&[("KAFKA_HOME", broken.clone().into())], &cache).unwrap_err();
+        let err = find_with(&[("KAFKA_HOME", broken.clone().into())], &cache)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("EVBENCH_KAFKA_LIBS (unset)"), "{err}");
         assert!(err.contains("KAFKA_HOME: no server jar"), "{err}");
         assert!(

@@ -23,16 +23,19 @@ pub mod layout;
 mod native;
 pub mod ports;
 pub mod process;
+mod server;
 mod services;
 pub mod smoke;
 pub mod storage;
 mod topology;
 pub mod zookeeper;
 
+pub use layout::KafkaLibsError;
 pub use native::{KAFKA_VERSION, NativeClickHouse, NativeKafka, cache_dir, kafka_libs_dir};
-pub use services::{ProviderKind, Services};
+pub use server::ManagedServer;
+pub use services::{ProviderKind, Services, UnknownProvider};
 pub use storage::{SERVICES_DIR_ENV, StorageInfo, services_dir};
-pub use topology::{CLICKHOUSE_CLUSTER, NodeRef, Topology};
+pub use topology::{CLICKHOUSE_CLUSTER, NodeRef, Topology, TopologyError};
 pub use zookeeper::{NativeZooKeeper, ZOOKEEPER_VERSION};
 
 /// Errors of the harness.
@@ -58,10 +61,38 @@ pub enum Error {
         last_error: String,
         log_tail: String,
     },
-    #[error("{0}")]
-    Missing(String),
+    /// Kafka's jars are nowhere evbench looks for them.
+    #[error(transparent)]
+    KafkaLibs(#[from] KafkaLibsError),
+    /// ZooKeeper's jars are not where `ci/setup` puts them.
+    #[error("ZooKeeper {version} jars not found in {} (run ci/setup, or set EVBENCH_ZOOKEEPER_LIBS)", dir.display())]
+    ZooKeeperLibs {
+        version: &'static str,
+        dir: std::path::PathBuf,
+    },
+    /// A program a native server needs is not on `PATH`.
+    #[error("{program} not found on PATH ({hint})")]
+    NotOnPath {
+        program: &'static str,
+        hint: &'static str,
+    },
+    /// A variable the external provider needs is not set.
+    #[error("the external provider needs {0}")]
+    ExternalUnset(&'static str),
+    #[error("EVBENCH_CLICKHOUSE_URL names no server")]
+    NoClickHouseUrl,
+    /// Every port the OS offered had been handed out already.
+    #[error("no free loopback port found in {tries} tries")]
+    NoFreePort { tries: u32 },
+    /// The external Kafka answers without a broker.
+    #[error("Kafka at {bootstrap} lists no broker")]
+    NoBroker { bootstrap: String },
+    /// Why no Docker engine can be used, as the `docker` command line said it.
     #[error("the docker provider is not available: {0}")]
     DockerUnavailable(String),
+    #[cfg(feature = "testcontainers")]
+    #[error("the docker provider is not available: testcontainers")]
+    Testcontainers(#[source] testcontainers::TestcontainersError),
     #[error(transparent)]
     Endpoints(#[from] endpoints::Error),
     #[error(transparent)]
@@ -71,15 +102,86 @@ pub enum Error {
     /// A topology the provider cannot give (counts out of range, a cluster from `docker`, an
     /// external cluster of another shape).
     #[error("topology: {0}")]
-    Topology(String),
-    /// A node that is not part of the services (or not evbench's to stop).
-    #[error("no such node: {0}")]
-    NoSuchNode(String),
-    /// A node asked to start before what it depends on.
-    #[error("start order: {0}")]
-    StartOrder(String),
-    #[error("{0}")]
-    Other(String),
+    Topology(#[from] TopologyError),
+    /// A node of a provider whose servers are not evbench's to stop.
+    #[error(
+        "no such node: {node}: the {provider} provider's servers are not evbench's to stop or start"
+    )]
+    NotManaged {
+        node: NodeRef,
+        provider: ProviderKind,
+    },
+    /// A node that is not part of the services.
+    #[error("no such node: {node} is not a server of {topology}")]
+    NoSuchNode { node: NodeRef, topology: Topology },
+    /// A node asked to start before what it depends on: a ClickHouse server of a cluster while
+    /// ZooKeeper is stopped.
+    #[error(
+        "start order: {0} cannot start while ZooKeeper is stopped (a ClickHouse server with replicated tables refuses to start without it): start ZooKeeper first"
+    )]
+    StartOrder(NodeRef),
+    /// A task of the harness (a blocking probe, a server's start-up) panicked or was cancelled.
+    #[error("the {task} task failed")]
+    Join {
+        task: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// A thread of the harness panicked.
+    #[error("{0} panicked")]
+    Panicked(&'static str),
+    #[error("no random bytes for the cluster id")]
+    Random(#[source] getrandom::Error),
+    /// The ClickHouse replicas of a cluster did not fetch what the others hold in time.
+    #[error("the ClickHouse replicas did not catch up within {waited_s} s")]
+    ReplicasBehind { waited_s: u64 },
+    /// A produced message's delivery was cancelled (the producer went away).
+    #[error("kafka delivery cancelled")]
+    DeliveryCancelled,
+    /// Fewer messages came back than were produced.
+    #[error("kafka round trip: {got} of {expected} messages came back")]
+    KafkaRoundTrip { got: usize, expected: usize },
+    /// Another message came back than the one produced at its place.
+    #[error("kafka round trip: expected {expected:?}, got {got:?}")]
+    KafkaMismatch {
+        expected: String,
+        got: Option<String>,
+    },
+    /// The rows read back are not those inserted.
+    #[error(
+        "clickhouse round trip: read back {count} rows summing to {sum}, expected {expected_count} and {expected_sum}"
+    )]
+    ClickHouseRoundTrip {
+        count: u64,
+        sum: f64,
+        expected_count: u64,
+        expected_sum: f64,
+    },
+}
+
+/// Runs the blocking `work` (a Kafka metadata request, a server's start-up) on the runtime's
+/// blocking threads, started at once; `task` names it in the error when it panics.
+pub(crate) fn blocking<T: Send + 'static>(
+    task: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = Result<T>> {
+    let handle = tokio::task::spawn_blocking(work);
+    async move { handle.await.map_err(|source| Error::Join { task, source }) }
+}
+
+/// Asserts that `pom` (a path from the repository's root) pins `property` to `version`.
+#[cfg(test)]
+pub(crate) fn assert_pom_pins(pom: &str, property: &str, version: &str) {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(pom),
+    )
+    .unwrap();
+    assert!(
+        text.contains(&format!("<{property}>{version}</{property}>")),
+        "{pom} pins another {property} than {version}"
+    );
 }
 
 impl Error {

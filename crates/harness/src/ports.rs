@@ -13,7 +13,8 @@ static HANDED_OUT: LazyLock<Mutex<HashSet<u16>>> = LazyLock::new(|| Mutex::new(H
 
 /// A loopback port that is free now and that this process has not handed out before.
 pub fn free_port() -> Result<u16> {
-    for _ in 0..64 {
+    const TRIES: u32 = 64;
+    for _ in 0..TRIES {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .map_err(|e| Error::io("bind a free port", e))?;
         let port = listener
@@ -25,7 +26,5 @@ pub fn free_port() -> Result<u16> {
             return Ok(port);
         }
     }
-    Err(Error::Other(
-        "no free loopback port found in 64 tries".into(),
-    ))
+    Err(Error::NoFreePort { tries: TRIES })
 }

@@ -3,14 +3,15 @@
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use endpoints::{ClickHouseEndpoint, KafkaEndpoint};
 
 use crate::native::{ClickHousePorts, ClusterRole};
-use crate::topology::{NodeRef, Topology};
+use crate::server::{Probe, Readiness};
+use crate::topology::{NodeRef, Topology, TopologyError};
 use crate::zookeeper::NativeZooKeeper;
 use crate::{Error, NativeClickHouse, NativeKafka, Result, docker, external};
 
@@ -45,16 +46,19 @@ impl fmt::Display for ProviderKind {
     }
 }
 
+/// A provider name that is none of `native`, `docker`, `external`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown provider {0:?} (expected native, docker or external)")]
+pub struct UnknownProvider(pub String);
+
 impl FromStr for ProviderKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownProvider;
+    fn from_str(s: &str) -> Result<Self, UnknownProvider> {
         match s {
             "native" => Ok(ProviderKind::Native),
             "docker" => Ok(ProviderKind::Docker),
             "external" => Ok(ProviderKind::External),
-            other => Err(format!(
-                "unknown provider {other:?} (expected native, docker or external)"
-            )),
+            other => Err(UnknownProvider(other.to_owned())),
         }
     }
 }
@@ -110,13 +114,13 @@ impl Drop for NativeCluster {
         let mut clickhouse: Vec<_> = self
             .clickhouse
             .iter_mut()
-            .filter_map(NativeClickHouse::take_process)
+            .filter_map(|server| server.take_process())
             .collect();
         crate::process::stop_all(&mut clickhouse);
         let mut kafka: Vec<_> = self
             .kafka
             .iter_mut()
-            .filter_map(NativeKafka::take_process)
+            .filter_map(|broker| broker.take_process())
             .collect();
         crate::process::stop_all(&mut kafka);
         if let Some(zookeeper) = &mut self.zookeeper {
@@ -153,7 +157,7 @@ impl Services {
         services_dir: &Path,
         topology: &Topology,
     ) -> Result<Services> {
-        topology.validate().map_err(Error::Topology)?;
+        topology.validate()?;
         match provider {
             ProviderKind::Native => {
                 std::fs::create_dir_all(services_dir).map_err(|e| {
@@ -180,9 +184,7 @@ impl Services {
             }
             ProviderKind::Docker => {
                 if topology.is_cluster() {
-                    return Err(Error::Topology(format!(
-                        "the docker provider starts single nodes only, not {topology}"
-                    )));
+                    return Err(TopologyError::DockerSingleNodes(*topology).into());
                 }
                 let containers = docker::start().await?;
                 Ok(Services {
@@ -260,7 +262,7 @@ impl Services {
             return Vec::new();
         };
         let mut groups = Vec::new();
-        if let Some(pgid) = cluster.zookeeper.as_ref().and_then(NativeZooKeeper::pgid) {
+        if let Some(pgid) = cluster.zookeeper.as_ref().and_then(|z| z.pgid()) {
             groups.push(("zookeeper".to_owned(), pgid));
         }
         for server in &cluster.clickhouse {
@@ -278,16 +280,16 @@ impl Services {
 
     fn check_node(&self, node: &NodeRef) -> Result<()> {
         if self.native().is_none() {
-            return Err(Error::NoSuchNode(format!(
-                "{node}: the {} provider's servers are not evbench's to stop or start",
-                self.provider
-            )));
+            return Err(Error::NotManaged {
+                node: *node,
+                provider: self.provider,
+            });
         }
         if !self.topology.contains(node) {
-            return Err(Error::NoSuchNode(format!(
-                "{node} is not a server of {}",
-                self.topology
-            )));
+            return Err(Error::NoSuchNode {
+                node: *node,
+                topology: self.topology,
+            });
         }
         Ok(())
     }
@@ -301,10 +303,7 @@ impl Services {
             NodeRef::ClickHouseReplica { shard, replica } => {
                 cluster.clickhouse[self.topology.clickhouse_index(shard, replica)].running()
             }
-            NodeRef::ZooKeeper => cluster
-                .zookeeper
-                .as_ref()
-                .is_some_and(NativeZooKeeper::running),
+            NodeRef::ZooKeeper => cluster.zookeeper.as_ref().is_some_and(|z| z.running()),
         })
     }
 
@@ -376,8 +375,8 @@ impl Services {
         Ok(())
     }
 
-    /// Kills `node` at once (SIGKILL), as a crash or a power cut would; [`start_node`]
-    /// (Self::start_node) brings it back (Kafka and ClickHouse recover their data).
+    /// Kills `node` at once (SIGKILL), as a crash or a power cut would;
+    /// [`start_node`](Self::start_node) brings it back (Kafka and ClickHouse recover their data).
     pub fn kill_node(&mut self, node: &NodeRef) -> Result<()> {
         self.check_node(node)?;
         let index = self.index_of(node);
@@ -419,9 +418,7 @@ impl Services {
                     return Ok(());
                 }
                 if cluster.zookeeper.as_ref().is_some_and(|z| !z.running()) {
-                    return Err(Error::StartOrder(format!(
-                        "{node} cannot start while ZooKeeper is stopped (a ClickHouse server with replicated tables refuses to start without it): start ZooKeeper first"
-                    )));
+                    return Err(Error::StartOrder(*node));
                 }
                 cluster.clickhouse[index].restart().await?;
             }
@@ -496,12 +493,11 @@ impl Services {
             }
             Ok::<(), Error>(())
         };
-        tokio::time::timeout(timeout, sync).await.map_err(|_| {
-            Error::Other(format!(
-                "the ClickHouse replicas did not catch up within {} s",
-                timeout.as_secs()
-            ))
-        })?
+        tokio::time::timeout(timeout, sync)
+            .await
+            .map_err(|_| Error::ReplicasBehind {
+                waited_s: timeout.as_secs(),
+            })?
     }
 
     /// Stops what the provider started (also done on drop).
@@ -513,22 +509,23 @@ impl Services {
 async fn start_native(services_dir: &Path, topology: &Topology) -> Result<NativeCluster> {
     let kafka_dir = services_dir.to_path_buf();
     let brokers = topology.kafka_brokers;
-    let kafka =
-        tokio::task::spawn_blocking(move || NativeKafka::start_cluster(&kafka_dir, brokers));
+    // Started at once, awaited at the end.
+    let kafka = crate::blocking("kafka start-up", move || {
+        NativeKafka::start_cluster(&kafka_dir, brokers)
+    });
     let (zookeeper, clickhouse) = if topology.clickhouse_cluster() {
         let zk_dir = services_dir.to_path_buf();
-        let zookeeper = tokio::task::spawn_blocking(move || NativeZooKeeper::start_in(&zk_dir))
-            .await
-            .map_err(|e| Error::Other(format!("zookeeper start-up task: {e}")))??;
+        let zookeeper = crate::blocking("zookeeper start-up", move || {
+            NativeZooKeeper::start_in(&zk_dir)
+        })
+        .await??;
         let servers = start_clickhouse_cluster(services_dir, topology, zookeeper.port()).await?;
         (Some(zookeeper), servers)
     } else {
         // ClickHouse starts in well under a second; Kafka's JVM starts beside it.
         (None, vec![NativeClickHouse::start_in(services_dir).await?])
     };
-    let kafka = kafka
-        .await
-        .map_err(|e| Error::Other(format!("kafka start-up task: {e}")))??;
+    let kafka = kafka.await??;
     let bootstrap = kafka
         .iter()
         .map(|k| k.endpoint().bootstrap.clone())
@@ -581,10 +578,18 @@ async fn start_clickhouse_cluster(
 /// Waits until `server` reaches ZooKeeper again and none of its replicated tables is
 /// read-only.
 async fn wait_for_coordination(server: &ClickHouseEndpoint) -> Result<()> {
-    let client = server.client();
-    let started = std::time::Instant::now();
-    let limit = Duration::from_secs(90);
-    loop {
+    let client = &server.client();
+    let name = format!("clickhouse at {}", server.url);
+    let readiness = Readiness {
+        interval: Duration::from_millis(200),
+        ..Readiness::new(
+            &name,
+            Instant::now(),
+            Duration::from_secs(90),
+            "replicated tables still read-only after ZooKeeper came back",
+        )
+    };
+    crate::server::wait_until_ready(&mut [], readiness, || async move {
         let reached = client
             .query("SELECT count() FROM system.zookeeper WHERE path = '/'")
             .fetch_one::<u64>()
@@ -594,7 +599,7 @@ async fn wait_for_coordination(server: &ClickHouseEndpoint) -> Result<()> {
             .fetch_one::<u64>()
             .await;
         match (reached, readonly) {
-            (Ok(_), Ok(0)) => return Ok(()),
+            (Ok(_), Ok(0)) => return Ok(Probe::Ready(())),
             (Ok(_), Ok(n)) => {
                 tracing::debug!(url = %server.url, readonly = n, "replicas still read-only")
             }
@@ -602,14 +607,7 @@ async fn wait_for_coordination(server: &ClickHouseEndpoint) -> Result<()> {
                 tracing::debug!(url = %server.url, error = %e, "no coordination yet")
             }
         }
-        if started.elapsed() > limit {
-            return Err(Error::NotReady {
-                name: format!("clickhouse at {}", server.url),
-                waited_s: limit.as_secs(),
-                last_error: "replicated tables still read-only after ZooKeeper came back".into(),
-                log_tail: String::new(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        Ok(Probe::NotYet(None))
+    })
+    .await
 }

@@ -46,7 +46,7 @@ async fn kafka_round_trip(services: &Services) -> Result<()> {
     for delivery in deliveries {
         let delivered = delivery
             .await
-            .map_err(|_| Error::Other("kafka delivery cancelled".into()))?
+            .map_err(|_| Error::DeliveryCancelled)?
             .map_err(|(e, _)| e)?;
         first_offset = first_offset.min(delivered.offset);
     }
@@ -59,14 +59,15 @@ async fn kafka_round_trip(services: &Services) -> Result<()> {
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(TOPIC, 0, Offset::Offset(first_offset))?;
     consumer.assign(&assignment)?;
-    tokio::task::spawn_blocking(move || {
+    crate::blocking("kafka round trip consumer", move || {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut next = 0usize;
         while next < MESSAGES {
             if Instant::now() > deadline {
-                return Err(Error::Other(format!(
-                    "kafka round trip: {next} of {MESSAGES} messages came back"
-                )));
+                return Err(Error::KafkaRoundTrip {
+                    got: next,
+                    expected: MESSAGES,
+                });
             }
             let Some(message) = consumer.poll(Duration::from_millis(200)) else {
                 continue;
@@ -74,17 +75,18 @@ async fn kafka_round_trip(services: &Services) -> Result<()> {
             let message = message?;
             let expected = format!("{run}:{next}");
             if message.payload() != Some(expected.as_bytes()) {
-                return Err(Error::Other(format!(
-                    "kafka round trip: expected {expected:?}, got {:?}",
-                    message.payload().map(String::from_utf8_lossy)
-                )));
+                return Err(Error::KafkaMismatch {
+                    expected,
+                    got: message
+                        .payload()
+                        .map(|p| String::from_utf8_lossy(p).into_owned()),
+                });
             }
             next += 1;
         }
         Ok(())
     })
-    .await
-    .map_err(|e| Error::Other(e.to_string()))?
+    .await?
 }
 
 #[derive(clickhouse::Row, serde::Serialize)]
@@ -126,9 +128,12 @@ async fn clickhouse_round_trip(services: &Services) -> Result<()> {
         .await?;
     let expected_sum = (ROWS * (ROWS - 1) / 2) as f64;
     if count != ROWS || sum != expected_sum {
-        return Err(Error::Other(format!(
-            "clickhouse round trip: read back {count} rows summing to {sum}, expected {ROWS} and {expected_sum}"
-        )));
+        return Err(Error::ClickHouseRoundTrip {
+            count,
+            sum,
+            expected_count: ROWS,
+            expected_sum,
+        });
     }
     Ok(())
 }

@@ -70,27 +70,22 @@ impl Topology {
     }
 
     /// Refuses counts of zero and more nodes than fit on one machine.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), TopologyError> {
         for (what, n) in [
             ("Kafka brokers", self.kafka_brokers),
             ("ClickHouse shards", self.clickhouse_shards),
             ("ClickHouse replicas", self.clickhouse_replicas),
         ] {
             if !(1..=Self::MAX_NODES).contains(&n) {
-                return Err(format!(
-                    "{what}: {n}; between 1 and {} on one machine",
-                    Self::MAX_NODES
-                ));
+                return Err(TopologyError::Count { what, count: n });
             }
         }
         if self.clickhouse_servers() > Self::MAX_NODES {
-            return Err(format!(
-                "{} ClickHouse servers ({} shards × {} replicas); at most {} on one machine",
-                self.clickhouse_servers(),
-                self.clickhouse_shards,
-                self.clickhouse_replicas,
-                Self::MAX_NODES
-            ));
+            return Err(TopologyError::TooManyClickHouseServers {
+                servers: self.clickhouse_servers(),
+                shards: self.clickhouse_shards,
+                replicas: self.clickhouse_replicas,
+            });
         }
         Ok(())
     }
@@ -159,6 +154,56 @@ impl fmt::Display for Topology {
             write!(f, "{brokers}, 1 ClickHouse server")
         }
     }
+}
+
+/// A topology the provider cannot give.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopologyError {
+    /// Zero servers of a kind, or more than fit on one machine.
+    #[error(
+        "{what}: {count}; between 1 and {} on one machine",
+        Topology::MAX_NODES
+    )]
+    Count { what: &'static str, count: u32 },
+    #[error(
+        "{servers} ClickHouse servers ({shards} shards × {replicas} replicas); at most {} on one machine",
+        Topology::MAX_NODES
+    )]
+    TooManyClickHouseServers {
+        servers: u32,
+        shards: u32,
+        replicas: u32,
+    },
+    #[error("the docker provider starts single nodes only, not {0}")]
+    DockerSingleNodes(Topology),
+    /// The external Kafka has fewer brokers than asked for.
+    #[error("Kafka at {bootstrap} lists {brokers} broker(s); the scenario asks for {wanted}")]
+    TooFewBrokers {
+        bootstrap: String,
+        brokers: u32,
+        wanted: u32,
+    },
+    /// The external servers have no cluster of the name given.
+    #[error(
+        "EVBENCH_CLICKHOUSE_CLUSTER={name}, but the server at {url} has no such cluster in system.clusters"
+    )]
+    NoSuchCluster { name: String, url: String },
+    /// The external ClickHouse cluster has another shape than asked for.
+    #[error(
+        "the ClickHouse cluster {name} has {shards} shard(s) × {replicas} replica(s); the scenario asks for {wanted_shards} × {wanted_replicas}"
+    )]
+    ClusterShape {
+        name: String,
+        shards: u32,
+        replicas: u32,
+        wanted_shards: u32,
+        wanted_replicas: u32,
+    },
+    /// A ClickHouse cluster is asked for, but the external provider was not told its name.
+    #[error(
+        "the scenario asks for a ClickHouse cluster of {shards} × {replicas}: name it in EVBENCH_CLICKHOUSE_CLUSTER (its servers need the macros {{shard}} and {{replica}})"
+    )]
+    ClusterUnnamed { shards: u32, replicas: u32 },
 }
 
 /// One server of the services, for fault injection ([`crate::Services::stop_node`],
@@ -257,7 +302,12 @@ mod tests {
             kafka_brokers: 0,
             ..Topology::single()
         };
-        assert!(zero.validate().unwrap_err().contains("Kafka brokers"));
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("Kafka brokers")
+        );
         let big = Topology {
             clickhouse_shards: 5,
             clickhouse_replicas: 2,
@@ -266,6 +316,7 @@ mod tests {
         assert!(
             big.validate()
                 .unwrap_err()
+                .to_string()
                 .contains("10 ClickHouse servers")
         );
     }

@@ -10,11 +10,9 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-
-use crate::native::{cache_dir, which};
-use crate::process::ServerProcess;
-use crate::{Error, PROBE_INTERVAL, Result, ports};
+use crate::native::cache_dir;
+use crate::server::{self, ManagedServer, Probe, Readiness, log4j_properties, write_file};
+use crate::{Error, Result, ports};
 
 /// The ZooKeeper version `ci/setup` fetches (kept equal to `ci/zookeeper/pom.xml` by a test).
 pub const ZOOKEEPER_VERSION: &str = "3.9.5";
@@ -33,44 +31,41 @@ pub fn zookeeper_libs_dir() -> PathBuf {
         .join("libs")
 }
 
-/// A standalone ZooKeeper server on loopback.
+/// A standalone ZooKeeper server on loopback. Its process methods ([`ManagedServer::stop`],
+/// [`kill`](ManagedServer::kill), …) are its server's.
 #[derive(Debug)]
 pub struct NativeZooKeeper {
-    process: Option<ServerProcess>,
+    /// `zookeeper`; its own log is `server.log`.
+    server: ManagedServer,
     port: u16,
-    java: PathBuf,
-    args: Vec<String>,
-    // Declared last: the directory outlives the process that writes into it.
-    dir: TempDir,
 }
 
 impl NativeZooKeeper {
     /// Writes `zoo.cfg` in a new directory under `parent` and starts the server; returns once it
-    /// answers `imok`.
+    /// answers `imok`. Blocks the thread.
     pub fn start_in(parent: &Path) -> Result<NativeZooKeeper> {
         let libs = zookeeper_libs_dir();
         if !libs
             .join(format!("zookeeper-{ZOOKEEPER_VERSION}.jar"))
             .is_file()
         {
-            return Err(Error::Missing(format!(
-                "ZooKeeper {ZOOKEEPER_VERSION} jars not found in {} (run ci/setup, or set EVBENCH_ZOOKEEPER_LIBS)",
-                libs.display()
-            )));
+            return Err(Error::ZooKeeperLibs {
+                version: ZOOKEEPER_VERSION,
+                dir: libs,
+            });
         }
-        let java = which("java")
-            .ok_or_else(|| Error::Missing("java not found on PATH (Java 17 is needed)".into()))?;
-        let dir = tempfile::Builder::new()
-            .prefix("evbench-zookeeper-")
-            .tempdir_in(parent)
-            .map_err(|e| Error::io(format!("create ZooKeeper dir in {}", parent.display()), e))?;
+        let java = server::java()?;
+        let dir = ManagedServer::create_dir(parent, "zookeeper", "ZooKeeper")?;
         let port = ports::free_port()?;
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).map_err(|e| Error::io("create ZooKeeper data dir", e))?;
         let config = dir.path().join("zoo.cfg");
-        write(&config, &zoo_cfg(&data, port))?;
+        write_file(&config, &zoo_cfg(&data, port))?;
         let log4j = dir.path().join("log4j2.properties");
-        write(&log4j, &log4j_properties(&dir.path().join("server.log")))?;
+        write_file(
+            &log4j,
+            &log4j_properties(&dir.path().join("server.log"), "WARN", ZOOKEEPER_LOGGERS),
+        )?;
         let args = vec![
             "-Xms64m".to_owned(),
             "-Xmx256m".to_owned(),
@@ -84,75 +79,36 @@ impl NativeZooKeeper {
             "org.apache.zookeeper.server.quorum.QuorumPeerMain".to_owned(),
             config.display().to_string(),
         ];
-        let mut server = NativeZooKeeper {
-            process: None,
+        let mut zookeeper = NativeZooKeeper {
+            server: ManagedServer::new("zookeeper".into(), dir, java, args).appending_output(),
             port,
-            java,
-            args,
-            dir,
         };
-        server.start_process()?;
-        Ok(server)
-    }
-
-    fn start_process(&mut self) -> Result<()> {
         let started = Instant::now();
-        self.spawn()?;
-        while !self.ready(started)? {
-            std::thread::sleep(PROBE_INTERVAL);
-        }
-        Ok(())
+        zookeeper.server.spawn()?;
+        server::block_on(zookeeper.wait_ready(started))?;
+        Ok(zookeeper)
     }
 
-    fn spawn(&mut self) -> Result<()> {
-        self.process = Some(ServerProcess::spawn_logging(
-            "zookeeper",
-            &self.java,
-            &self.args,
-            &[],
-            self.dir.path().join("stdout.log"),
-            true,
-        )?);
+    /// Waits until it answers `imok`.
+    async fn wait_ready(&mut self, started: Instant) -> Result<()> {
+        let port = self.port;
+        let readiness = Readiness::new("zookeeper", started, START_TIMEOUT, "no `imok` to `ruok`");
+        // The probe is a loopback round trip of at most 0.7 s.
+        server::wait_until_ready(&mut [&mut self.server], readiness, || {
+            std::future::ready(Ok(if answers(port) {
+                Probe::Ready(())
+            } else {
+                Probe::NotYet(None)
+            }))
+        })
+        .await?;
+        tracing::info!(
+            port,
+            version = ZOOKEEPER_VERSION,
+            ms = started.elapsed().as_millis() as u64,
+            "zookeeper ready"
+        );
         Ok(())
-    }
-
-    /// Whether it answers now; fails when it exited or did not answer in time.
-    fn ready(&mut self, started: Instant) -> Result<bool> {
-        if let Some(process) = self.process.as_mut() {
-            process.check_alive().map_err(|e| match e {
-                Error::ServerExited {
-                    name,
-                    status,
-                    log_tail,
-                } => Error::ServerExited {
-                    name,
-                    status,
-                    log_tail: format!(
-                        "{log_tail}\n{}",
-                        crate::process::tail_of(&self.dir.path().join("server.log"), 30)
-                    ),
-                },
-                other => other,
-            })?;
-        }
-        if self.answers() {
-            tracing::info!(
-                port = self.port,
-                version = ZOOKEEPER_VERSION,
-                ms = started.elapsed().as_millis() as u64,
-                "zookeeper ready"
-            );
-            return Ok(true);
-        }
-        if started.elapsed() > START_TIMEOUT {
-            return Err(Error::NotReady {
-                name: "zookeeper".into(),
-                waited_s: START_TIMEOUT.as_secs(),
-                last_error: "no `imok` to `ruok`".into(),
-                log_tail: crate::process::tail_of(&self.dir.path().join("server.log"), 40),
-            });
-        }
-        Ok(false)
     }
 
     /// The client port (on 127.0.0.1).
@@ -160,45 +116,9 @@ impl NativeZooKeeper {
         self.port
     }
 
-    /// The server's directory (configuration, data, logs).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Its process group id while it runs.
-    pub fn pgid(&self) -> Option<u32> {
-        self.process.as_ref().and_then(ServerProcess::pgid)
-    }
-
-    /// Whether the server runs (started and not stopped since).
-    pub fn running(&self) -> bool {
-        self.process.as_ref().is_some_and(ServerProcess::started)
-    }
-
     /// Whether it answers `imok` now.
     pub fn answers(&self) -> bool {
-        four_letter(self.port, "ruok").as_deref() == Some("imok")
-    }
-
-    /// Stops the server (idempotent; also done on drop), keeping its data and port.
-    pub fn stop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.stop();
-        }
-    }
-
-    /// [`stop`](Self::stop) without blocking the thread.
-    pub async fn stop_async(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.stop_async().await;
-        }
-    }
-
-    /// Kills it at once (SIGKILL), as a crash would.
-    pub fn kill(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill();
-        }
+        answers(self.port)
     }
 
     /// Starts it again on its port and data after a stop; returns once it answers.
@@ -207,13 +127,16 @@ impl NativeZooKeeper {
             return Ok(());
         }
         let started = Instant::now();
-        self.spawn()?;
-        // The probe is a loopback round trip of at most 0.7 s.
-        while !self.ready(started)? {
-            tokio::time::sleep(PROBE_INTERVAL).await;
-        }
-        Ok(())
+        self.server.spawn()?;
+        self.wait_ready(started).await
     }
+}
+
+server::managed_server!(NativeZooKeeper);
+
+/// Whether the server on `port` answers `imok` now.
+fn answers(port: u16) -> bool {
+    four_letter(port, "ruok").as_deref() == Some("imok")
 }
 
 /// Sends a four-letter command (`ruok`, `srvr`), returns the answer.
@@ -251,26 +174,12 @@ autopurge.purgeInterval=1
     )
 }
 
-fn log4j_properties(log: &Path) -> String {
-    format!(
-        "status = warn
-appender.file.type = File
-appender.file.name = FILE
-appender.file.fileName = {}
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = WARN
-rootLogger.appenderRef.file.ref = FILE
-logger.server.name = org.apache.zookeeper.server.ZooKeeperServer
-logger.server.level = INFO
-",
-        log.display()
-    )
-}
-
-fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| Error::io(format!("write {}", path.display()), e))
-}
+/// ZooKeeper's own logger (beside the root logger at `WARN`).
+const ZOOKEEPER_LOGGERS: &[(&str, &str, &str)] = &[(
+    "server",
+    "org.apache.zookeeper.server.ZooKeeperServer",
+    "INFO",
+)];
 
 #[cfg(test)]
 mod tests {
@@ -278,16 +187,10 @@ mod tests {
 
     #[test]
     fn pinned_zookeeper_version_matches_ci_pom() {
-        let pom = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../ci/zookeeper/pom.xml"
-        ))
-        .unwrap();
-        assert!(
-            pom.contains(&format!(
-                "<zookeeper.version>{ZOOKEEPER_VERSION}</zookeeper.version>"
-            )),
-            "ci/zookeeper/pom.xml pins another ZooKeeper"
+        crate::assert_pom_pins(
+            "ci/zookeeper/pom.xml",
+            "zookeeper.version",
+            ZOOKEEPER_VERSION,
         );
     }
 

@@ -4,7 +4,7 @@ use anyhow::Context;
 use std::fmt::Write as _;
 
 use clap::Subcommand;
-use endpoints::{ClickHouseEndpoint, Secret, ServerVersion};
+use endpoints::{ClickHouseEndpoint, Secret};
 use schema::kafka_engine::{self, KafkaEngineConfig};
 use schema::{Dialect, Schema, migrate, users};
 
@@ -185,13 +185,9 @@ pub(crate) async fn connect(
 ) -> Result<ClickHouseEndpoint, Failure> {
     check_url(&url)?;
     let probe = endpoints::client_for(&url, &user, &password, None);
-    let text: String = probe
-        .query("SELECT version()")
-        .fetch_one()
+    let version = endpoints::clickhouse_server_version(&probe)
         .await
         .with_context(|| format!("connecting to ClickHouse at {url} as {user}"))?;
-    let version = ServerVersion::parse(&text)
-        .ok_or_else(|| anyhow::anyhow!("unreadable server version {text:?}"))?;
     Ok(ClickHouseEndpoint::single(url, user, password, version))
 }
 
