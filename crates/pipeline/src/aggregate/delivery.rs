@@ -479,6 +479,22 @@ impl Delivery {
         t.begin(options)
     }
 
+    /// If a transactional producer is in a fatal state (fenced: the broker bumped its epoch,
+    /// say after aborting a transaction that outlived `transaction.timeout.ms` while a broker
+    /// was away), makes the producers anew and says why; the caller then discards what was
+    /// uncommitted and replays from the committed offsets. A send or a `begin_transaction` of a
+    /// fenced producer fails as a commit would: found here, wherever the error surfaced.
+    pub fn replace_if_fatal(&mut self) -> Result<Option<String>> {
+        let Delivery::Transactional(t) = self else {
+            return Ok(None);
+        };
+        let Some((code, reason)) = t.producers.iter().find_map(|p| p.client().fatal_error()) else {
+            return Ok(None);
+        };
+        t.replace()?;
+        Ok(Some(format!("{code:?}: {reason}")))
+    }
+
     /// At the end: what is open is aborted (nothing was consumed since the last commit).
     pub fn close(&mut self) -> Result<()> {
         if let Delivery::Transactional(t) = self

@@ -292,33 +292,17 @@ pub fn run(
     };
     let mut consumer_errors = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        // Short polls while a commit runs, to start the next transaction as soon as it is done.
-        let wait = if delivery.committing() { 1 } else { 10 };
-        let message = consumer.poll(Duration::from_millis(wait));
-        if consumer.context().moved.swap(false, Ordering::SeqCst) {
-            // Whatever is uncommitted belongs to the old assignment: drop it and replay. A
-            // message polled together with the rebalance belongs to the new assignment and is
-            // at or after its committed offset: keep it.
+        if let Err(error) = runner.step(&mut delivery, &mut consumer_errors) {
+            // A fenced producer fails whatever it is asked next: a send, a begin, a commit.
+            // New producers (fencing the old for good) and a replay from the committed offsets
+            // recover from it wherever it surfaced; any other error ends the run.
+            let Some(reason) = delivery.replace_if_fatal()? else {
+                return Err(error);
+            };
+            tracing::warn!(%error, %reason, "transactional producer failed fatally; made new ones, replaying from the committed offsets");
             delivery.discard(options)?;
-            runner.rebuild(false)?;
+            runner.rebuild(true)?;
         }
-        match message {
-            Some(Ok(message)) => runner.process(&mut delivery, &message)?,
-            Some(Err(e @ KafkaError::MessageConsumptionFatal(_))) => return Err(e.into()),
-            // Transport errors, brokers down, a coordinator moving: librdkafka reconnects and
-            // fetches again by itself; the committed offsets keep the books.
-            Some(Err(e)) => {
-                consumer_errors += 1;
-                if consumer_errors.is_power_of_two() {
-                    tracing::warn!(error = %e, count = consumer_errors, "kafka consumer error (continuing)");
-                }
-            }
-            None => {}
-        }
-        if let Some(committed) = delivery.finished(false)? {
-            runner.finish_commit(&mut delivery, committed)?;
-        }
-        runner.maybe_commit(&mut delivery)?;
     }
     // A clean stop commits what was produced; open visits resume from the committed offsets.
     if let Some(committed) = delivery.finished(true)? {
@@ -463,6 +447,37 @@ impl Runner<'_> {
                 self.rebuild(true)
             }
         }
+    }
+
+    /// One turn of the loop: a poll, what it brought, a finished commit, a due one.
+    fn step(&mut self, delivery: &mut Delivery, consumer_errors: &mut u64) -> Result<()> {
+        // Short polls while a commit runs, to start the next transaction as soon as it is done.
+        let wait = if delivery.committing() { 1 } else { 10 };
+        let message = self.consumer.poll(Duration::from_millis(wait));
+        if self.consumer.context().moved.swap(false, Ordering::SeqCst) {
+            // Whatever is uncommitted belongs to the old assignment: drop it and replay. A
+            // message polled together with the rebalance belongs to the new assignment and is
+            // at or after its committed offset: keep it.
+            delivery.discard(self.options)?;
+            self.rebuild(false)?;
+        }
+        match message {
+            Some(Ok(message)) => self.process(delivery, &message)?,
+            Some(Err(e @ KafkaError::MessageConsumptionFatal(_))) => return Err(e.into()),
+            // Transport errors, brokers down, a coordinator moving: librdkafka reconnects and
+            // fetches again by itself; the committed offsets keep the books.
+            Some(Err(e)) => {
+                *consumer_errors += 1;
+                if consumer_errors.is_power_of_two() {
+                    tracing::warn!(error = %e, count = *consumer_errors, "kafka consumer error (continuing)");
+                }
+            }
+            None => {}
+        }
+        if let Some(committed) = delivery.finished(false)? {
+            self.finish_commit(delivery, committed)?;
+        }
+        self.maybe_commit(delivery)
     }
 
     fn rebuild(&mut self, seek: bool) -> Result<()> {
