@@ -836,6 +836,7 @@ fn documented_gates_are_the_gate_ci_runs() {
         [
             "--throughput-tolerance",
             "--latency-tolerance",
+            "--cost-tolerance",
             "--percentiles",
         ]
         .iter()

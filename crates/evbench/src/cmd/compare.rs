@@ -23,9 +23,10 @@ than its tolerance and by more than the slack, the CPU one signal cost all parts
 the base passed. \
 Exit 2: a file that is not an evbench report.
 
-CI's coarse gate (ci/run: throughput below 0.3 times the baseline's, p99 above five times):
+CI's coarse gate (ci/run: throughput below 0.3 times the baseline's, p99 above five times, CPU \
+per signal above twice):
   evbench compare bench/baselines/steady-latency.json out/steady/report.json \\
-      --throughput-tolerance 70% --latency-tolerance 400% --percentiles p99")]
+      --throughput-tolerance 70% --latency-tolerance 400% --cost-tolerance 100% --percentiles p99")]
 pub struct CompareArgs {
     /// The baseline: a report.json, a reduced report (bench/baselines/*.json, median-run.json)
     /// or a repeat.json (then its medians are compared).
