@@ -9,8 +9,10 @@
 //! * [`ManagedClickHouse`]: a server whose configuration files evbench may write;
 //! * [`failover`]: clients of a ClickHouse cluster that move to another server when theirs stops.
 
+pub mod clickhouse_admin;
 pub mod failover;
 pub mod kafka_admin;
+pub mod smoke;
 
 use std::fmt;
 use std::future::Future;
@@ -47,6 +49,28 @@ pub enum Error {
     /// A managed server's own failure (it did not restart, say), with its cause.
     #[error(transparent)]
     Server(Box<dyn std::error::Error + Send + Sync>),
+    /// A produced message's delivery was cancelled (the producer went away).
+    #[error("kafka delivery cancelled")]
+    DeliveryCancelled,
+    /// Fewer messages came back than were produced.
+    #[error("kafka round trip: {got} of {expected} messages came back")]
+    KafkaRoundTrip { got: usize, expected: usize },
+    /// Another message came back than the one produced at its place.
+    #[error("kafka round trip: expected {expected:?}, got {got:?}")]
+    KafkaMismatch {
+        expected: String,
+        got: Option<String>,
+    },
+    /// The rows read back are not those inserted.
+    #[error(
+        "clickhouse round trip: read back {count} rows summing to {sum}, expected {expected_count} and {expected_sum}"
+    )]
+    ClickHouseRoundTrip {
+        count: u64,
+        sum: f64,
+        expected_count: u64,
+        expected_sum: f64,
+    },
 }
 
 /// Result alias of this crate.

@@ -135,28 +135,6 @@ pub enum Error {
     /// The ClickHouse replicas of a cluster did not fetch what the others hold in time.
     #[error("the ClickHouse replicas did not catch up within {waited_s} s")]
     ReplicasBehind { waited_s: u64 },
-    /// A produced message's delivery was cancelled (the producer went away).
-    #[error("kafka delivery cancelled")]
-    DeliveryCancelled,
-    /// Fewer messages came back than were produced.
-    #[error("kafka round trip: {got} of {expected} messages came back")]
-    KafkaRoundTrip { got: usize, expected: usize },
-    /// Another message came back than the one produced at its place.
-    #[error("kafka round trip: expected {expected:?}, got {got:?}")]
-    KafkaMismatch {
-        expected: String,
-        got: Option<String>,
-    },
-    /// The rows read back are not those inserted.
-    #[error(
-        "clickhouse round trip: read back {count} rows summing to {sum}, expected {expected_count} and {expected_sum}"
-    )]
-    ClickHouseRoundTrip {
-        count: u64,
-        sum: f64,
-        expected_count: u64,
-        expected_sum: f64,
-    },
 }
 
 /// Runs the blocking `work` (a Kafka metadata request, a server's start-up) on the runtime's

@@ -477,19 +477,7 @@ impl Services {
         };
         let sync = async {
             for server in &servers {
-                let client = server.client();
-                let tables: Vec<String> = client
-                    .query(
-                        "SELECT concat(database, '.', name) FROM system.tables WHERE engine LIKE 'Replicated%'",
-                    )
-                    .fetch_all()
-                    .await?;
-                for table in tables {
-                    client
-                        .query(&format!("SYSTEM SYNC REPLICA {table}"))
-                        .execute()
-                        .await?;
-                }
+                endpoints::clickhouse_admin::sync_replicas(&server.client()).await?;
             }
             Ok::<(), Error>(())
         };
@@ -590,22 +578,12 @@ async fn wait_for_coordination(server: &ClickHouseEndpoint) -> Result<()> {
         )
     };
     crate::server::wait_until_ready(&mut [], readiness, || async move {
-        let reached = client
-            .query("SELECT count() FROM system.zookeeper WHERE path = '/'")
-            .fetch_one::<u64>()
-            .await;
-        let readonly = client
-            .query("SELECT count() FROM system.replicas WHERE is_readonly")
-            .fetch_one::<u64>()
-            .await;
-        match (reached, readonly) {
-            (Ok(_), Ok(0)) => return Ok(Probe::Ready(())),
-            (Ok(_), Ok(n)) => {
+        match endpoints::clickhouse_admin::readonly_replicas(client).await {
+            Ok(0) => return Ok(Probe::Ready(())),
+            Ok(n) => {
                 tracing::debug!(url = %server.url, readonly = n, "replicas still read-only")
             }
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::debug!(url = %server.url, error = %e, "no coordination yet")
-            }
+            Err(e) => tracing::debug!(url = %server.url, error = %e, "no coordination yet"),
         }
         Ok(Probe::NotYet(None))
     })

@@ -11,6 +11,7 @@
 
 pub mod aggregate;
 pub mod kafka;
+pub mod observe;
 pub mod produce;
 pub mod sink;
 

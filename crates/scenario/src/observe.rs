@@ -6,28 +6,20 @@
 //! clocks of different hosts are compared.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use events::Session;
 use pipeline::aggregate::{REASON_HEADER, SOURCE_HEADER};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{BorrowedMessage, Headers};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
+use rdkafka::message::Headers;
 use schema::Schema;
 
-use crate::metrics::Latency;
-use crate::{Error, Result};
+pub(crate) use pipeline::observe::{TopicReader as TopicObserver, now_ms};
 
-/// Milliseconds since the epoch, now.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use crate::Result;
+use crate::metrics::Latency;
 
 /// A session read from `charging-sessions`, and when.
 #[derive(Debug, Clone)]
@@ -44,146 +36,9 @@ pub(crate) struct SeenDeadLetter {
     pub source: String,
 }
 
-/// How long [`TopicObserver::finish`] reads on towards the topic's end.
-const READ_TO_END_AT_MOST: Duration = Duration::from_secs(15);
-
-/// Each partition's end (high watermark) now; a partition whose end cannot be read is left out.
-fn ends(consumer: &BaseConsumer, topic: &str) -> Vec<(i32, i64)> {
-    let Ok(assignment) = consumer.assignment() else {
-        return Vec::new();
-    };
-    assignment
-        .elements()
-        .iter()
-        .filter_map(|e| {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, e.partition(), Duration::from_secs(5))
-                .ok()?;
-            Some((e.partition(), high))
-        })
-        .collect()
-}
-
-/// Whether the consumer's position is at or past `ends` in every partition. Under
-/// `read_committed` the position moves past transaction markers and aborted records too, so it
-/// reaches the high watermark once no transaction is left open.
-fn reached(consumer: &BaseConsumer, topic: &str, ends: &[(i32, i64)]) -> bool {
-    let Ok(position) = consumer.position() else {
-        return false;
-    };
-    ends.iter().all(|&(partition, end)| {
-        end == 0
-            || matches!(
-                position.find_partition(topic, partition).map(|e| e.offset()),
-                Some(Offset::Offset(at)) if at >= end
-            )
-    })
-}
-
-/// A `read_committed` consumer of every partition of one topic, from its beginning, on a
-/// thread of its own, keeping what `keep` makes of each message.
-pub(crate) struct TopicObserver<T> {
-    stop: Arc<AtomicBool>,
-    distinct: Arc<AtomicU64>,
-    handle: JoinHandle<Vec<T>>,
-}
-
-impl<T: Send + 'static> TopicObserver<T> {
-    /// `key` names what makes two kept items the same (a session id), for [`distinct`](Self::distinct).
-    /// `fetch_wait` bounds how long the broker holds a fetch when nothing is there: short where
-    /// arrival times are measured (that wait would count as latency), longer elsewhere (every
-    /// fetch costs the broker CPU).
-    pub fn start(
-        bootstrap: &str,
-        topic: &str,
-        fetch_wait: Duration,
-        mut keep: impl FnMut(&BorrowedMessage<'_>, i64) -> Option<T> + Send + 'static,
-        key: fn(&T) -> &str,
-    ) -> Result<TopicObserver<T>> {
-        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("group.id", format!("evbench-run-observer-{topic}"))
-            .set("isolation.level", "read_committed")
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", fetch_wait.as_millis().to_string())
-            // librdkafka pauses fetching for 1 s (the default) whenever 100k messages wait in
-            // its queue: under a backlog the observer would add that pause to latencies.
-            .set("fetch.queue.backoff.ms", "10")
-            .set("log_level", "3")
-            .create()?;
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        let mut assignment = TopicPartitionList::new();
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                assignment.add_partition_offset(topic, p.id(), Offset::Beginning)?;
-            }
-        }
-        consumer.assign(&assignment)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let distinct = Arc::new(AtomicU64::new(0));
-        let (stop_flag, distinct_counter) = (Arc::clone(&stop), Arc::clone(&distinct));
-        let topic = topic.to_owned();
-        let handle = std::thread::Builder::new()
-            .name(format!("observe-{topic}"))
-            .spawn(move || {
-                let mut kept = Vec::new();
-                let mut keys = HashSet::new();
-                let mut end: Option<(Instant, Vec<(i32, i64)>)> = None;
-                loop {
-                    if end.is_none() && stop_flag.load(Ordering::Relaxed) {
-                        // Asked to stop: read on to the topic's end as it is now, so that what
-                        // was committed just before (or while a restarted broker made this
-                        // consumer reconnect) is not left unread.
-                        end = Some((
-                            Instant::now() + READ_TO_END_AT_MOST,
-                            ends(&consumer, &topic),
-                        ));
-                    }
-                    if let Some((deadline, ends)) = &end {
-                        if reached(&consumer, &topic, ends) {
-                            break;
-                        }
-                        if Instant::now() > *deadline {
-                            tracing::warn!(%topic, "observer stopped before the topic's end");
-                            break;
-                        }
-                    }
-                    let Some(Ok(message)) = consumer.poll(Duration::from_millis(20)) else {
-                        continue;
-                    };
-                    if let Some(item) = keep(&message, now_ms()) {
-                        if keys.insert(key(&item).to_owned()) {
-                            distinct_counter.fetch_add(1, Ordering::Relaxed);
-                        }
-                        kept.push(item);
-                    }
-                }
-                kept
-            })
-            .map_err(|e| Error::io("start an observer thread", e))?;
-        Ok(TopicObserver {
-            stop,
-            distinct,
-            handle,
-        })
-    }
-
-    /// How many different keys the kept messages have.
-    pub fn distinct(&self) -> u64 {
-        self.distinct.load(Ordering::Relaxed)
-    }
-
-    /// Stops the consumer, once it has read up to the topic's end as it was when asked (at most
-    /// [`READ_TO_END_AT_MOST`]), and hands over what it kept.
-    pub fn finish(self) -> Vec<T> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().unwrap_or_default()
-    }
-}
-
 /// Watches `charging-sessions`: every session that decodes, with when it arrived.
 pub(crate) fn sessions(bootstrap: &str, topic: &str) -> Result<TopicObserver<SeenSession>> {
-    TopicObserver::start(
+    Ok(TopicObserver::start(
         bootstrap,
         topic,
         Duration::from_millis(5),
@@ -195,12 +50,12 @@ pub(crate) fn sessions(bootstrap: &str, topic: &str) -> Result<TopicObserver<See
             })
         },
         |seen| &seen.session.session_id,
-    )
+    )?)
 }
 
 /// Watches the dead-letter topic: every record with its reason and source.
 pub(crate) fn dead_letters(bootstrap: &str, topic: &str) -> Result<TopicObserver<SeenDeadLetter>> {
-    TopicObserver::start(
+    Ok(TopicObserver::start(
         bootstrap,
         topic,
         Duration::from_millis(200),
@@ -219,7 +74,7 @@ pub(crate) fn dead_letters(bootstrap: &str, topic: &str) -> Result<TopicObserver
             })
         },
         |dead| &dead.source,
-    )
+    )?)
 }
 
 /// Polls the sessions table and notes when each session first became visible.
