@@ -7,14 +7,15 @@
 //! the broker itself would see it: new producers under the same transactional ids.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use endpoints::kafka_admin::{self, TopicSpec};
 use events::Session;
 use harness::{ProviderKind, Services};
-use pipeline::aggregate::{self, AggregateOptions, AggregateStats};
+
+mod common;
+use pipeline::aggregate::AggregateOptions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -111,26 +112,11 @@ async fn a_fenced_aggregator_makes_new_producers_and_loses_nothing() {
         commit_interval: Duration::from_secs(3),
         ..AggregateOptions::default()
     };
-    aggregate::prepare_topics(&services.kafka, &options)
-        .await
-        .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(AggregateStats::default());
-    let worker = aggregate::spawn(
-        services.kafka.clone(),
-        options.clone(),
-        Arc::clone(&stop),
-        Arc::clone(&stats),
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stats.assigned_partitions.load(Ordering::Relaxed) < 4 {
-        assert!(
-            Instant::now() < deadline,
-            "the aggregator never got its partitions"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let common::Running {
+        stop,
+        stats,
+        worker,
+    } = common::start_aggregator(&services, &options, 4).await;
     let producer: ThreadedProducer<DefaultProducerContext> = services
         .kafka
         .client_config()

@@ -5,14 +5,15 @@
 //! within `idle_timeout` + one commit interval (plus the transaction's own time), not before
 //! the input went idle.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use endpoints::kafka_admin::{self, TopicSpec};
 use events::Session;
 use harness::{ProviderKind, Services};
-use pipeline::aggregate::{self, AggregateOptions, AggregateStats};
+
+mod common;
+use pipeline::aggregate::AggregateOptions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -59,26 +60,11 @@ async fn a_held_visit_comes_out_once_the_input_is_idle() {
         commit_interval,
         ..AggregateOptions::default()
     };
-    aggregate::prepare_topics(&services.kafka, &options)
-        .await
-        .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(AggregateStats::default());
-    let worker = aggregate::spawn(
-        services.kafka.clone(),
-        options,
-        Arc::clone(&stop),
-        Arc::clone(&stats),
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stats.assigned_partitions.load(Ordering::Relaxed) < 4 {
-        assert!(
-            Instant::now() < deadline,
-            "the aggregator never got its partitions"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let common::Running {
+        stop,
+        stats,
+        worker,
+    } = common::start_aggregator(&services, &options, 4).await;
 
     let producer: ThreadedProducer<DefaultProducerContext> = services
         .kafka
