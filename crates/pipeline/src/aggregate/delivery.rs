@@ -479,20 +479,48 @@ impl Delivery {
         t.begin(options)
     }
 
-    /// If a transactional producer is in a fatal state (fenced: the broker bumped its epoch,
-    /// say after aborting a transaction that outlived `transaction.timeout.ms` while a broker
-    /// was away), makes the producers anew and says why; the caller then discards what was
-    /// uncommitted and replays from the committed offsets. A send or a `begin_transaction` of a
-    /// fenced producer fails as a commit would: found here, wherever the error surfaced.
-    pub fn replace_if_fatal(&mut self) -> Result<Option<String>> {
+    /// After the Kafka client failed the loop (a send, a `begin_transaction`, a commit):
+    /// whether exactly-once delivery can go on, made ready for it, and how. What was not
+    /// committed is dropped; the caller replays it from the committed offsets.
+    ///
+    /// - A producer in a fatal state (fenced: the broker bumped its epoch, say after aborting a
+    ///   transaction that outlived `transaction.timeout.ms` while a broker was away) takes
+    ///   nothing more: the producers are made anew, which fences the old ones for good.
+    /// - A transaction in an abortable error state (a broker that came back answers
+    ///   `OUT_OF_ORDER_SEQUENCE_NUMBER`, and every later send fails with `State`) is aborted;
+    ///   should the abort fail, the producers are made anew too.
+    ///
+    /// Any other error, and any error of at-least-once delivery, is not recovered here.
+    pub fn recover(
+        &mut self,
+        options: &AggregateOptions,
+        error: &Error,
+    ) -> Result<Option<&'static str>> {
         let Delivery::Transactional(t) = self else {
             return Ok(None);
         };
-        let Some((code, reason)) = t.producers.iter().find_map(|p| p.client().fatal_error()) else {
+        if t.producers
+            .iter()
+            .any(|p| p.client().fatal_error().is_some())
+        {
+            t.replace()?;
+            self.discard(options)?;
+            return Ok(Some("a producer failed fatally: made new ones"));
+        }
+        if !matches!(error, Error::Kafka(_)) {
             return Ok(None);
-        };
-        t.replace()?;
-        Ok(Some(format!("{code:?}: {reason}")))
+        }
+        if let Err(abort) = self.discard(options) {
+            tracing::warn!(error = %abort, "the failed transaction could not be aborted; making new producers");
+            if let Delivery::Transactional(t) = self {
+                t.replace()?;
+            }
+            self.discard(options)?;
+            return Ok(Some(
+                "the transaction failed and could not be aborted: made new producers",
+            ));
+        }
+        Ok(Some("the transaction failed: aborted"))
     }
 
     /// At the end: what is open is aborted (nothing was consumed since the last commit).

@@ -243,6 +243,9 @@ impl ConsumerContext for RebalanceFlag {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How many failed transactions in a row, with no commit between them, the loop recovers from.
+const MAX_RECOVERIES_WITHOUT_A_COMMIT: u32 = 10;
+
 /// Runs until `stop` is set (then commits what it has and returns). Blocking: give it a thread.
 pub fn run(
     kafka: &KafkaEndpoint,
@@ -291,16 +294,29 @@ pub fn run(
         pending: None,
     };
     let mut consumer_errors = 0u64;
+    // Recoveries since the last transaction that went through: a failure that comes back
+    // whatever is replayed (an output the broker always refuses) must end the run, not spin.
+    let (mut recoveries, mut transactions_then) = (0u32, 0u64);
     while !stop.load(Ordering::Relaxed) {
         if let Err(error) = runner.step(&mut delivery, &mut consumer_errors) {
-            // A fenced producer fails whatever it is asked next: a send, a begin, a commit.
-            // New producers (fencing the old for good) and a replay from the committed offsets
-            // recover from it wherever it surfaced; any other error ends the run.
-            let Some(reason) = delivery.replace_if_fatal()? else {
+            let transactions = stats.transactions.load(Ordering::Relaxed);
+            recoveries = if transactions == transactions_then {
+                recoveries + 1
+            } else {
+                1
+            };
+            transactions_then = transactions;
+            if recoveries > MAX_RECOVERIES_WITHOUT_A_COMMIT {
+                return Err(error);
+            }
+            // A transaction the client failed (fenced producers, an abortable state after a
+            // broker came back) fails whatever it is asked next: a send, a begin, a commit.
+            // Wherever it surfaced, the delivery is made ready again and what was not committed
+            // is replayed from the committed offsets; any other error ends the run.
+            let Some(how) = delivery.recover(options, &error)? else {
                 return Err(error);
             };
-            tracing::warn!(%error, %reason, "transactional producer failed fatally; made new ones, replaying from the committed offsets");
-            delivery.discard(options)?;
+            tracing::warn!(%error, how, "transaction failed; replaying from the committed offsets");
             runner.rebuild(true)?;
         }
     }
