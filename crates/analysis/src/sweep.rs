@@ -169,13 +169,9 @@ pub fn apply(root: &mut toml::Table, key: &str, value: toml::Value) -> Result<()
 
 /// The scenario of a table: serde's checks (unknown keys, types), then the scenario's own.
 fn scenario_of(table: toml::Table) -> Result<Scenario, scenario::file::Invalid> {
-    let scenario: Scenario =
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|toml: toml::de::Error| scenario::file::Invalid::Unplaced {
-                message: toml.message().trim().to_owned(),
-                toml: Box::new(toml),
-            })?;
+    let scenario: Scenario = toml::Value::Table(table)
+        .try_into()
+        .map_err(scenario::file::Invalid::unplaced)?;
     scenario.validate()?;
     Ok(scenario)
 }
@@ -277,10 +273,7 @@ pub fn plan(path: &Path, sets: &[Set]) -> Result<Plan> {
         .parse()
         .map_err(|toml: toml::de::Error| Error::Scenario {
             path: shown.clone(),
-            source: Box::new(scenario::file::Invalid::Unplaced {
-                message: toml.message().trim().to_owned(),
-                toml: Box::new(toml),
-            }),
+            source: Box::new(scenario::file::Invalid::unplaced(toml)),
         })?;
     check_sets(&table, sets)?;
     let total: usize = sets.iter().map(|s| s.values.len()).product();

@@ -17,6 +17,15 @@ pub mod sink;
 
 pub use sink::{Sink, SinkConfig, SinkProgress, SinkStats, run_sink};
 
+/// Milliseconds since the epoch, now: the send times of the producer and the arrival times of
+/// the observers, on this machine's one clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// Errors of the pipeline's Kafka edges.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

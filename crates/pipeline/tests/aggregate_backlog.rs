@@ -4,18 +4,19 @@
 //! not the fastest: every session comes out exactly as the ground truth, none closed early.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aggregator::SessionizerConfig;
 use events::Session;
 use harness::{ProviderKind, Services};
-use pipeline::aggregate::{self, AggregateOptions, AggregateStats};
+use pipeline::aggregate::AggregateOptions;
 use pipeline::produce::{self, ProduceOptions};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use simulator::{Compression, FleetConfig, Pacer, Simulator};
+
+mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_is_sessionized_exactly() {
@@ -64,18 +65,12 @@ async fn a_backlog_is_sessionized_exactly() {
         },
         ..AggregateOptions::default()
     };
-    aggregate::prepare_topics(&services.kafka, &aggregate_options)
-        .await
-        .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(AggregateStats::default());
-    let worker = aggregate::spawn(
-        services.kafka.clone(),
-        aggregate_options,
-        Arc::clone(&stop),
-        Arc::clone(&stats),
-    )
-    .unwrap();
+    // The backlog is already there: no need to wait for the partitions before reading.
+    let common::Running {
+        stop,
+        stats,
+        worker,
+    } = common::start_aggregator(&services, &aggregate_options, 0).await;
 
     let consumer: BaseConsumer = services
         .kafka

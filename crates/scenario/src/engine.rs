@@ -174,7 +174,7 @@ fn launch(
 #[derive(Debug)]
 pub struct Engine {
     kind: EngineKind,
-    exactly_once: bool,
+    /// `[aggregator] exactly_once`, as asked of the engine.
     exactly_once_requested: bool,
     instances: Vec<Component>,
 }
@@ -214,8 +214,6 @@ impl Engine {
         let component = Component::start(&name, launch, &state_dir, logs, Duration::from_secs(20))?;
         Ok(Engine {
             kind: settings.engine,
-            // A command engine promises what it promises; evbench cannot know.
-            exactly_once: settings.engine != EngineKind::Command && context.exactly_once,
             exactly_once_requested: context.exactly_once,
             instances: vec![component],
         })
@@ -301,8 +299,9 @@ impl Engine {
         }
         let instances = std::mem::take(&mut self.instances);
         let kind = self.kind;
-        let exactly_once = self.exactly_once;
         let exactly_once_requested = self.exactly_once_requested;
+        // A command engine promises what it promises; evbench cannot know.
+        let exactly_once = kind != EngineKind::Command && exactly_once_requested;
         tokio::task::spawn_blocking(move || {
             let mut instances = instances;
             for component in &mut instances {

@@ -460,7 +460,7 @@ pub enum Invalid {
     Sessionizer(#[source] aggregator::Error),
     /// `[services]` is not a topology the harness can start.
     #[error("[services]")]
-    Services(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Services(#[source] harness::TopologyError),
     /// A ClickHouse cluster, which scenarios do not run yet.
     #[error(
         "[services.clickhouse]: {shards} shards × {replicas} replicas: a ClickHouse cluster is not supported by scenarios yet (the schema does not render Replicated and Distributed tables); use shards = 1, replicas = 1"
@@ -485,6 +485,16 @@ pub enum Invalid {
     /// `fleet.start` is not a time.
     #[error("`fleet.start`")]
     Start(#[source] events::Error),
+}
+
+impl Invalid {
+    /// toml's error where it cannot say the line (a table built in memory, say).
+    pub fn unplaced(toml: toml::de::Error) -> Invalid {
+        Invalid::Unplaced {
+            message: toml.message().trim().to_owned(),
+            toml: Box::new(toml),
+        }
+    }
 }
 
 /// Keys that were renamed: (section, old name, new name).
@@ -661,9 +671,7 @@ impl Scenario {
 
     fn validate_services(&self) -> Result<(), Invalid> {
         let topology = self.services.topology();
-        topology
-            .validate()
-            .map_err(|e| Invalid::Services(e.into()))?;
+        topology.validate().map_err(Invalid::Services)?;
         if topology.clickhouse_cluster() {
             // Kept explicit: the native provider starts such a cluster, but the schema's tables
             // (Replicated and Distributed) and its KPI queries are not rendered for it yet.
@@ -801,10 +809,7 @@ pub(crate) fn describe_toml_error(text: &str, error: toml::de::Error) -> Invalid
                 toml: Box::new(error),
             }
         }
-        None => Invalid::Unplaced {
-            message,
-            toml: Box::new(error),
-        },
+        None => Invalid::unplaced(error),
     }
 }
 

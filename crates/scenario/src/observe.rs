@@ -16,7 +16,8 @@ use rdkafka::Message;
 use rdkafka::message::Headers;
 use schema::Schema;
 
-pub(crate) use pipeline::observe::{TopicReader as TopicObserver, now_ms};
+pub(crate) use pipeline::now_ms;
+pub(crate) use pipeline::observe::TopicReader as TopicObserver;
 
 use crate::Result;
 use crate::metrics::Latency;

@@ -291,12 +291,8 @@ impl Transactional {
                 // A producer in a fatal state (fenced: the broker bumped its epoch after
                 // aborting a transaction that outlived `transaction.timeout.ms` while a broker
                 // was away) takes no more transactions: make the producers anew.
-                if outcome.result.is_err()
-                    && let Some((code, reason)) =
-                        self.producers.iter().find_map(|p| p.client().fatal_error())
-                {
-                    tracing::warn!(?code, %reason, "transactional producer failed fatally; making new ones");
-                    self.replace()?;
+                if outcome.result.is_err() {
+                    self.replace_if_fatal()?;
                 }
                 Ok(Some(outcome))
             }
@@ -320,6 +316,18 @@ impl Transactional {
 
     fn producer(&self) -> &Client {
         &self.producers[self.current]
+    }
+
+    /// Makes the producers anew if one is in a fatal state (it takes nothing more); says
+    /// whether it did.
+    fn replace_if_fatal(&mut self) -> Result<bool> {
+        let Some((code, reason)) = self.producers.iter().find_map(|p| p.client().fatal_error())
+        else {
+            return Ok(false);
+        };
+        tracing::warn!(?code, %reason, "transactional producer failed fatally; making new ones");
+        self.replace()?;
+        Ok(true)
     }
 }
 
@@ -499,11 +507,7 @@ impl Delivery {
         let Delivery::Transactional(t) = self else {
             return Ok(None);
         };
-        if t.producers
-            .iter()
-            .any(|p| p.client().fatal_error().is_some())
-        {
-            t.replace()?;
+        if t.replace_if_fatal()? {
             self.discard(options)?;
             return Ok(Some("a producer failed fatally: made new ones"));
         }

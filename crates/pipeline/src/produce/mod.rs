@@ -9,7 +9,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use endpoints::KafkaEndpoint;
 use endpoints::kafka_admin;
@@ -241,7 +241,7 @@ pub fn produce(
     wait_for_leaders(&producer, &options.topic, partitions)?;
 
     let started = Instant::now();
-    let started_ms = epoch_ms(SystemTime::now());
+    let started_ms = crate::now_ms();
     let mut last_sent = Sent {
         sent_ms: started_ms,
         intended_ms: None,
@@ -290,13 +290,12 @@ pub fn produce(
                 }
                 Ok::<(), Error>(())
             };
-            let visit_ended = !completed.is_empty();
             injector.on_signal(
                 meta.charger_index,
                 key,
                 meta.timestamp_ms,
                 &json,
-                visit_ended,
+                !completed.is_empty(),
                 &mut emit,
             )?;
         } else {
@@ -305,7 +304,7 @@ pub fn produce(
             report.bytes += json.len() as u64;
         }
         last_sent = Sent {
-            sent_ms: epoch_ms(SystemTime::now()),
+            sent_ms: crate::now_ms(),
             intended_ms: due.map(|d| started_ms + i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         };
         report.events += 1;
@@ -416,13 +415,6 @@ fn charger_index_of(charger_id: &str, sim: &Simulator) -> u32 {
             n.saturating_sub(1)
                 .min(sim.config().chargers.saturating_sub(1))
         })
-}
-
-/// Milliseconds since the epoch.
-fn epoch_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Hands one record to the client, waiting while its queue is full.
