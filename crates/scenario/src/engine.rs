@@ -8,7 +8,9 @@
 //!   consuming by creating the file `EVBENCH_READY_FILE` (optionally holding the number of
 //!   input partitions it was assigned);
 //! * `flink`: the Flink job of `engines/flink` (built by `ci/setup`), a `command` engine whose
-//!   command evbench knows: `java -cp <libs>/*:<job jar> dev.evbench.flink.SessionizerJob`.
+//!   command evbench knows: `java -cp <libs>/*:<job jar> dev.evbench.flink.SessionizerJob`;
+//! * `kafka-streams`: the Kafka Streams application of `engines/kafka-streams`, likewise
+//!   (`dev.evbench.streams.StreamsApp`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,6 +32,9 @@ pub const FLINK_VERSION: &str = "2.2.1";
 /// The Flink engine's main class.
 const FLINK_MAIN: &str = "dev.evbench.flink.SessionizerJob";
 
+/// The Kafka Streams engine's main class.
+const KAFKA_STREAMS_MAIN: &str = "dev.evbench.streams.StreamsApp";
+
 /// Where `ci/setup` builds the Flink engine: `$EVBENCH_FLINK_HOME`, else
 /// `<cache>/flink-<version>` (with `evbench-flink.jar` and `libs/`).
 pub fn flink_home() -> PathBuf {
@@ -37,6 +42,51 @@ pub fn flink_home() -> PathBuf {
         Some(dir) => PathBuf::from(dir),
         None => harness::cache_dir().join(format!("flink-{FLINK_VERSION}")),
     }
+}
+
+/// Where `ci/setup` builds the Kafka Streams engine, at the broker's Kafka version:
+/// `$EVBENCH_KAFKA_STREAMS_HOME`, else `<cache>/kafka-streams-<version>` (with
+/// `evbench-kafka-streams.jar` and `libs/`).
+pub fn kafka_streams_home() -> PathBuf {
+    match std::env::var_os("EVBENCH_KAFKA_STREAMS_HOME") {
+        Some(dir) => PathBuf::from(dir),
+        None => harness::cache_dir().join(format!("kafka-streams-{}", harness::KAFKA_VERSION)),
+    }
+}
+
+/// A JVM engine built by `ci/setup` into `home` (its jar and `libs/`), run as
+/// `java -Xmx… -cp <libs>/*:<jar> <main>`.
+fn jvm_engine(
+    what: &str,
+    home: &Path,
+    jar: &str,
+    main: &str,
+    home_variable: &str,
+    env: Vec<(String, String)>,
+) -> Result<Launch> {
+    let jar = home.join(jar);
+    if !jar.is_file() || !home.join("libs").join(".complete").is_file() {
+        return Err(Error::Component {
+            component: format!("the {what} engine"),
+            problem: format!(
+                "is not built in {} (run ci/setup, or set {home_variable})",
+                home.display()
+            ),
+        });
+    }
+    let classpath = format!("{}/*:{}", home.join("libs").display(), jar.display());
+    Ok(Launch {
+        program: PathBuf::from("java"),
+        args: vec![
+            // A fixed heap keeps the figures comparable between machines (the Flink
+            // MiniCluster and its job need a few hundred MB).
+            "-Xmx768m".into(),
+            "-cp".into(),
+            classpath,
+            main.into(),
+        ],
+        env,
+    })
 }
 
 /// What an engine is told about the run.
@@ -141,32 +191,22 @@ fn launch(
             args: settings.command[1..].to_vec(),
             env,
         }),
-        EngineKind::Flink => {
-            let home = flink_home();
-            let jar = home.join("evbench-flink.jar");
-            if !jar.is_file() || !home.join("libs").join(".complete").is_file() {
-                return Err(Error::Component {
-                    component: "the Flink engine".into(),
-                    problem: format!(
-                        "is not built in {} (run ci/setup, or set EVBENCH_FLINK_HOME)",
-                        home.display()
-                    ),
-                });
-            }
-            let classpath = format!("{}/*:{}", home.join("libs").display(), jar.display());
-            Ok(Launch {
-                program: PathBuf::from("java"),
-                args: vec![
-                    // The MiniCluster and the job need a few hundred MB; a fixed heap keeps
-                    // the figures comparable between machines.
-                    "-Xmx768m".into(),
-                    "-cp".into(),
-                    classpath,
-                    FLINK_MAIN.into(),
-                ],
-                env,
-            })
-        }
+        EngineKind::Flink => jvm_engine(
+            "Flink",
+            &flink_home(),
+            "evbench-flink.jar",
+            FLINK_MAIN,
+            "EVBENCH_FLINK_HOME",
+            env,
+        ),
+        EngineKind::KafkaStreams => jvm_engine(
+            "Kafka Streams",
+            &kafka_streams_home(),
+            "evbench-kafka-streams.jar",
+            KAFKA_STREAMS_MAIN,
+            "EVBENCH_KAFKA_STREAMS_HOME",
+            env,
+        ),
     }
 }
 
@@ -183,7 +223,8 @@ pub struct Engine {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EngineOutcome {
     pub engine: String,
-    /// Whether the engine is known to deliver exactly once: evbench's and Flink's when the
+    /// Whether the engine is known to deliver exactly once: evbench's, Flink's and Kafka
+    /// Streams' when the
     /// scenario asks for it; `false` for `command` engines, whose guarantee evbench cannot know.
     /// The checks do not depend on it: `sessions-topic-exactly-once` judges every engine.
     pub exactly_once: bool,
@@ -309,7 +350,7 @@ impl Engine {
             }
             let stats = match kind {
                 EngineKind::Evbench => instances.first().and_then(Component::stats),
-                EngineKind::Command | EngineKind::Flink => None,
+                EngineKind::Command | EngineKind::Flink | EngineKind::KafkaStreams => None,
             };
             EngineOutcome {
                 engine: kind.as_str().to_owned(),
@@ -339,6 +380,26 @@ mod tests {
         assert!(
             pom.contains(&format!("<flink.version>{FLINK_VERSION}</flink.version>")),
             "engines/flink/pom.xml pins another Flink"
+        );
+    }
+
+    #[test]
+    fn the_kafka_streams_engine_defaults_to_the_brokers_kafka() {
+        // ci/setup builds it with -Dkafka.version from ci/kafka/pom.xml; the pom's own default
+        // is what a by-hand `mvn package` uses.
+        let pom = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../engines/kafka-streams/pom.xml"
+        ))
+        .unwrap();
+        let version = harness::KAFKA_VERSION;
+        assert!(
+            pom.contains(&format!("<kafka.version>{version}</kafka.version>")),
+            "engines/kafka-streams/pom.xml defaults to another Kafka than {version}"
+        );
+        assert!(
+            kafka_streams_home().ends_with(format!("kafka-streams-{version}"))
+                || std::env::var_os("EVBENCH_KAFKA_STREAMS_HOME").is_some()
         );
     }
 

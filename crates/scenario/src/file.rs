@@ -260,6 +260,9 @@ pub enum EngineKind {
     /// The study's own stack: the Flink job of `engines/flink` in a local MiniCluster
     /// (`docs/flink.md`), exactly once through checkpoints and a transactional Kafka sink.
     Flink,
+    /// The Kafka Streams application of `engines/kafka-streams` (`docs/kafka-streams.md`):
+    /// `exactly_once_v2`, the chargers' states in a persistent (RocksDB) store.
+    KafkaStreams,
 }
 
 impl EngineKind {
@@ -269,6 +272,7 @@ impl EngineKind {
             EngineKind::Evbench => "evbench",
             EngineKind::Command => "command",
             EngineKind::Flink => "flink",
+            EngineKind::KafkaStreams => "kafka-streams",
         }
     }
 }
@@ -277,7 +281,7 @@ impl EngineKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AggregatorSettings {
-    /// `evbench`, `command` or `flink`.
+    /// `evbench`, `command`, `flink` or `kafka-streams`.
     pub engine: EngineKind,
     /// With `engine = "command"`: the program and its arguments.
     pub command: Vec<String>,
@@ -307,7 +311,8 @@ pub struct AggregatorSettings {
     /// Flink: how often a checkpoint commits the job's output (and so makes it visible).
     #[serde(with = "events::human_duration")]
     pub checkpoint_interval: Duration,
-    /// Flink: the parallelism of every operator (also told to `command` engines).
+    /// Flink: the parallelism of every operator; Kafka Streams: its stream threads (also told
+    /// to `command` engines).
     pub parallelism: u32,
 }
 
@@ -641,7 +646,7 @@ impl Scenario {
         let settings = &self.aggregator;
         match (settings.engine, settings.command.is_empty()) {
             (EngineKind::Command, true) => return Err(Invalid::CommandMissing),
-            (EngineKind::Evbench | EngineKind::Flink, false) => {
+            (EngineKind::Evbench | EngineKind::Flink | EngineKind::KafkaStreams, false) => {
                 return Err(Invalid::CommandNotRead);
             }
             _ => {}

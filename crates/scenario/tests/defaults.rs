@@ -1,6 +1,6 @@
 //! Every default has one source, in Rust: the sessionizer's `SessionizerConfig::default()`, the
 //! aggregator's `AggregateOptions::default()`, the scenario's `AggregatorSettings::default()` and
-//! the simulator's built-in profiles. Whatever restates a default — the Flink engine's
+//! the simulator's built-in profiles. Whatever restates a default — the JVM engines'
 //! `Config.java`, the tables of `docs/` and the scenario listing — is held to it here, so a
 //! default changed in one place alone fails this test.
 
@@ -38,6 +38,7 @@ fn contract_defaults() -> BTreeMap<&'static str, String> {
         ("EVBENCH_INACTIVITY_GAP_MS", ms(sessionizer.inactivity_gap)),
         ("EVBENCH_MAX_CLOCK_SKEW_MS", ms(sessionizer.max_clock_skew)),
         ("EVBENCH_IDLE_TIMEOUT_MS", ms(aggregator.idle_timeout)),
+        ("EVBENCH_COMMIT_INTERVAL_MS", ms(aggregator.commit_interval)),
         (
             "EVBENCH_CHECKPOINT_INTERVAL_MS",
             ms(aggregator.checkpoint_interval),
@@ -60,8 +61,8 @@ fn the_overstay_grace_is_the_study_profiles() {
 }
 
 #[test]
-fn the_flink_engines_defaults_are_the_rust_ones() {
-    let java = read("engines/flink/src/main/java/dev/evbench/flink/Config.java");
+fn the_jvm_engines_defaults_are_the_rust_ones() {
+    let java = read("engines/core/src/main/java/dev/evbench/core/Config.java");
     // `public long overstayGraceMs = 360_000;` → overstayGraceMs: 360000
     let mut fields = BTreeMap::new();
     for line in java.lines() {
@@ -91,6 +92,7 @@ fn the_flink_engines_defaults_are_the_rust_ones() {
         ("EVBENCH_INACTIVITY_GAP_MS", "inactivityGapMs"),
         ("EVBENCH_MAX_CLOCK_SKEW_MS", "maxClockSkewMs"),
         ("EVBENCH_IDLE_TIMEOUT_MS", "idleTimeoutMs"),
+        ("EVBENCH_COMMIT_INTERVAL_MS", "commitIntervalMs"),
         ("EVBENCH_CHECKPOINT_INTERVAL_MS", "checkpointIntervalMs"),
         ("EVBENCH_PARALLELISM", "parallelism"),
         ("EVBENCH_EXACTLY_ONCE", "exactlyOnce"),
@@ -107,33 +109,35 @@ fn the_flink_engines_defaults_are_the_rust_ones() {
             .unwrap_or_else(|| panic!("Config.java has no default for {field}: {fields:?}"));
         assert_eq!(
             java_value, &rust[variable],
-            "engines/flink Config.java's {field} against the Rust default of {variable}"
+            "engines/core Config.java's {field} against the Rust default of {variable}"
         );
     }
 }
 
 #[test]
-fn the_flink_docs_table_states_the_rust_defaults() {
-    let doc = read("docs/flink.md");
+fn the_jvm_engines_docs_tables_state_the_rust_defaults() {
     let rust = contract_defaults();
-    let mut compared = 0;
-    for line in doc.lines() {
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        if cells.len() < 4 {
-            continue;
+    for page in ["docs/flink.md", "docs/kafka-streams.md"] {
+        let doc = read(page);
+        let mut compared = 0;
+        for line in doc.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() < 4 {
+                continue;
+            }
+            let variable = cells[1].trim_matches('`');
+            if let Some(expected) = rust.get(variable) {
+                let stated = cells[2].trim_matches('`');
+                assert_eq!(stated, expected, "{page}: the default of {variable}");
+                compared += 1;
+            }
         }
-        let variable = cells[1].trim_matches('`');
-        if let Some(expected) = rust.get(variable) {
-            let stated = cells[2].trim_matches('`');
-            assert_eq!(stated, expected, "docs/flink.md: the default of {variable}");
-            compared += 1;
-        }
+        assert_eq!(
+            compared,
+            rust.len(),
+            "{page}'s contract table states every default"
+        );
     }
-    assert_eq!(
-        compared,
-        rust.len(),
-        "docs/flink.md's contract table states every default"
-    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 package dev.evbench.flink;
 
-import dev.evbench.flink.core.Envelope;
+import dev.evbench.core.Envelope;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;

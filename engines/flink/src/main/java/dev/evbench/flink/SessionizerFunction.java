@@ -1,9 +1,9 @@
 package dev.evbench.flink;
 
-import dev.evbench.flink.core.ChargerState;
-import dev.evbench.flink.core.Envelope;
-import dev.evbench.flink.core.Session;
-import dev.evbench.flink.core.Sessionizer;
+import dev.evbench.core.ChargerState;
+import dev.evbench.core.Envelope;
+import dev.evbench.core.Session;
+import dev.evbench.core.Sessionizer;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;

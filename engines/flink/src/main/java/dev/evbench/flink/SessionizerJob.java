@@ -1,6 +1,7 @@
 package dev.evbench.flink;
 
-import dev.evbench.flink.core.Envelope;
+import dev.evbench.core.Config;
+import dev.evbench.core.Envelope;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -82,7 +83,7 @@ public final class SessionizerJob {
         }
         Config cfg;
         try {
-            cfg = Config.fromEnv(System.getenv());
+            cfg = Config.fromEnv(System.getenv(), "flink");
         } catch (Config.Invalid e) {
             System.err.println("evbench-flink: invalid configuration:");
             for (String line : e.getMessage().split("\n")) {

@@ -1,7 +1,7 @@
 package dev.evbench.flink;
 
-import dev.evbench.flink.core.Admission;
-import dev.evbench.flink.core.Envelope;
+import dev.evbench.core.Admission;
+import dev.evbench.core.Envelope;
 import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;

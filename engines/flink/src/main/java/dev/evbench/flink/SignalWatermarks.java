@@ -1,6 +1,6 @@
 package dev.evbench.flink;
 
-import dev.evbench.flink.core.Envelope;
+import dev.evbench.core.Envelope;
 import org.apache.flink.api.common.eventtime.Watermark;
 import org.apache.flink.api.common.eventtime.WatermarkGenerator;
 import org.apache.flink.api.common.eventtime.WatermarkOutput;

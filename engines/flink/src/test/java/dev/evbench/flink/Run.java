@@ -1,7 +1,8 @@
 package dev.evbench.flink;
 
-import dev.evbench.flink.core.Admission;
-import dev.evbench.flink.core.Envelope;
+import dev.evbench.core.Admission;
+import dev.evbench.core.Envelope;
+import dev.evbench.core.Golden;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
@@ -21,8 +22,8 @@ import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
  * Records get partition 0 and their line number as offset, as {@code evbench sessionize} does.
  */
 final class Run implements AutoCloseable {
-    static final long GRACE_STUDY = 360_000;
-    static final long GRACE_LITERAL = 6_000;
+    static final long GRACE_STUDY = Golden.GRACE_STUDY;
+    static final long GRACE_LITERAL = Golden.GRACE_LITERAL;
     static final long TOLERANCE = 5_000;
     static final long GAP = 7_200_000; // evbench sessionize's default
 

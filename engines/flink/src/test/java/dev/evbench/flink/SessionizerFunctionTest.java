@@ -5,7 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.evbench.flink.core.Envelope;
+import dev.evbench.core.Envelope;
+import dev.evbench.core.Golden;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.apache.flink.api.common.typeinfo.Types;
@@ -211,7 +212,7 @@ class SessionizerFunctionTest {
         var harness = new OneInputStreamOperatorTestHarness<>(new ProcessOperator<>(new Route()));
         harness.setup(Types.POJO(Envelope.class).createSerializer(new org.apache.flink.api.common.serialization.SerializerConfigImpl()));
         harness.open();
-        var admission = new dev.evbench.flink.core.Admission(86_400_000);
+        var admission = new dev.evbench.core.Admission(86_400_000);
         Envelope good = Envelope.of(arrival("c", T0, "P", null).getBytes(StandardCharsets.UTF_8), 3, 17, 5);
         Envelope bad = Envelope.of("{".getBytes(StandardCharsets.UTF_8), 3, 18, 6);
         admission.admit(good);
@@ -229,7 +230,7 @@ class SessionizerFunctionTest {
 
     @Test
     void stateSurvivesACheckpointAndRestore() throws Exception {
-        List<String> lines = GoldenTest.lines("/golden/faults-lossy-late.signals.jsonl");
+        List<String> lines = Golden.lines("/golden/faults-lossy-late.signals.jsonl");
         try (Run straight = new Run(Run.GRACE_LITERAL); Run restarted = new Run(Run.GRACE_LITERAL)) {
             long o = 0;
             for (String l : lines) {

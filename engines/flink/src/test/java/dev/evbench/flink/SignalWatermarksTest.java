@@ -2,7 +2,7 @@ package dev.evbench.flink;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.evbench.flink.core.Envelope;
+import dev.evbench.core.Envelope;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.flink.api.common.eventtime.Watermark;

@@ -1,0 +1,179 @@
+package dev.evbench.core;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * An engine's settings, from environment variables only: the contract evbench gives every
+ * aggregator engine (docs/engines.md). Each engine reads what applies to it: Flink commits on
+ * checkpoints, Kafka Streams at its commit interval.
+ */
+public final class Config {
+    public String bootstrap;
+    public String signalsTopic = "charger-station-signals";
+    public String sessionsTopic = "charging-sessions";
+    public String deadLetterTopic = "charger-station-signals-dead-letter";
+    /** Default: {@code evbench-<engine>}. */
+    public String groupId;
+    public long overstayGraceMs = 360_000;
+    public long reorderToleranceMs = 5_000;
+    public long inactivityGapMs = 21_600_000;
+    public long maxClockSkewMs = 86_400_000;
+    public long idleTimeoutMs = 2_000;
+    public long checkpointIntervalMs = 200;
+    public long commitIntervalMs = 100;
+    public int parallelism = 2;
+    public boolean exactlyOnce = true;
+    public Path stateDir;
+    public Path readyFile;
+
+    /** Every variable this job reads (other {@code EVBENCH_*} variables belong to evbench itself). */
+    public static final Set<String> KNOWN = Set.of(
+            "EVBENCH_KAFKA_BOOTSTRAP", "EVBENCH_SIGNALS_TOPIC", "EVBENCH_SESSIONS_TOPIC",
+            "EVBENCH_DEAD_LETTER_TOPIC", "EVBENCH_GROUP_ID", "EVBENCH_OVERSTAY_GRACE_MS",
+            "EVBENCH_REORDER_TOLERANCE_MS", "EVBENCH_INACTIVITY_GAP_MS", "EVBENCH_MAX_CLOCK_SKEW_MS",
+            "EVBENCH_IDLE_TIMEOUT_MS", "EVBENCH_CHECKPOINT_INTERVAL_MS", "EVBENCH_COMMIT_INTERVAL_MS",
+            "EVBENCH_PARALLELISM", "EVBENCH_EXACTLY_ONCE", "EVBENCH_INSTANCE", "EVBENCH_STATE_DIR",
+            "EVBENCH_READY_FILE");
+
+    /** Invalid settings: the message lists every problem. */
+    public static final class Invalid extends Exception {
+        Invalid(String message) {
+            super(message);
+        }
+    }
+
+    /** The longest inactivity gap (as the Rust sessionizer: visit times are 32-bit offsets). */
+    static final long MAX_GAP_MS = 30L * 24 * 3600 * 1000;
+
+    /** This instance's number ({@code EVBENCH_INSTANCE}, 0 … n−1). */
+    public int instance;
+
+    /**
+     * The settings of engine {@code engine} (its name gives the default group id and state
+     * directory) from {@code env}; every problem at once in {@link Invalid}.
+     */
+    public static Config fromEnv(Map<String, String> env, String engine) throws Invalid {
+        Config c = new Config();
+        c.groupId = "evbench-" + engine;
+        List<String> problems = new ArrayList<>();
+        c.bootstrap = text(env, "EVBENCH_KAFKA_BOOTSTRAP", null, problems);
+        if (c.bootstrap == null) {
+            problems.add("EVBENCH_KAFKA_BOOTSTRAP is required (host:port[,host:port...])");
+        } else {
+            for (String hp : c.bootstrap.split(",")) {
+                int colon = hp.lastIndexOf(':');
+                if (colon <= 0 || !hp.substring(colon + 1).matches("[0-9]{1,5}")) {
+                    problems.add("EVBENCH_KAFKA_BOOTSTRAP: " + quote(hp) + " is not host:port");
+                }
+            }
+        }
+        c.signalsTopic = topic(env, "EVBENCH_SIGNALS_TOPIC", c.signalsTopic, problems);
+        c.sessionsTopic = topic(env, "EVBENCH_SESSIONS_TOPIC", c.sessionsTopic, problems);
+        c.deadLetterTopic = topic(env, "EVBENCH_DEAD_LETTER_TOPIC", c.deadLetterTopic, problems);
+        c.groupId = text(env, "EVBENCH_GROUP_ID", c.groupId, problems);
+        c.overstayGraceMs = millis(env, "EVBENCH_OVERSTAY_GRACE_MS", c.overstayGraceMs, 0, problems);
+        c.reorderToleranceMs = millis(env, "EVBENCH_REORDER_TOLERANCE_MS", c.reorderToleranceMs, 0, problems);
+        c.inactivityGapMs = millis(env, "EVBENCH_INACTIVITY_GAP_MS", c.inactivityGapMs, 1, problems);
+        c.maxClockSkewMs = millis(env, "EVBENCH_MAX_CLOCK_SKEW_MS", c.maxClockSkewMs, 0, problems);
+        c.idleTimeoutMs = millis(env, "EVBENCH_IDLE_TIMEOUT_MS", c.idleTimeoutMs, 1, problems);
+        c.checkpointIntervalMs = millis(env, "EVBENCH_CHECKPOINT_INTERVAL_MS", c.checkpointIntervalMs, 10, problems);
+        c.commitIntervalMs = millis(env, "EVBENCH_COMMIT_INTERVAL_MS", c.commitIntervalMs, 1, problems);
+        c.instance = (int) millis(env, "EVBENCH_INSTANCE", 0, 0, problems);
+        c.parallelism = (int) millis(env, "EVBENCH_PARALLELISM", c.parallelism, 1, problems);
+        if (c.parallelism > 256) {
+            problems.add("EVBENCH_PARALLELISM must be at most 256, not " + c.parallelism);
+        }
+        String eo = env.get("EVBENCH_EXACTLY_ONCE");
+        if (eo != null) {
+            switch (eo.trim().toLowerCase()) {
+                case "true", "1", "yes" -> c.exactlyOnce = true;
+                case "false", "0", "no" -> c.exactlyOnce = false;
+                default -> problems.add("EVBENCH_EXACTLY_ONCE must be true or false, not " + quote(eo));
+            }
+        }
+        String state = env.get("EVBENCH_STATE_DIR");
+        if (state == null || state.isBlank()) {
+            c.stateDir = Path.of(System.getProperty("java.io.tmpdir"), "evbench-" + engine + "-" + ProcessHandle.current().pid());
+        } else {
+            c.stateDir = Path.of(state).toAbsolutePath();
+        }
+        String ready = env.get("EVBENCH_READY_FILE");
+        c.readyFile = ready == null || ready.isBlank() ? null : Path.of(ready).toAbsolutePath();
+        // The Rust sessionizer's own consistency rules (SessionizerConfig::validate).
+        if (c.inactivityGapMs > MAX_GAP_MS) {
+            problems.add("EVBENCH_INACTIVITY_GAP_MS must be at most " + MAX_GAP_MS + " (30 days)");
+        }
+        if (c.reorderToleranceMs >= c.inactivityGapMs) {
+            problems.add("EVBENCH_REORDER_TOLERANCE_MS (" + c.reorderToleranceMs
+                    + ") must be shorter than EVBENCH_INACTIVITY_GAP_MS (" + c.inactivityGapMs + ")");
+        }
+        if (c.maxClockSkewMs < c.reorderToleranceMs) {
+            problems.add("EVBENCH_MAX_CLOCK_SKEW_MS (" + c.maxClockSkewMs
+                    + ") must be at least EVBENCH_REORDER_TOLERANCE_MS (" + c.reorderToleranceMs + ")");
+        }
+        if (c.overstayGraceMs > MAX_GAP_MS || c.maxClockSkewMs > (1L << 40) * 1000) {
+            problems.add("EVBENCH_OVERSTAY_GRACE_MS or EVBENCH_MAX_CLOCK_SKEW_MS is absurdly large");
+        }
+        if (!problems.isEmpty()) {
+            throw new Invalid(String.join("\n", problems));
+        }
+        return c;
+    }
+
+    private static String quote(String s) {
+        return "\"" + s + "\"";
+    }
+
+    private static String text(Map<String, String> env, String name, String dflt, List<String> problems) {
+        String v = env.get(name);
+        if (v == null) {
+            return dflt;
+        }
+        v = v.trim();
+        if (v.isEmpty()) {
+            problems.add(name + " is empty");
+            return dflt;
+        }
+        return v;
+    }
+
+    private static String topic(Map<String, String> env, String name, String dflt, List<String> problems) {
+        String v = text(env, name, dflt, problems);
+        if (v != null && (!v.matches("[a-zA-Z0-9._-]{1,249}") || v.equals(".") || v.equals(".."))) {
+            problems.add(name + ": " + quote(v) + " is not a valid Kafka topic name");
+        }
+        return v;
+    }
+
+    private static long millis(Map<String, String> env, String name, long dflt, long min, List<String> problems) {
+        String v = env.get(name);
+        if (v == null) {
+            return dflt;
+        }
+        try {
+            long n = Long.parseLong(v.trim());
+            if (n < min) {
+                problems.add(name + " must be at least " + min + ", not " + n);
+                return dflt;
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            problems.add(name + " must be a whole number" + (name.endsWith("_MS") ? " of milliseconds" : "") + ", not " + quote(v));
+            return dflt;
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "bootstrap=" + bootstrap + " signals=" + signalsTopic + " sessions=" + sessionsTopic
+                + " dead_letters=" + deadLetterTopic + " group=" + groupId + " grace=" + overstayGraceMs
+                + "ms tolerance=" + reorderToleranceMs + "ms gap=" + inactivityGapMs + "ms skew=" + maxClockSkewMs
+                + "ms idle=" + idleTimeoutMs + "ms checkpoint=" + checkpointIntervalMs + "ms commit=" + commitIntervalMs
+                + "ms instance=" + instance + " parallelism="
+                + parallelism + " exactly_once=" + exactlyOnce + " state=" + stateDir;
+    }
+}
