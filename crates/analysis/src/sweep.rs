@@ -412,6 +412,17 @@ pub struct PointResult {
     /// Wall seconds from the first signal to the drained pipeline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wall_s: Option<f64>,
+    /// CPU microseconds per signal of each part (the report's `cost_per_signal.cpu_us`), and
+    /// `total`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub cpu_us_per_signal: BTreeMap<String, f64>,
+    /// Peak resident memory of each part, MB.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub peak_rss_mb: BTreeMap<String, f64>,
+    /// Each process fault of the run, in order: its kind and how long the pipeline took to
+    /// recover (ms; `None` when it did not within the run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recovery_ms: Vec<(String, Option<f64>)>,
 }
 
 impl PointResult {
@@ -431,6 +442,9 @@ impl PointResult {
             throughput: Value::Null,
             latency_ms: BTreeMap::new(),
             wall_s: None,
+            cpu_us_per_signal: BTreeMap::new(),
+            peak_rss_mb: BTreeMap::new(),
+            recovery_ms: Vec::new(),
         }
     }
 
@@ -460,6 +474,35 @@ impl PointResult {
                     p999: get("p999"),
                 },
             );
+        }
+        let cost = report.get("cost_per_signal");
+        if let Some(Value::Object(parts)) = cost.and_then(|c| c.get("cpu_us")) {
+            for (part, us) in parts {
+                if let Some(us) = us.as_f64() {
+                    result.cpu_us_per_signal.insert(part.clone(), us);
+                }
+            }
+            if let Some(total) = cost.and_then(|c| c.get("total_cpu_us")?.as_f64()) {
+                result.cpu_us_per_signal.insert("total".into(), total);
+            }
+        }
+        if let Some(Value::Object(parts)) = report.get("resources") {
+            for (part, r) in parts {
+                if let Some(bytes) = r.get("peak_rss_bytes").and_then(Value::as_f64) {
+                    result.peak_rss_mb.insert(part.clone(), bytes / 1e6);
+                }
+            }
+        }
+        if let Some(Value::Array(faults)) = report.get("faults") {
+            for fault in faults {
+                // Data faults are spread over the run: they have no recovery to show.
+                if fault.get("injected").is_some() {
+                    continue;
+                }
+                let kind = fault.get("kind").and_then(Value::as_str).unwrap_or("fault");
+                let recovery = fault.get("recovery_ms").and_then(Value::as_f64);
+                result.recovery_ms.push((kind.to_owned(), recovery));
+            }
         }
         result
     }

@@ -1,11 +1,17 @@
-//! `sweep.html`: one self-contained page (inline SVG, no script) with the sweep's points,
-//! throughput and latency against the swept key, latency against the offered load, and the
-//! achieved rate against the offered one.
+//! `sweep.html`: one self-contained page (inline SVG, no script) with the sweep's points and
+//! the charts that mean something for what was swept.
 //!
-//! The x axis is `load.rate` when it is swept (the offered load itself), else the first swept
-//! key whose values are all numbers, else the first key as categories. Other swept keys make
-//! one line per combination of their values. The offered load of a point that does not set
-//! `load.rate` is the rate its producer actually sent.
+//! A sweep over numbers (a rate, a fleet size, an interval) draws curves: throughput and latency
+//! against the swept key, latency against the offered load, and the achieved rate against the
+//! offered one. The x axis is `load.rate` when it is swept (the offered load itself), else the
+//! first swept key whose values are all numbers; other swept keys make one line per combination
+//! of their values. The offered load of a point that does not set `load.rate` is the rate its
+//! producer actually sent.
+//!
+//! A sweep over names only (`aggregator.engine=evbench,flink,kafka-streams`) compares things,
+//! not a trend: grouped bars, one bar per point, for throughput, latency (p50/p99 to the topic
+//! and to ClickHouse), CPU per signal and peak memory of each part, and the recovery from each
+//! process fault when the runs had any.
 
 use std::fmt::Write as _;
 
@@ -13,7 +19,7 @@ use serde_json::Value;
 
 use crate::figures::Unit;
 use crate::sweep::{Outcome, PointResult, SweepSummary, short_path};
-use scenario::report::charts::{COLORS, Series, XAxis, XyChart, esc};
+use scenario::report::charts::{BarSeries, COLORS, Series, XAxis, XyChart, esc, grouped_bar_chart};
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}h1{font-size:1.5em}\
 .sub{color:#666}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}\
@@ -178,6 +184,10 @@ fn charts(h: &mut String, s: &SweepSummary) {
         return;
     }
     let (x_key, axis) = x_axis(s, &ran);
+    if matches!(axis, XAxis::Categories(_)) {
+        bars(h, s, &ran);
+        return;
+    }
     let plot = Plot {
         groups: groups_of(&ran, &s.keys, &x_key),
         paths: s.paths(),
@@ -256,6 +266,135 @@ fn charts(h: &mut String, s: &SweepSummary) {
             true
         )
     );
+}
+
+/// A point's name on a bar chart: its values of the swept keys.
+fn label_of(p: &PointResult, keys: &[String]) -> String {
+    let values: Vec<String> = keys
+        .iter()
+        .filter_map(|k| p.values.get(k).map(show))
+        .collect();
+    values.join(", ")
+}
+
+/// The grouped bars of a sweep over names: one bar per point in every chart.
+fn bars(h: &mut String, s: &SweepSummary, ran: &[&PointResult]) {
+    let series = |value: &dyn Fn(&PointResult, usize) -> Option<f64>, groups: usize| {
+        ran.iter()
+            .enumerate()
+            .map(|(i, p)| BarSeries {
+                name: label_of(p, &s.keys),
+                color: COLORS[i % COLORS.len()],
+                passed: p.outcome == Outcome::Passed,
+                values: (0..groups).map(|g| value(p, g)).collect(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let what = esc(&s.keys.join(", "));
+    let _ = write!(
+        h,
+        "<p class=sub>A sweep over names ({what}): each chart has a bar per point, grouped by figure.          Hover a bar for its point and value.</p>"
+    );
+
+    let rates = ["events_per_s", "produce_events_per_s"];
+    let groups: Vec<String> = vec!["end to end".into(), "producer".into()];
+    let _ = write!(
+        h,
+        "<h2>Throughput</h2>{}",
+        grouped_bar_chart(
+            "signals/s",
+            &groups,
+            &series(&|p, g| p.rate(rates[g]), groups.len())
+        )
+    );
+
+    let paths = s.paths();
+    let mut latency: Vec<(String, &str, bool)> = Vec::new();
+    for path in &paths {
+        for (stat, p99) in [("p50", false), ("p99", true)] {
+            latency.push((format!("{} {stat}", short_path(path)), path.as_str(), p99));
+        }
+    }
+    let groups: Vec<String> = latency.iter().map(|l| l.0.clone()).collect();
+    let _ = write!(
+        h,
+        "<h2>Latency</h2>{}",
+        grouped_bar_chart(
+            "ms",
+            &groups,
+            &series(
+                &|p, g| {
+                    let (_, path, p99) = latency[g];
+                    let f = p.latency_ms.get(path)?;
+                    if p99 { f.p99 } else { f.p50 }
+                },
+                groups.len()
+            )
+        )
+    );
+
+    let parts = |get: &dyn Fn(&PointResult) -> Vec<String>| {
+        let mut names: Vec<String> = Vec::new();
+        for p in ran {
+            for n in get(p) {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+        names
+    };
+    let cpu_parts = parts(&|p| p.cpu_us_per_signal.keys().cloned().collect());
+    if !cpu_parts.is_empty() {
+        let _ = write!(
+            h,
+            "<h2>CPU per signal</h2><p class=sub>CPU time of each part over the run ÷ signals (the report's              cost_per_signal): what one signal costs, whatever the rate.</p>{}",
+            grouped_bar_chart(
+                "µs per signal",
+                &cpu_parts,
+                &series(
+                    &|p, g| p.cpu_us_per_signal.get(&cpu_parts[g]).copied(),
+                    cpu_parts.len()
+                )
+            )
+        );
+    }
+    let memory_parts = parts(&|p| p.peak_rss_mb.keys().cloned().collect());
+    if !memory_parts.is_empty() {
+        let _ = write!(
+            h,
+            "<h2>Peak memory</h2>{}",
+            grouped_bar_chart(
+                "MB resident, peak",
+                &memory_parts,
+                &series(
+                    &|p, g| p.peak_rss_mb.get(&memory_parts[g]).copied(),
+                    memory_parts.len()
+                )
+            )
+        );
+    }
+    let faults: Vec<String> = parts(&|p| {
+        p.recovery_ms
+            .iter()
+            .enumerate()
+            .map(|(i, (kind, _))| format!("{} {kind}", i + 1))
+            .collect()
+    });
+    if !faults.is_empty() {
+        let _ = write!(
+            h,
+            "<h2>Recovery</h2><p class=sub>From the end of each process fault until the pipeline was back              within its pre-fault band (docs/faults.md); no bar: not back within the run.</p>{}",
+            grouped_bar_chart(
+                "ms to recover",
+                &faults,
+                &series(
+                    &|p, g| p.recovery_ms.get(g).and_then(|(_, ms)| *ms),
+                    faults.len()
+                )
+            )
+        );
+    }
 }
 
 /// An x–y chart of curves with a marker per point.
@@ -495,7 +634,16 @@ mod tests {
                         "latency_ms": {
                             "event_to_session_topic": { "p50": 10.0 * (i + 1) as f64, "p99": 30.0 * (i + 1) as f64 },
                             "event_to_clickhouse": { "p50": 20.0, "p99": 50.0 }
-                        }
+                        },
+                        "cost_per_signal": {
+                            "cpu_us": { "aggregator-0": 5.0 * (i + 1) as f64, "kafka": 7.0 },
+                            "total_cpu_us": 7.0 + 5.0 * (i + 1) as f64
+                        },
+                        "resources": { "aggregator-0": { "peak_rss_bytes": 1.0e8 * (i + 1) as f64 } },
+                        "faults": [
+                            { "kind": "kill-aggregator", "started_s": 5.0, "recovery_ms": 1500.0 * (i + 1) as f64 },
+                            { "kind": "malformed", "started_s": 0.0, "injected": 3, "recovery_ms": null }
+                        ]
                     }),
                 )
             })
@@ -531,8 +679,37 @@ mod tests {
     }
 
     #[test]
-    fn categories_when_the_values_are_not_numbers() {
-        let html = summary(&["run.time_compression=max,40,80"]).html();
-        assert!(html.contains("Latency against run.time_compression"));
+    fn grouped_bars_when_the_values_are_names() {
+        let s = summary(&["aggregator.engine=evbench,flink,kafka-streams"]);
+        let html = s.html();
+        for needle in [
+            "<h2>Throughput</h2>",
+            "<h2>Latency</h2>",
+            "<h2>CPU per signal</h2>",
+            "<h2>Peak memory</h2>",
+            "<h2>Recovery</h2>",
+            "evbench · aggregator-0: 5.00",
+            "kafka-streams · aggregator-0: 15",
+            "1 kill-aggregator",
+            "kafka-streams (FAILED)",
+        ] {
+            assert!(html.contains(needle), "{needle} in the page");
+        }
+        // A line from one engine to the next, or a chart against the offered load, would say
+        // nothing about names.
+        for absent in [
+            "Achieved against offered",
+            "Latency against",
+            "Throughput against",
+        ] {
+            assert!(
+                !html.contains(absent),
+                "no {absent:?} chart for a sweep over names"
+            );
+        }
+        // The point that could not run has no bar; the data fault has no recovery.
+        assert!(!html.contains("flink · "));
+        assert!(!html.contains("malformed"));
+        assert_eq!(html.matches("<svg").count(), 5);
     }
 }

@@ -84,13 +84,11 @@ fn killing_an_at_least_once_aggregator_fails_the_exactly_once_check() {
     );
 }
 
-/// The Flink engine SIGKILLed mid-run (`scenarios/faults/kill-flink.toml`): the new process
-/// restores its latest retained checkpoint, and every session still comes out exactly once.
-/// Needs the engine `ci/setup` builds.
-#[test]
-fn a_killed_flink_engine_restores_its_checkpoint_and_loses_nothing() {
+/// Runs `scenarios/faults/<name>.toml` (an engine SIGKILLed and restarted) and checks that it
+/// passed for `engine`, every session exactly once; returns the restarted engine's log.
+fn a_killed_engine_run(name: &str, engine: &str) -> String {
     let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenarios/faults/kill-flink.toml");
+        .join(format!("../../scenarios/faults/{name}.toml"));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let output = Command::new(env!("CARGO_BIN_EXE_evbench"))
@@ -109,17 +107,58 @@ fn a_killed_flink_engine_restores_its_checkpoint_and_loses_nothing() {
     );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["aggregator"]["engine"], "flink");
+    assert_eq!(report["aggregator"]["engine"], engine);
     let sessions = &report["sessions"];
     assert!(sessions["expected"].as_u64().unwrap() > 1000);
     assert_eq!(sessions["matched"], sessions["expected"]);
     assert_eq!(sessions["duplicated"], 0);
     assert_eq!(report["faults"][0]["kind"], "kill-aggregator");
-    // The process that came back restored a checkpoint rather than starting afresh.
     let log = std::fs::read_to_string(out.join("logs/aggregator-0.log")).unwrap();
+    // The log holds both processes: what the second one said comes after its start line.
+    let restarted = log
+        .rmatch_indices(" starting: ")
+        .next()
+        .map_or(0, |(i, _)| i);
+    assert!(
+        restarted > 0,
+        "the engine was started twice:\n{}",
+        &log[log.len().saturating_sub(4000)..]
+    );
+    log[restarted..].to_owned()
+}
+
+/// The Flink engine SIGKILLed mid-run (`scenarios/faults/kill-flink.toml`): the new process
+/// restores its latest retained checkpoint, and every session still comes out exactly once.
+/// Needs the engine `ci/setup` builds.
+#[test]
+fn a_killed_flink_engine_restores_its_checkpoint_and_loses_nothing() {
+    let log = a_killed_engine_run("kill-flink", "flink");
     assert!(
         log.contains("restoring from retained checkpoint"),
-        "the restarted engine restored its checkpoint:\n{}",
-        &log[log.len().saturating_sub(4000)..]
+        "the restarted engine restored its checkpoint:\n{log}"
+    );
+}
+
+/// The Kafka Streams engine SIGKILLed mid-run (`scenarios/faults/kill-kafka-streams.toml`):
+/// the new process restores the chargers' states from their changelog topic (under
+/// exactly_once_v2 a crashed instance's local store is not trusted), and every session still
+/// comes out exactly once. Needs the engine `ci/setup` builds.
+#[test]
+fn a_killed_kafka_streams_engine_restores_its_store_and_loses_nothing() {
+    let log = a_killed_engine_run("kill-kafka-streams", "kafka-streams");
+    let restored: u64 = log
+        .lines()
+        .filter(|l| l.contains("restored charger-state of partition"))
+        .filter_map(|l| {
+            l.rsplit(": ")
+                .next()?
+                .strip_suffix(" records")?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(
+        restored > 0,
+        "the restarted engine restored its store from the changelog:\n{log}"
     );
 }

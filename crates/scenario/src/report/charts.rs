@@ -1,7 +1,7 @@
 //! Charts as inline SVG, no script and no external file, so that `report.html` and the pages
 //! of repeats and sweeps open anywhere offline. One module for every chart evbench draws: x–y
-//! charts (time series with shaded fault spans, curves with a marker per point, categories)
-//! and the bars of a latency distribution.
+//! charts (time series with shaded fault spans, curves with a marker per point, categories),
+//! the bars of a latency distribution, and grouped bars comparing named things.
 
 use std::fmt::Write as _;
 
@@ -372,6 +372,114 @@ pub fn bar_chart(title: &str, buckets: &[(f64, u64)]) -> String {
         "<text x={} y={} text-anchor=end>ms (upper bound)</text></svg>",
         W - PAD_R,
         H - 2.0
+    );
+    svg
+}
+
+/// One bar of every group: a compared thing (an engine, say) and its value in each group
+/// (`None`: not measured there, no bar).
+#[derive(Debug, Clone)]
+pub struct BarSeries {
+    pub name: String,
+    pub color: &'static str,
+    /// Its run passed its checks (a failed one is drawn hatched-out: outlined, not filled).
+    pub passed: bool,
+    pub values: Vec<Option<f64>>,
+}
+
+/// Grouped bars: one group per figure (`groups`), one bar per series in each, each bar labelled
+/// with its value; the legend names the series. For comparing a few named things (engines) on
+/// figures where a line from one to the next would mean nothing.
+pub fn grouped_bar_chart(y_label: &str, groups: &[String], series: &[BarSeries]) -> String {
+    let legend_rows = series.len().div_ceil(LEGEND_COLUMNS) as f64;
+    // Legend rows, then a row for the y label, then the plot.
+    let pad_t = 24.0 + LEGEND_ROW * legend_rows;
+    let mut svg = open_svg();
+    let y_max = series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten())
+        .fold(0.0f64, |a, &v| a.max(v));
+    if groups.is_empty() || series.is_empty() || y_max <= 0.0 {
+        svg.push_str("<text x=20 y=40>nothing measured</text></svg>");
+        return svg;
+    }
+    let scale = Scale {
+        x_lo: 0.0,
+        x_hi: groups.len() as f64,
+        y_hi: y_max * 1.12,
+        pad_t,
+    };
+    for (i, s) in series.iter().enumerate() {
+        let x = PAD_L + (i % LEGEND_COLUMNS) as f64 * 220.0;
+        let y = 12.0 + LEGEND_ROW * (i / LEGEND_COLUMNS) as f64;
+        let _ = write!(
+            svg,
+            "<rect x={x} y={} width=10 height=10 fill='{}'/><text x={} y={y}>{}{}</text>",
+            y - 9.0,
+            s.color,
+            x + 14.0,
+            esc(&s.name),
+            if s.passed { "" } else { " (FAILED)" }
+        );
+    }
+    for t in ticks(0.0, scale.y_hi) {
+        let y = scale.y(t);
+        let _ = write!(
+            svg,
+            "<line x1={PAD_L} y1={y:.1} x2={} y2={y:.1} stroke='#eee'/><text x={} y={:.1} text-anchor=end>{}</text>",
+            W - PAD_R,
+            PAD_L - 6.0,
+            y + 4.0,
+            short(t)
+        );
+    }
+    let base = H - PAD_B;
+    let _ = write!(
+        svg,
+        "<line x1={PAD_L} y1={base} x2={} y2={base} stroke='#888'/>",
+        W - PAD_R
+    );
+    let group_w = scale.x(1.0) - scale.x(0.0);
+    let bar_w = (group_w * 0.8 / series.len() as f64).max(2.0);
+    for (g, group) in groups.iter().enumerate() {
+        let left = scale.x(g as f64) + group_w * 0.1;
+        for (i, s) in series.iter().enumerate() {
+            let Some(v) = s.values.get(g).copied().flatten() else {
+                continue;
+            };
+            let x = left + bar_w * i as f64;
+            let y = scale.y(v);
+            let fill = if s.passed {
+                format!("fill='{}'", s.color)
+            } else {
+                format!("fill='white' stroke='{}' stroke-width=2", s.color)
+            };
+            let _ = write!(
+                svg,
+                "<rect x={x:.1} y={y:.1} width={:.1} height={:.1} {fill}><title>{}: {}</title></rect>\
+                 <text x={:.1} y={:.1} text-anchor=middle>{}</text>",
+                (bar_w - 2.0).max(1.0),
+                (base - y).max(0.0),
+                esc(&format!("{} · {group}", s.name)),
+                short(v),
+                x + bar_w / 2.0 - 1.0,
+                y - 3.0,
+                short(v)
+            );
+        }
+        let _ = write!(
+            svg,
+            "<text x={:.1} y={} text-anchor=middle>{}</text>",
+            scale.x(g as f64 + 0.5),
+            base + 14.0,
+            esc(group)
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=4 y={:.1}>{}</text></svg>",
+        pad_t - 8.0,
+        esc(y_label)
     );
     svg
 }
