@@ -658,6 +658,21 @@ fn check_other(dir: &Path, words: &[String]) -> Result<(), String> {
                 Err(format!("no class {class} in engines/*/src/main/java"))
             }
         }
+        "mvn" => {
+            // The reactor (`-f POM`) and the modules it is asked to build (`-pl a,b`) exist.
+            let pom = value_of("-f").unwrap_or_else(|| "pom.xml".to_owned());
+            let pom = root.join(pom);
+            if !pom.is_file() {
+                return Err(format!("mvn -f {}: no such file", pom.display()));
+            }
+            let reactor = std::fs::read_to_string(&pom).map_err(|e| e.to_string())?;
+            for module in value_of("-pl").iter().flat_map(|m| m.split(',')) {
+                if !reactor.contains(&format!("<module>{module}</module>")) {
+                    return Err(format!("{} has no module {module}", pom.display()));
+                }
+            }
+            Ok(())
+        }
         "cmp" | "diff" => {
             let output = Command::new(program)
                 .args(&words[1..])

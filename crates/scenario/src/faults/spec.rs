@@ -26,8 +26,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FaultKind {
-    /// SIGKILL of an aggregator instance (the Flink process for `engine = "flink"`), restarted
-    /// after `for`.
+    /// SIGKILL of an aggregator instance (the JVM process of the `flink` and `kafka-streams`
+    /// engines), restarted after `for`.
     KillAggregator,
     /// SIGKILL of a sink instance, restarted after `for`.
     KillSink,

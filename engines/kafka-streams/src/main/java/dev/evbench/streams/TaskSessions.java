@@ -71,11 +71,6 @@ public final class TaskSessions {
         return core.stats;
     }
 
-    /** Chargers with an open or held visit. */
-    public int chargersWithState() {
-        return inactivity.size();
-    }
-
     /** One record of the input partition. */
     public void onRecord(byte[] value, int partition, long offset, long kafkaTs, long nowMs, Output out) {
         lastActivityMs = nowMs;
@@ -189,10 +184,6 @@ public final class TaskSessions {
             }
             byCharger.remove(id);
             return id;
-        }
-
-        int size() {
-            return byCharger.size();
         }
     }
 }
