@@ -12,6 +12,7 @@
 //!   to the medians reduced to a baseline.
 //! * [`sweep`]: `--set KEY=V1,V2,…` applied to the scenario's TOML (any dotted key), the
 //!   cartesian product of the values as points, `sweep.json` and the self-contained `sweep.html`.
+//! * [`junit`]: runs as JUnit XML for CI systems, a test case per check.
 //!
 //! The runs themselves are `scenario::run::run`'s; this crate only reads and writes their
 //! reports, as `serde_json::Value`s so that a report written by another version of evbench
@@ -19,6 +20,7 @@
 
 pub mod baseline;
 pub mod figures;
+pub mod junit;
 pub mod repeat;
 pub mod sweep;
 mod sweep_page;

@@ -2,6 +2,8 @@
 //! Kafka client, `tests/engines/naive_aggregator.py`) under evbench's checks, on real Kafka and
 //! ClickHouse. Written correctly it passes every check; made to drop one session it fails
 //! `sessions-exact`; made to write one session twice it fails `sessions-topic-exactly-once`.
+//! Each run also writes `--junit`, read back by an outside JUnit reader (Python's junitparser,
+//! `tests/junit_read.py`): a failing check must be a failing test case there.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,9 +23,25 @@ fn require_python_kafka_client() {
     );
 }
 
-/// Runs a small clean scenario with the naive aggregator (plus `flag`), returns the exit code
-/// and the report.
-fn run_with(flag: Option<&str>) -> (Option<i32>, serde_json::Value, String) {
+/// What junitparser read of a `--junit` file (see `tests/junit_read.py`).
+fn junit_as_read(path: &Path) -> serde_json::Value {
+    let output = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/junit_read.py"))
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "junitparser (ci/setup installs it) read {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Runs a small clean scenario with the naive aggregator (plus `flag`), returns the exit code,
+/// the report, what the run printed and what an outside reader read of its `--junit` file.
+fn run_with(flag: Option<&str>) -> (Option<i32>, serde_json::Value, String, serde_json::Value) {
     require_python_kafka_client();
     let dir = tempfile::tempdir().unwrap();
     let mut command = vec!["python3".to_owned(), script().display().to_string()];
@@ -53,6 +71,8 @@ command = {command:?}
         .arg(&path)
         .arg("--out")
         .arg(&out)
+        .arg("--junit")
+        .arg(out.join("results/junit.xml"))
         .output()
         .unwrap();
     let text = format!(
@@ -67,7 +87,18 @@ command = {command:?}
         out.join("logs/aggregator-0.log").is_file(),
         "the engine's log is kept: {text}"
     );
-    (output.status.code(), report, text)
+    let junit = junit_as_read(&out.join("results/junit.xml"));
+    (output.status.code(), report, text, junit)
+}
+
+/// The one suite of a run's JUnit file, as read, and the test case of each check.
+fn junit_cases(junit: &serde_json::Value) -> (&serde_json::Value, Vec<&serde_json::Value>) {
+    let suites = junit["suites"].as_array().unwrap();
+    assert_eq!(suites.len(), 1, "one suite for one run: {junit:#}");
+    (
+        &suites[0],
+        suites[0]["cases"].as_array().unwrap().iter().collect(),
+    )
 }
 
 fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -81,8 +112,21 @@ fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
 
 #[test]
 fn a_correct_outside_aggregator_passes_every_check() {
-    let (code, report, text) = run_with(None);
+    let (code, report, text, junit) = run_with(None);
     assert_eq!(code, Some(0), "{text}");
+    let (suite, cases) = junit_cases(&junit);
+    assert_eq!(suite["name"], "naive");
+    assert_eq!(cases.len(), report["checks"].as_array().unwrap().len());
+    assert!(cases.iter().all(|c| c["passed"] == true), "{junit:#}");
+    assert_eq!(suite["properties"]["aggregator.engine"], "command");
+    assert!(
+        suite["properties"]["throughput.events_per_s"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+            > 0.0
+    );
     assert_eq!(report["aggregator"]["engine"], "command");
     assert!(
         report["sessions"]["expected"].as_u64().unwrap() > 30,
@@ -104,17 +148,33 @@ fn a_correct_outside_aggregator_passes_every_check() {
 
 #[test]
 fn an_aggregator_that_drops_a_session_fails_sessions_exact() {
-    let (code, report, text) = run_with(Some("--drop-first"));
+    let (code, report, text, junit) = run_with(Some("--drop-first"));
     assert_eq!(code, Some(1), "{text}");
     assert_eq!(check(&report, "sessions-exact")["passed"], false, "{text}");
     assert_eq!(report["sessions"]["missing"], 1, "{text}");
     let detail = check(&report, "sessions-exact")["detail"].as_str().unwrap();
     assert!(detail.contains("1 missing"), "{detail}");
+    // The failed check is a failing test case, with the check's detail, in an outside reader.
+    let (suite, cases) = junit_cases(&junit);
+    let failing: Vec<&str> = cases
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(failing.contains(&"sessions-exact"), "{junit:#}");
+    assert_eq!(suite["failures"], failing.len(), "{junit:#}");
+    let case = cases
+        .iter()
+        .find(|c| c["name"] == "sessions-exact")
+        .unwrap();
+    assert_eq!(case["results"][0]["kind"], "Failure");
+    assert_eq!(case["results"][0]["text"], detail);
+    assert_eq!(case["classname"], "evbench.naive");
 }
 
 #[test]
 fn an_aggregator_that_writes_a_session_twice_fails_exactly_once() {
-    let (code, report, text) = run_with(Some("--duplicate-first"));
+    let (code, report, text, _) = run_with(Some("--duplicate-first"));
     assert_eq!(code, Some(1), "{text}");
     let topic = check(&report, "sessions-topic-exactly-once");
     assert_eq!(topic["passed"], false, "{text}");
@@ -125,4 +185,43 @@ fn an_aggregator_that_writes_a_session_twice_fails_exactly_once() {
     // ClickHouse collapses the copy by session id: only the topic check can see it.
     assert_eq!(check(&report, "sessions-exact")["passed"], true, "{text}");
     assert_eq!(report["sessions"]["duplicated"], 1);
+}
+
+#[test]
+fn an_engine_that_cannot_start_is_an_error_in_the_junit_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(
+        &path,
+        "name = \"broken\"\nseed = 1\n[fleet]\nchargers = 5\n[run]\nspan = \"10m\"\n\
+         [aggregator]\nengine = \"command\"\ncommand = [\"/nonexistent/aggregator\"]\n",
+    )
+    .unwrap();
+    let junit = dir.path().join("junit.xml");
+    let output = Command::new(env!("CARGO_BIN_EXE_evbench"))
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "could not run: {stderr}");
+    let read = junit_as_read(&junit);
+    let (suite, cases) = junit_cases(&read);
+    assert_eq!(suite["name"], "broken");
+    assert_eq!(suite["errors"], 1);
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0]["name"], "run");
+    assert_eq!(cases[0]["results"][0]["kind"], "Error");
+    assert!(
+        cases[0]["results"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/aggregator"),
+        "the error names what could not start: {}",
+        cases[0]
+    );
 }

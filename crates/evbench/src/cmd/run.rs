@@ -42,6 +42,12 @@ pub struct RunArgs {
     /// starting a server or writing a file (exit 0: it would run; 2: it would be refused).
     #[arg(long)]
     dry_run: bool,
+    /// Also write the result as JUnit XML to FILE, for CI systems: the scenario as the test
+    /// suite (one per run with --repeat), one test case per check — a failed check is a failure
+    /// whose message is its detail, a run that could not run an error — and the run's figures
+    /// as the suite's properties.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -114,14 +120,25 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
     if args.repeat > 1 {
         return repeat(&scenario, &args).await;
     }
-    let (report, kept) = run_into_keeping(
+    let outcome = run_into_keeping(
         &scenario,
         &args.out,
         args.services_dir.clone(),
         "",
         args.keep,
     )
-    .await?;
+    .await;
+    if let Some(path) = &args.junit {
+        let suite = match &outcome {
+            Ok((report, _)) => Some(junit_suite(&scenario.name, report)?),
+            Err(failure) => junit_failure(&scenario.name, failure),
+        };
+        // An interrupted run has no result to report.
+        if let Some(suite) = suite {
+            write_junit(path, &[suite])?;
+        }
+    }
+    let (report, kept) = outcome?;
     if let Some(kept) = kept {
         keep_until_interrupted(kept, &args.out).await?;
     }
@@ -133,6 +150,31 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
             failed_checks(&report).join(", ")
         )))
     }
+}
+
+/// The JUnit suite of a run's report.
+pub fn junit_suite(name: &str, report: &Report) -> Result<analysis::junit::Suite, Failure> {
+    let value = serde_json::to_value(report).context("encoding the report")?;
+    Ok(analysis::junit::Suite::from_report(name, &value))
+}
+
+/// The JUnit suite of a run that could not run (none when it was interrupted).
+pub fn junit_failure(name: &str, failure: &Failure) -> Option<analysis::junit::Suite> {
+    if interrupted(failure) {
+        return None;
+    }
+    let (Failure::Check(e) | Failure::Input(e) | Failure::CouldNotRun(e)) = failure;
+    Some(analysis::junit::Suite::could_not_run(
+        name,
+        &crate::chain(e),
+    ))
+}
+
+/// Writes `--junit FILE`.
+pub fn write_junit(path: &Path, suites: &[analysis::junit::Suite]) -> Result<(), Failure> {
+    analysis::junit::write(path, suites).map_err(bench_failure)?;
+    eprintln!("junit: {}", path.display());
+    Ok(())
 }
 
 /// What `run --dry-run` prints: the scenario, how often it would run and where its reports
@@ -335,6 +377,7 @@ async fn repeat(scenario: &Scenario, args: &RunArgs) -> Result<(), Failure> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut runs: Vec<(RunEntry, Option<serde_json::Value>)> = Vec::with_capacity(n);
+    let mut suites: Vec<analysis::junit::Suite> = Vec::with_capacity(n);
     let mut stopped: Option<Failure> = None;
     for i in 1..=n {
         let dir = format!("run-{i}");
@@ -365,9 +408,14 @@ async fn repeat(scenario: &Scenario, args: &RunArgs) -> Result<(), Failure> {
                     .collect();
                 entry.outcome = if report.passed { "passed" } else { "failed" }.into();
                 let value = serde_json::to_value(&report).context("encoding the report")?;
+                suites.push(analysis::junit::Suite::from_report(
+                    &format!("{} {dir}", scenario.name),
+                    &value,
+                ));
                 runs.push((entry, Some(value)));
             }
             Err(failure) => {
+                suites.extend(junit_failure(&format!("{} {dir}", scenario.name), &failure));
                 if !interrupted(&failure) {
                     let (Failure::Check(e) | Failure::Input(e) | Failure::CouldNotRun(e)) =
                         &failure;
@@ -379,6 +427,9 @@ async fn repeat(scenario: &Scenario, args: &RunArgs) -> Result<(), Failure> {
                 break;
             }
         }
+    }
+    if let Some(path) = &args.junit {
+        write_junit(path, &suites)?;
     }
     let total = runs.len();
     let summary = RepeatSummary::new(runs);

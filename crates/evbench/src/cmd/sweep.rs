@@ -8,16 +8,19 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::Failure;
-use crate::cmd::run::{bench_failure, failed_checks, interrupted, run_into};
+use crate::cmd::run::{
+    bench_failure, failed_checks, interrupted, junit_failure, junit_suite, run_into, write_junit,
+};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Every combination of the values is a point, run like `evbench run` into DIR/<point>/ \
 (report.json, report.html, logs/); points are numbered in that order, the first --set varying \
 slowest. After every point DIR/sweep.json (each point's values, outcome, throughput, p50, p99 and \
-p99.9 per latency path) and DIR/sweep.html (throughput and latency against the swept key, latency \
-against the offered load, achieved against offered) are rewritten, so an interrupted sweep keeps \
-what it measured.
+p99.9 per latency path, CPU per signal, peak memory, recovery) and DIR/sweep.html are rewritten, so \
+an interrupted sweep keeps what it measured. The page draws curves for a sweep over numbers \
+(throughput and latency against the swept key, latency against the offered load, achieved against \
+offered) and grouped bars, one per point, for a sweep over names such as engines.
 
 Any dotted key of the scenario file can be set, including keys of sections the file does not \
 have; values are TOML (50, 0.5, true, \"max\", [\"a\", \"b\"]) or plain text (max, 10m). Every \
@@ -30,6 +33,9 @@ Exit 0: every point passed its checks. 1: a point failed a check (the others sti
 The saturation curve of this pipeline on this machine (latency and the achieved rate against \
 the offered load):
   evbench sweep scenarios/saturation.toml --set load.rate=2500,5000,10000,20000,40000 --out out/saturation
+
+The three aggregator engines side by side:
+  evbench sweep scenarios/engines.toml --set aggregator.engine=evbench,flink,kafka-streams --out out/engines
 
 What a sweep would run, without running it:
   evbench sweep scenarios/quickstart.toml --set fleet.chargers=50,100 --out out/fleet --dry-run")]
@@ -50,6 +56,10 @@ pub struct SweepArgs {
     /// starting a server or writing a file (exit 0: the sweep would run; 2: it would be refused).
     #[arg(long)]
     dry_run: bool,
+    /// Also write the results as JUnit XML to FILE, for CI systems: one test suite per point,
+    /// one test case per check (as `evbench run --junit`).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 pub async fn run(args: SweepArgs) -> Result<(), Failure> {
@@ -70,6 +80,7 @@ pub async fn run(args: SweepArgs) -> Result<(), Failure> {
         plan.keys.join(", ")
     );
     let mut results: Vec<PointResult> = Vec::with_capacity(n);
+    let mut suites: Vec<analysis::junit::Suite> = Vec::with_capacity(n);
     let mut environment = serde_json::Value::Null;
     let mut was_interrupted = false;
     for point in &plan.points {
@@ -80,8 +91,10 @@ pub async fn run(args: SweepArgs) -> Result<(), Failure> {
         let dir = args.out.join(&point.name);
         let label = format!("point {}/{n}", point.index);
         eprintln!("[sweep] {label}: {} → {}", point.label(), dir.display());
+        let suite_name = format!("{} {}", plan.scenario, point.name);
         match run_into(&point.scenario, &dir, args.services_dir.clone(), &label).await {
             Ok(report) => {
+                suites.push(junit_suite(&suite_name, &report)?);
                 let value = serde_json::to_value(&report).context("encoding the report")?;
                 if environment.is_null() {
                     environment = value.get("environment").cloned().unwrap_or_default();
@@ -99,6 +112,7 @@ pub async fn run(args: SweepArgs) -> Result<(), Failure> {
                 results.push(PointResult::not_run(point));
             }
             Err(failure) => {
+                suites.extend(junit_failure(&suite_name, &failure));
                 let (Failure::Check(e) | Failure::Input(e) | Failure::CouldNotRun(e)) = &failure;
                 let error = crate::chain(e);
                 eprintln!("[sweep] {label}: could not run: {error}");
@@ -108,6 +122,9 @@ pub async fn run(args: SweepArgs) -> Result<(), Failure> {
         write(&args.out, &plan, &args.scenario, &results, &environment, n)?;
     }
     let summary = write(&args.out, &plan, &args.scenario, &results, &environment, n)?;
+    if let Some(path) = &args.junit {
+        write_junit(path, &suites)?;
+    }
     println!();
     print!("{}", summary.render());
     println!(
