@@ -53,6 +53,28 @@ public final class Config {
     public int instance;
 
     /**
+     * The settings of engine {@code engine} for its {@code main}: from this process's environment,
+     * or, when {@code args} are given or a setting is invalid, every problem on stderr and exit 2
+     * (bad input, in the contract's exit codes). {@code docs} names the page that explains them.
+     */
+    public static Config fromEnvOrExit(String[] args, String engine, String docs) {
+        if (args.length > 0) {
+            System.err.println("evbench-" + engine + " takes no arguments: it is configured by EVBENCH_* environment variables (" + docs + ")");
+            System.exit(2);
+        }
+        try {
+            return fromEnv(System.getenv(), engine);
+        } catch (Invalid e) {
+            System.err.println("evbench-" + engine + ": invalid configuration:");
+            for (String line : e.getMessage().split("\n")) {
+                System.err.println("  - " + line);
+            }
+            System.exit(2);
+            throw new IllegalStateException("unreachable");
+        }
+    }
+
+    /**
      * The settings of engine {@code engine} (its name gives the default group id and state
      * directory) from {@code env}; every problem at once in {@link Invalid}.
      */

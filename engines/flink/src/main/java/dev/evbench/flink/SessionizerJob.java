@@ -77,21 +77,7 @@ public final class SessionizerJob {
     }
 
     public static void main(String[] args) {
-        if (args.length > 0) {
-            System.err.println("evbench-flink takes no arguments: it is configured by EVBENCH_* environment variables (docs/flink.md)");
-            System.exit(2);
-        }
-        Config cfg;
-        try {
-            cfg = Config.fromEnv(System.getenv(), "flink");
-        } catch (Config.Invalid e) {
-            System.err.println("evbench-flink: invalid configuration:");
-            for (String line : e.getMessage().split("\n")) {
-                System.err.println("  - " + line);
-            }
-            System.exit(2);
-            return;
-        }
+        Config cfg = Config.fromEnvOrExit(args, "flink", "docs/flink.md");
         int code;
         try {
             code = new SessionizerJob(cfg).run();

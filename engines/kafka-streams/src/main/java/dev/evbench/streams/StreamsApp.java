@@ -54,21 +54,7 @@ public final class StreamsApp {
     private StreamsApp() {}
 
     public static void main(String[] args) {
-        if (args.length > 0) {
-            System.err.println("evbench-kafka-streams takes no arguments: it is configured by EVBENCH_* environment variables (docs/kafka-streams.md)");
-            System.exit(2);
-        }
-        Config cfg;
-        try {
-            cfg = Config.fromEnv(System.getenv(), "kafka-streams");
-        } catch (Config.Invalid e) {
-            System.err.println("evbench-kafka-streams: invalid configuration:");
-            for (String line : e.getMessage().split("\n")) {
-                System.err.println("  - " + line);
-            }
-            System.exit(2);
-            return;
-        }
+        Config cfg = Config.fromEnvOrExit(args, "kafka-streams", "docs/kafka-streams.md");
         int code;
         try {
             code = run(cfg);
