@@ -344,33 +344,30 @@ fn bars(h: &mut String, s: &SweepSummary, ran: &[&PointResult]) {
         }
         names
     };
-    let cpu_parts = parts(&|p| p.cpu_us_per_signal.keys().cloned().collect());
-    if !cpu_parts.is_empty() {
+    // Per-part figures: one group of bars per process.
+    type PerPart = fn(&PointResult) -> &std::collections::BTreeMap<String, f64>;
+    let per_part: [(&str, &str, &str, PerPart); 2] = [
+        (
+            "CPU per signal",
+            "<p class=sub>CPU time of each part over the run ÷ signals (the report's \
+             cost_per_signal): what one signal costs, whatever the rate.</p>",
+            "µs per signal",
+            |p| &p.cpu_us_per_signal,
+        ),
+        ("Peak memory", "", "MB resident, peak", |p| &p.peak_rss_mb),
+    ];
+    for (title, note, y_label, figures) in per_part {
+        let names = parts(&|p| figures(p).keys().cloned().collect());
+        if names.is_empty() {
+            continue;
+        }
         let _ = write!(
             h,
-            "<h2>CPU per signal</h2><p class=sub>CPU time of each part over the run ÷ signals (the report's              cost_per_signal): what one signal costs, whatever the rate.</p>{}",
+            "<h2>{title}</h2>{note}{}",
             grouped_bar_chart(
-                "µs per signal",
-                &cpu_parts,
-                &series(
-                    &|p, g| p.cpu_us_per_signal.get(&cpu_parts[g]).copied(),
-                    cpu_parts.len()
-                )
-            )
-        );
-    }
-    let memory_parts = parts(&|p| p.peak_rss_mb.keys().cloned().collect());
-    if !memory_parts.is_empty() {
-        let _ = write!(
-            h,
-            "<h2>Peak memory</h2>{}",
-            grouped_bar_chart(
-                "MB resident, peak",
-                &memory_parts,
-                &series(
-                    &|p, g| p.peak_rss_mb.get(&memory_parts[g]).copied(),
-                    memory_parts.len()
-                )
+                y_label,
+                &names,
+                &series(&|p, g| figures(p).get(&names[g]).copied(), names.len())
             )
         );
     }

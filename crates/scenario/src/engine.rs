@@ -385,17 +385,17 @@ mod tests {
 
     #[test]
     fn the_kafka_streams_engine_defaults_to_the_brokers_kafka() {
-        // ci/setup builds it with -Dkafka.version from ci/kafka/pom.xml; the pom's own default
-        // is what a by-hand `mvn package` uses.
+        // ci/setup builds it with -Dkafka.version from ci/kafka/pom.xml; the reactor's own
+        // default is what a by-hand `mvn package` uses.
         let pom = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../engines/kafka-streams/pom.xml"
+            "/../../engines/pom.xml"
         ))
         .unwrap();
         let version = harness::KAFKA_VERSION;
         assert!(
             pom.contains(&format!("<kafka.version>{version}</kafka.version>")),
-            "engines/kafka-streams/pom.xml defaults to another Kafka than {version}"
+            "engines/pom.xml defaults to another Kafka than {version}"
         );
         assert!(
             kafka_streams_home().ends_with(format!("kafka-streams-{version}"))

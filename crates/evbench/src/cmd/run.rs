@@ -153,7 +153,7 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
 }
 
 /// The JUnit suite of a run's report.
-pub fn junit_suite(name: &str, report: &Report) -> Result<analysis::junit::Suite, Failure> {
+fn junit_suite(name: &str, report: &Report) -> Result<analysis::junit::Suite, Failure> {
     let value = serde_json::to_value(report).context("encoding the report")?;
     Ok(analysis::junit::Suite::from_report(name, &value))
 }

@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::Failure;
 use crate::cmd::run::{
-    bench_failure, failed_checks, interrupted, junit_failure, junit_suite, run_into, write_junit,
+    bench_failure, failed_checks, interrupted, junit_failure, run_into, write_junit,
 };
 
 #[derive(Debug, Args)]
@@ -94,8 +94,8 @@ pub async fn run(args: SweepArgs) -> Result<(), Failure> {
         let suite_name = format!("{} {}", plan.scenario, point.name);
         match run_into(&point.scenario, &dir, args.services_dir.clone(), &label).await {
             Ok(report) => {
-                suites.push(junit_suite(&suite_name, &report)?);
                 let value = serde_json::to_value(&report).context("encoding the report")?;
+                suites.push(analysis::junit::Suite::from_report(&suite_name, &value));
                 if environment.is_null() {
                     environment = value.get("environment").cloned().unwrap_or_default();
                 }

@@ -145,17 +145,7 @@ impl XyChart<'_> {
 
     /// Grid, ticks, axes and their labels.
     fn draw_frame(&self, svg: &mut String, scale: &Scale) {
-        for tick in ticks(0.0, scale.y_hi) {
-            let y = scale.y(tick);
-            let _ = write!(
-                svg,
-                "<line x1={PAD_L} y1={y:.1} x2={} y2={y:.1} stroke='#eee'/><text x={} y={:.1} text-anchor=end>{}</text>",
-                W - PAD_R,
-                PAD_L - 4.0,
-                y + 4.0,
-                short(tick)
-            );
-        }
+        y_grid(svg, scale);
         let x_ticks: Vec<(f64, String)> = match self.x_axis {
             XAxis::Categories(names) => names
                 .iter()
@@ -195,6 +185,21 @@ impl XyChart<'_> {
             esc(self.x_label),
             scale.pad_t - 4.0,
             esc(self.y_label)
+        );
+    }
+}
+
+/// Horizontal grid lines at round values of y, labelled at the left.
+fn y_grid(svg: &mut String, scale: &Scale) {
+    for tick in ticks(0.0, scale.y_hi) {
+        let y = scale.y(tick);
+        let _ = write!(
+            svg,
+            "<line x1={PAD_L} y1={y:.1} x2={} y2={y:.1} stroke='#eee'/><text x={} y={:.1} text-anchor=end>{}</text>",
+            W - PAD_R,
+            PAD_L - 4.0,
+            y + 4.0,
+            short(tick)
         );
     }
 }
@@ -422,17 +427,7 @@ pub fn grouped_bar_chart(y_label: &str, groups: &[String], series: &[BarSeries])
             if s.passed { "" } else { " (FAILED)" }
         );
     }
-    for t in ticks(0.0, scale.y_hi) {
-        let y = scale.y(t);
-        let _ = write!(
-            svg,
-            "<line x1={PAD_L} y1={y:.1} x2={} y2={y:.1} stroke='#eee'/><text x={} y={:.1} text-anchor=end>{}</text>",
-            W - PAD_R,
-            PAD_L - 6.0,
-            y + 4.0,
-            short(t)
-        );
-    }
+    y_grid(&mut svg, &scale);
     let base = H - PAD_B;
     let _ = write!(
         svg,

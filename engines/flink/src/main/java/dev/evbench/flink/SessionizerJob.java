@@ -2,6 +2,7 @@ package dev.evbench.flink;
 
 import dev.evbench.core.Config;
 import dev.evbench.core.Envelope;
+import dev.evbench.core.OutputTopics;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -13,7 +14,6 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.Properties;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -48,10 +48,7 @@ import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.graph.StreamGraph;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
-import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
-import org.apache.kafka.common.errors.TopicExistsException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -64,8 +61,6 @@ import sun.misc.Signal;
  */
 public final class SessionizerJob {
     private static final Logger LOG = LoggerFactory.getLogger(SessionizerJob.class);
-    /** Partitions of the output topics when this job creates them (as the Rust runner). */
-    static final int OUTPUT_PARTITIONS = 8;
 
     private final Config cfg;
     private volatile MiniCluster cluster;
@@ -247,21 +242,9 @@ public final class SessionizerJob {
 
     /** Creates the output topics when missing (brokers here do not auto-create topics). */
     private void ensureOutputTopics() throws Exception {
-        Properties p = new Properties();
-        p.setProperty(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cfg.bootstrap);
-        p.setProperty(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
-        p.setProperty(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "60000");
-        try (Admin admin = Admin.create(p)) {
-            for (String topic : List.of(cfg.sessionsTopic, cfg.deadLetterTopic)) {
-                try {
-                    admin.createTopics(List.of(new NewTopic(topic, Optional.of(OUTPUT_PARTITIONS), Optional.empty())))
-                            .all().get(60, TimeUnit.SECONDS);
-                    LOG.info("created topic {} ({} partitions)", topic, OUTPUT_PARTITIONS);
-                } catch (ExecutionException e) {
-                    if (!(e.getCause() instanceof TopicExistsException)) {
-                        throw new IOException("cannot create topic " + topic + " on " + cfg.bootstrap + ": " + e.getCause(), e);
-                    }
-                }
+        try (Admin admin = OutputTopics.admin(cfg)) {
+            for (String topic : OutputTopics.ensure(admin, cfg)) {
+                LOG.info("created topic {} ({} partitions)", topic, OutputTopics.PARTITIONS);
             }
         }
     }

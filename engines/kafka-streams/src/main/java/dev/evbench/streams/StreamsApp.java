@@ -3,26 +3,21 @@ package dev.evbench.streams;
 import dev.evbench.core.ChargerState;
 import dev.evbench.core.ChargerStateCodec;
 import dev.evbench.core.Config;
+import dev.evbench.core.OutputTopics;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
-import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
-import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KafkaStreams;
@@ -46,8 +41,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class StreamsApp {
     private static final Logger LOG = LoggerFactory.getLogger(StreamsApp.class);
-    /** Partitions of the output topics when this application creates them (as the Rust runner). */
-    static final int OUTPUT_PARTITIONS = 8;
     /** Stream threads replaced after an unexpected error before the application gives up. */
     static final int MAX_THREAD_REPLACEMENTS = 10;
 
@@ -202,25 +195,13 @@ public final class StreamsApp {
     }
 
     /**
-     * Waits for the input topic (Kafka Streams needs its partitions to plan its tasks) and
-     * creates the output topics when missing (brokers here do not auto-create topics).
+     * Creates the output topics when missing, and waits for the input topic (Kafka Streams needs
+     * its partitions to plan its tasks).
      */
     private static void ensureTopics(Config cfg) throws Exception {
-        Properties p = new Properties();
-        p.setProperty(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cfg.bootstrap);
-        p.setProperty(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
-        p.setProperty(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "60000");
-        try (Admin admin = Admin.create(p)) {
-            for (String topic : List.of(cfg.sessionsTopic, cfg.deadLetterTopic)) {
-                try {
-                    admin.createTopics(List.of(new NewTopic(topic, Optional.of(OUTPUT_PARTITIONS), Optional.empty())))
-                            .all().get(60, TimeUnit.SECONDS);
-                    LOG.info("created topic {} ({} partitions)", topic, OUTPUT_PARTITIONS);
-                } catch (ExecutionException e) {
-                    if (!(e.getCause() instanceof TopicExistsException)) {
-                        throw new IOException("cannot create topic " + topic + " on " + cfg.bootstrap + ": " + e.getCause(), e);
-                    }
-                }
+        try (Admin admin = OutputTopics.admin(cfg)) {
+            for (String topic : OutputTopics.ensure(admin, cfg)) {
+                LOG.info("created topic {} ({} partitions)", topic, OutputTopics.PARTITIONS);
             }
             long since = System.nanoTime();
             while (!admin.listTopics().names().get(60, TimeUnit.SECONDS).containsAll(Set.of(cfg.signalsTopic))) {
