@@ -128,7 +128,9 @@ mod visit;
 pub use config::SessionizerConfig;
 pub use jsonl::{Summary, sessionize_jsonl};
 pub use replay::ReplayGuard;
-pub use sessionizer::{CHARGER_STATE_BYTES, Mark, Output, Sessionizer, Source, Stats, Trigger};
+pub use sessionizer::{
+    CHARGER_STATE_BYTES, DeadLetterClass, Mark, Output, Sessionizer, Source, Stats, Trigger,
+};
 
 /// Errors of the aggregator crate.
 #[derive(Debug, thiserror::Error)]

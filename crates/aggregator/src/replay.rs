@@ -212,6 +212,7 @@ mod tests {
                 partition: 3,
                 offset: 0,
             },
+            class: crate::DeadLetterClass::Late,
             reason: String::new(),
             payload: Vec::new(),
             reencoded: false,

@@ -53,6 +53,57 @@ pub enum Trigger {
     Finish,
 }
 
+/// Why a signal was dead-lettered, in a word: a bounded set, for counting (the `reason` text
+/// says it for people, with the particulars).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeadLetterClass {
+    /// Not a signal: bad JSON, a missing or mistyped field.
+    Undecodable,
+    /// A charge start whose power is outside 1..=1000 kW.
+    ImpossiblePower,
+    /// A timestamp further ahead of the stream's event time than `max_clock_skew`.
+    ClockSkew,
+    /// A charger that moved to another partition while a visit of it was open.
+    PartitionMove,
+    /// Later than the reorder tolerance behind the charger's latest signal.
+    Late,
+    /// The same sequence number as an earlier signal of the charger, other content.
+    ConflictingDuplicate,
+    /// A signal of a visit that was already closed and emitted.
+    AfterClose,
+    /// A signal that does not fit its visit (no vehicle parked, another plate or user, a
+    /// second charge, …).
+    VisitRule,
+}
+
+impl DeadLetterClass {
+    /// Every class, in declaration order.
+    pub const ALL: [DeadLetterClass; 8] = [
+        DeadLetterClass::Undecodable,
+        DeadLetterClass::ImpossiblePower,
+        DeadLetterClass::ClockSkew,
+        DeadLetterClass::PartitionMove,
+        DeadLetterClass::Late,
+        DeadLetterClass::ConflictingDuplicate,
+        DeadLetterClass::AfterClose,
+        DeadLetterClass::VisitRule,
+    ];
+
+    /// Its snake_case name (a Prometheus label value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterClass::Undecodable => "undecodable",
+            DeadLetterClass::ImpossiblePower => "impossible_power",
+            DeadLetterClass::ClockSkew => "clock_skew",
+            DeadLetterClass::PartitionMove => "partition_move",
+            DeadLetterClass::Late => "late",
+            DeadLetterClass::ConflictingDuplicate => "conflicting_duplicate",
+            DeadLetterClass::AfterClose => "after_close",
+            DeadLetterClass::VisitRule => "visit_rule",
+        }
+    }
+}
+
 /// An output of the sessionizer.
 // Sessions are the common output and are moved once: boxing them would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
@@ -74,6 +125,8 @@ pub enum Output {
         /// (possible only when a later-arriving signal changed the picture) the exact position is
         /// not kept: it is then the position of the first signal of that visit.
         source: Source,
+        /// Why, in a few words for machines (a metric's label).
+        class: DeadLetterClass,
         /// Why, for people.
         reason: String,
         /// The signal's bytes as received, or (when `reencoded`) its re-encoding.
@@ -599,7 +652,14 @@ impl Sessionizer {
             Ok(s) => s,
             Err(e) => {
                 let reason = format!("undecodable signal: {e}");
-                return self.dead(out, source, trigger, reason, bytes.to_vec(), false);
+                return self.dead(
+                    out,
+                    source,
+                    trigger,
+                    (DeadLetterClass::Undecodable, reason),
+                    bytes.to_vec(),
+                    false,
+                );
             }
         };
         let signal = Decoded::of_signal(&decoded);
@@ -608,7 +668,14 @@ impl Sessionizer {
                 "impossible power: charge start with energy_delivered = {} kW, outside 1..=1000",
                 signal.power
             );
-            return self.dead(out, source, trigger, reason, bytes.to_vec(), false);
+            return self.dead(
+                out,
+                source,
+                trigger,
+                (DeadLetterClass::ImpossiblePower, reason),
+                bytes.to_vec(),
+                false,
+            );
         }
         let ts = signal.timestamp_ms;
         if let Some(now) = self.stream_time
@@ -621,7 +688,14 @@ impl Sessionizer {
                 events::time::format_utc(now),
                 human_ms(self.ms.skew),
             );
-            return self.dead(out, source, trigger, reason, bytes.to_vec(), false);
+            return self.dead(
+                out,
+                source,
+                trigger,
+                (DeadLetterClass::ClockSkew, reason),
+                bytes.to_vec(),
+                false,
+            );
         }
         let c = self.charger_index(signal.charger_id, pidx);
         let ch = &mut self.chargers[c as usize];
@@ -634,7 +708,14 @@ impl Sessionizer {
                     self.partitions[ch.pidx as usize].partition,
                     source.partition
                 );
-                return self.dead(out, source, trigger, reason, bytes.to_vec(), false);
+                return self.dead(
+                    out,
+                    source,
+                    trigger,
+                    (DeadLetterClass::PartitionMove, reason),
+                    bytes.to_vec(),
+                    false,
+                );
             }
             // Nothing open: the charger simply lives on the new partition from now on.
             let before = ch.hold();
@@ -863,13 +944,14 @@ impl Sessionizer {
         out: &mut impl FnMut(Output),
         source: Source,
         trigger: Trigger,
-        reason: String,
+        (class, reason): (DeadLetterClass, String),
         payload: Vec<u8>,
         reencoded: bool,
     ) {
         self.stats.dead_letters += 1;
         out(Output::DeadLetter {
             source,
+            class,
             reason,
             payload,
             reencoded,
@@ -907,7 +989,14 @@ impl Sessionizer {
                 human_ms(max - r.key.ts),
                 human_ms(tolerance)
             );
-            return self.dead(out, source, trigger, reason, raw.to_vec(), false);
+            return self.dead(
+                out,
+                source,
+                trigger,
+                (DeadLetterClass::Late, reason),
+                raw.to_vec(),
+                false,
+            );
         }
         match self.duplicate(c, &r) {
             Dup::Same { of_emitted } => {
@@ -930,7 +1019,14 @@ impl Sessionizer {
                     r.kind.name(),
                     r.key.tb
                 );
-                return self.dead(out, source, trigger, reason, raw.to_vec(), false);
+                return self.dead(
+                    out,
+                    source,
+                    trigger,
+                    (DeadLetterClass::ConflictingDuplicate, reason),
+                    raw.to_vec(),
+                    false,
+                );
             }
             Dup::New => {}
         }
@@ -942,7 +1038,14 @@ impl Sessionizer {
                 "{} arrived after the visit it belongs to was closed and emitted",
                 r.kind.name()
             );
-            return self.dead(out, source, trigger, reason, raw.to_vec(), false);
+            return self.dead(
+                out,
+                source,
+                trigger,
+                (DeadLetterClass::AfterClose, reason),
+                raw.to_vec(),
+                false,
+            );
         }
         if max_before.is_none_or(|m| r.key.ts >= m) {
             ch.max_off = source.offset;
@@ -1242,7 +1345,14 @@ impl Sessionizer {
         };
         let (payload, reencoded) = rec.payload(self.name(c));
         let reason = rec.reject.describe(rec.kind);
-        self.dead(out, source, trigger, reason, payload, reencoded);
+        self.dead(
+            out,
+            source,
+            trigger,
+            (DeadLetterClass::VisitRule, reason),
+            payload,
+            reencoded,
+        );
     }
 
     /// Emits a final visit as a session and makes it the charger's retained last visit.

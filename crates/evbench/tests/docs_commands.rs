@@ -673,6 +673,19 @@ fn check_other(dir: &Path, words: &[String]) -> Result<(), String> {
             }
             Ok(())
         }
+        "curl" => {
+            // Not run (it reads a process that runs only in the reader's shell): its URL must
+            // be on this machine, never elsewhere.
+            let url = words
+                .iter()
+                .find(|w| w.starts_with("http"))
+                .ok_or("curl without a URL")?;
+            if url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:") {
+                Ok(())
+            } else {
+                Err(format!("curl {url}: not a loopback address"))
+            }
+        }
         "cmp" | "diff" => {
             let output = Command::new(program)
                 .args(&words[1..])

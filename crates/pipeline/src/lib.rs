@@ -8,9 +8,12 @@
 //! * [`sink`]: raw signals, sessions and dead letters from Kafka into ClickHouse, offsets
 //!   committed only after ClickHouse acknowledged the rows.
 //! * [`kafka`]: what the three share (handing records to a client whose queue may be full).
+//! * [`metrics`]: the aggregator's and the sink's Prometheus metrics, consumer lag among them,
+//!   served on `--metrics-addr`.
 
 pub mod aggregate;
 pub mod kafka;
+pub mod metrics;
 pub mod observe;
 pub mod produce;
 pub mod sink;

@@ -17,6 +17,8 @@ pub(crate) struct Launch {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Where it serves Prometheus metrics (`host:port`), when it does.
+    pub metrics_addr: Option<String>,
 }
 
 impl Launch {
@@ -36,7 +38,18 @@ impl Launch {
             program: program.to_owned(),
             args,
             env,
+            metrics_addr: None,
         }
+    }
+
+    /// Adds `--metrics-addr 127.0.0.1:<a free port>` (evbench's own services).
+    pub fn with_metrics(mut self) -> Result<Launch> {
+        let port = harness::ports::free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        self.args.push("--metrics-addr".into());
+        self.args.push(addr.clone());
+        self.metrics_addr = Some(addr);
+        Ok(self)
     }
 }
 
@@ -111,6 +124,11 @@ impl Component {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Where it serves Prometheus metrics, when it does.
+    pub fn metrics_addr(&self) -> Option<&str> {
+        self.launch.metrics_addr.as_deref()
     }
 
     /// Where the component writes `ready`.

@@ -20,6 +20,50 @@ pub(crate) struct Drained {
     pub pipeline_gone: bool,
 }
 
+/// The consumer lag of the pipeline's own processes once the data had drained.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum LagAtEnd {
+    /// No process of the pipeline serves metrics (other engines, the Kafka-engine path), or
+    /// the drain did not complete.
+    #[default]
+    NotMeasured,
+    /// Every partition of every process at 0.
+    Zero,
+    /// Partitions still behind (`process topic/partition: lag`) at the last scrape.
+    Behind(Vec<String>),
+}
+
+/// After the data drained: waits (at most `within`) until every process that serves metrics
+/// has said, in a scrape after now, that none of its partitions lags.
+pub(crate) async fn confirm_lag(
+    watcher: &crate::lag::LagWatcher,
+    processes: usize,
+    within: Duration,
+) -> LagAtEnd {
+    if processes == 0 {
+        return LagAtEnd::NotMeasured;
+    }
+    let deadline = Instant::now() + within;
+    let mut last = LagAtEnd::NotMeasured;
+    loop {
+        if let Some(behind) = watcher.behind(processes) {
+            if behind.is_empty() {
+                return LagAtEnd::Zero;
+            }
+            last = LagAtEnd::Behind(
+                behind
+                    .iter()
+                    .map(|(process, p)| format!("{process} {}/{}: {}", p.topic, p.partition, p.lag))
+                    .collect(),
+            );
+        }
+        if Instant::now() > deadline {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// What the drain waits for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Targets {

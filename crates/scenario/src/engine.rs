@@ -86,6 +86,7 @@ fn jvm_engine(
             main.into(),
         ],
         env,
+        metrics_addr: None,
     })
 }
 
@@ -180,7 +181,8 @@ fn launch(
                     state_dir.join("stats.json").display().to_string(),
                 ),
             ];
-            let mut launch = Launch::subcommand(&context.evbench, "aggregate", flags, env);
+            let mut launch =
+                Launch::subcommand(&context.evbench, "aggregate", flags, env).with_metrics()?;
             if !context.exactly_once {
                 launch.args.push("--no-transactions".into());
             }
@@ -190,6 +192,7 @@ fn launch(
             program: PathBuf::from(&settings.command[0]),
             args: settings.command[1..].to_vec(),
             env,
+            metrics_addr: None,
         }),
         EngineKind::Flink => jvm_engine(
             "Flink",
@@ -308,6 +311,24 @@ impl Engine {
     /// The instance `index`, to kill and restart (faults).
     pub(crate) fn instance_mut(&mut self, index: usize) -> Option<&mut Component> {
         self.instances.get_mut(index)
+    }
+
+    /// Name and metrics address of each instance that serves metrics.
+    pub(crate) fn metrics_targets(&self) -> Vec<crate::lag::Target> {
+        self.instances
+            .iter()
+            .filter_map(|c| {
+                Some(crate::lag::Target {
+                    name: c.name().to_owned(),
+                    addr: c.metrics_addr()?.to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// The engine's name (`evbench`, `flink`, …).
+    pub(crate) fn kind(&self) -> EngineKind {
+        self.kind
     }
 
     /// Name and process group of each running instance.

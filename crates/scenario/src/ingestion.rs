@@ -46,7 +46,8 @@ pub(crate) async fn start(
         Ingestion::Sink => {
             let name = "sink-0";
             let state_dir = work.join(name);
-            let launch = sink_launch(services, storage, settings, evbench, &state_dir);
+            let launch =
+                sink_launch(services, storage, settings, evbench, &state_dir).with_metrics()?;
             let component =
                 Component::start(name, launch, &state_dir, logs, Duration::from_secs(30))?;
             Ok(Running::Sink(vec![component]))
@@ -160,6 +161,22 @@ impl Running {
     }
 
     /// Name and process group of each running sink.
+    /// Name and metrics address of each sink (the Kafka engine serves none).
+    pub(crate) fn metrics_targets(&self) -> Vec<crate::lag::Target> {
+        match self {
+            Running::Sink(sinks) => sinks
+                .iter()
+                .filter_map(|c| {
+                    Some(crate::lag::Target {
+                        name: c.name().to_owned(),
+                        addr: c.metrics_addr()?.to_owned(),
+                    })
+                })
+                .collect(),
+            Running::KafkaEngine => Vec::new(),
+        }
+    }
+
     pub(crate) fn process_groups(&self) -> Vec<(String, u32)> {
         match self {
             Running::Sink(sinks) => sinks

@@ -19,6 +19,7 @@ pub mod faults;
 pub mod file;
 pub mod ground_truth;
 pub mod ingestion;
+pub mod lag;
 mod load;
 mod measure;
 pub mod metrics;

@@ -166,6 +166,9 @@ pub async fn run_keeping(
     )
     .await?;
     let observers = Observers::start(&services, &storage)?;
+    let lag_targets = pipeline.metrics_targets();
+    let lag_processes = lag_targets.len();
+    let lag = crate::lag::LagWatcher::start(lag_targets, pipeline.lag_not_measured());
     watch_servers(&sampler, &mut services);
     for (name, pgid) in pipeline.process_groups() {
         sampler.watch(&name, Target::Group(pgid), false);
@@ -198,6 +201,13 @@ pub async fn run_keeping(
         &mut status,
     )
     .await;
+    // The consumers' own account: nothing left to read anywhere (2 s: the processes learn
+    // their lag once a second, and are scraped once a second).
+    let lag_at_end = if drained.complete {
+        drain::confirm_lag(&lag, lag_processes, Duration::from_secs(5)).await
+    } else {
+        drain::LagAtEnd::NotMeasured
+    };
     // Let late duplicates, if any, show up before the books are closed.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -205,18 +215,20 @@ pub async fn run_keeping(
     let (engine, ingestion_outcome) = pipeline.stop(&storage).await;
     let resources = sampler.finish();
     let observed = observers.finish().await;
+    let load_started_ms = loaded.started_ms;
     let mut report = conclude(
         scenario,
         &services,
         &storage,
         &fleet,
         loaded,
-        drained,
+        (drained, lag_at_end),
         observed,
         (engine, ingestion_outcome),
         started_at_ms,
     )
     .await?;
+    report.consumer_lag = lag.finish(load_started_ms);
     report.cost_per_signal = crate::report::CostPerSignal::new(
         report.events.produced,
         report.events.produced_bytes,
@@ -344,7 +356,7 @@ async fn conclude(
     storage: &Storage,
     fleet: &FleetConfig,
     loaded: Loaded,
-    drained: Drained,
+    (drained, lag_at_end): (Drained, drain::LagAtEnd),
     observed: Observed,
     (engine, ingestion_outcome): (
         crate::engine::EngineOutcome,
@@ -387,6 +399,7 @@ async fn conclude(
         produced: played.report,
         truth,
         drained,
+        lag_at_end,
         drain_timeout: scenario.run.drain_timeout,
         stored_sessions: stored.sessions,
         topic_sessions: observed.sessions.into_iter().map(|s| s.session).collect(),
@@ -499,6 +512,28 @@ impl Pipeline {
             )
             .await?;
         Ok(Pipeline { engine, ingestion })
+    }
+
+    /// The metrics endpoints of the pipeline's processes.
+    fn metrics_targets(&self) -> Vec<crate::lag::Target> {
+        let mut targets = self.engine.metrics_targets();
+        targets.extend(self.ingestion.metrics_targets());
+        targets
+    }
+
+    /// The parts whose consumer lag is not measured, and why.
+    fn lag_not_measured(&self) -> Vec<String> {
+        let mut parts = Vec::new();
+        if self.engine.metrics_targets().is_empty() {
+            parts.push(format!(
+                "aggregator: the {} engine serves no evbench metrics",
+                self.engine.kind().as_str()
+            ));
+        }
+        if matches!(self.ingestion, Running::KafkaEngine) {
+            parts.push("ingestion: ClickHouse's Kafka engine serves no metrics".to_owned());
+        }
+        parts
     }
 
     fn process_groups(&self) -> Vec<(String, u32)> {
@@ -666,5 +701,6 @@ fn assemble(
         cost_per_signal: Default::default(),
         environment: crate::environment::Environment::here(started_at_ms, services.storage.clone()),
         faults: Vec::new(),
+        consumer_lag: Default::default(),
     }
 }

@@ -85,6 +85,11 @@ pub struct AggregateArgs {
     /// as JSON to this file every second and at exit.
     #[arg(long)]
     stats_file: Option<PathBuf>,
+    /// Serve Prometheus metrics (counters, consumer lag per partition, commit durations) at
+    /// `http://HOST:PORT/metrics`; port 0 picks a free one. Off unless given; `evbench run`
+    /// turns it on. The names are in docs/metrics.md.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
 }
 
 pub async fn aggregate(args: AggregateArgs) -> Result<(), Failure> {
@@ -111,6 +116,14 @@ pub async fn aggregate(args: AggregateArgs) -> Result<(), Failure> {
         .context("creating the output topics")?;
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(AggregateStats::default());
+    let _metrics = super::serve_metrics(
+        args.metrics_addr.as_deref(),
+        "aggregator",
+        aggregate::AggregateMetrics {
+            group: args.group.clone(),
+            stats: Arc::clone(&stats),
+        },
+    )?;
     let worker = aggregate::spawn(kafka, options, Arc::clone(&stop), Arc::clone(&stats))?;
     eprintln!(
         "aggregating {} -> {} (instance {}, group {}, {}); Ctrl-C stops",

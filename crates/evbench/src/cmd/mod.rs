@@ -9,3 +9,20 @@ pub mod simulate;
 pub mod sink;
 pub mod status_file;
 pub mod sweep;
+
+/// Starts the metrics endpoint when `--metrics-addr` asks for it and says where it is.
+pub fn serve_metrics(
+    addr: Option<&str>,
+    component: &'static str,
+    collector: impl prometheus_client::collector::Collector,
+) -> anyhow::Result<Option<pipeline::metrics::MetricsServer>> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let server = pipeline::metrics::serve(addr, pipeline::metrics::registry(component, collector))?;
+    eprintln!(
+        "{component}: Prometheus metrics on http://{}/metrics",
+        server.local_addr()
+    );
+    Ok(Some(server))
+}

@@ -61,6 +61,11 @@ pub struct SinkArgs {
     /// Write the counters as JSON to this file every second and at exit.
     #[arg(long)]
     stats_file: Option<PathBuf>,
+    /// Serve Prometheus metrics (counters, consumer lag per partition, insert durations) at
+    /// `http://HOST:PORT/metrics`; port 0 picks a free one. Off unless given; `evbench run`
+    /// turns it on. The names are in docs/metrics.md.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
 }
 
 fn settings(args: &SinkArgs) -> Result<SinkConfig, Failure> {
@@ -104,6 +109,7 @@ fn settings(args: &SinkArgs) -> Result<SinkConfig, Failure> {
 
 pub async fn run(args: SinkArgs) -> Result<(), Failure> {
     let config = settings(&args)?;
+    let group = config.group_id.clone();
     let endpoint = super::schema::connect(
         args.clickhouse.clone(),
         args.user.clone(),
@@ -117,6 +123,14 @@ pub async fn run(args: SinkArgs) -> Result<(), Failure> {
     let sink =
         pipeline::Sink::new(config, &kafka, endpoint.client()).context("starting the sink")?;
     let progress = sink.progress();
+    let _metrics = super::serve_metrics(
+        args.metrics_addr.as_deref(),
+        "sink",
+        pipeline::sink::SinkMetrics {
+            group,
+            progress: std::sync::Arc::clone(&progress),
+        },
+    )?;
     let (ready_file, stats_file) = (args.ready_file.clone(), args.stats_file.clone());
     let reporter = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(50));

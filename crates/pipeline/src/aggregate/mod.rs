@@ -23,6 +23,7 @@
 //! `evbench-signal-ts` (epoch ms).
 
 mod delivery;
+mod metrics;
 mod state;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,6 +38,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Message};
 use serde::{Deserialize, Serialize};
+
+pub use self::metrics::AggregateMetrics;
 
 use self::delivery::{Committed, Delivery, Encoder};
 use self::state::State;
@@ -108,6 +111,18 @@ pub struct AggregateStats {
     pub expiries: AtomicU64,
     /// Input partitions assigned to this instance now.
     pub assigned_partitions: AtomicU64,
+    /// Dead letters by [`aggregator::DeadLetterClass`] (indexed by its discriminant).
+    pub dead_letters_by_class: [AtomicU64; aggregator::DeadLetterClass::ALL.len()],
+    /// Times the partitions moved (rebalances seen by this instance).
+    pub rebalances: AtomicU64,
+    /// Visits open (or held for late signals) after the last commit.
+    pub open_visits: AtomicU64,
+    /// When the last transaction (or offset commit) went through, epoch ms; 0 before.
+    pub last_commit_ms: std::sync::atomic::AtomicI64,
+    /// Consumer lag of the input partitions held, from librdkafka's statistics.
+    pub lag: Arc<crate::metrics::ConsumerLag>,
+    /// Commit durations for Prometheus, seconds.
+    commit_seconds: prometheus_client::metrics::histogram::Histogram,
     /// How long each commit took (`send_offsets_to_transaction` + `commit_transaction`), µs.
     commit_micros: Mutex<Histogram<u64>>,
     /// How old each record was when the aggregator got it (now − its Kafka timestamp), µs:
@@ -126,6 +141,12 @@ impl Default for AggregateStats {
             rebuilds: AtomicU64::new(0),
             expiries: AtomicU64::new(0),
             assigned_partitions: AtomicU64::new(0),
+            dead_letters_by_class: Default::default(),
+            rebalances: AtomicU64::new(0),
+            open_visits: AtomicU64::new(0),
+            last_commit_ms: std::sync::atomic::AtomicI64::new(0),
+            lag: Arc::default(),
+            commit_seconds: crate::metrics::duration_histogram(),
             // 1 µs to 10 min at 3 significant digits: a few kilobytes.
             commit_micros: Mutex::new(
                 Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds"),
@@ -139,6 +160,9 @@ impl Default for AggregateStats {
 
 impl AggregateStats {
     fn record_commit(&self, took: Duration) {
+        self.commit_seconds.observe(took.as_secs_f64());
+        self.last_commit_ms
+            .store(crate::now_ms(), Ordering::Relaxed);
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
         if let Ok(mut histogram) = self.commit_micros.lock() {
             histogram.saturating_record(micros);
@@ -223,12 +247,18 @@ pub async fn prepare_topics(kafka: &KafkaEndpoint, options: &AggregateOptions) -
     Ok(())
 }
 
-/// Notes that the partitions moved; the loop rebuilds its state before touching anything.
+/// Notes that the partitions moved (the loop rebuilds its state before touching anything) and
+/// keeps the consumer lag from librdkafka's statistics.
 struct RebalanceFlag {
     moved: AtomicBool,
+    lag: Arc<crate::metrics::ConsumerLag>,
 }
 
-impl ClientContext for RebalanceFlag {}
+impl ClientContext for RebalanceFlag {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.lag.record(&statistics, true);
+    }
+}
 
 impl ConsumerContext for RebalanceFlag {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -276,9 +306,14 @@ pub fn run(
         // librdkafka stops fetching for 1 s (the default) whenever 100k messages wait in the
         // local queue: a backlog would come in 1 s gulps.
         .set("fetch.queue.backoff.ms", "10")
+        .set(
+            "statistics.interval.ms",
+            crate::metrics::STATISTICS_INTERVAL_MS,
+        )
         .set("log_level", "4")
         .create_with_context(RebalanceFlag {
             moved: AtomicBool::new(false),
+            lag: Arc::clone(&stats.lag),
         })?;
     let mut delivery = Delivery::new(options, kafka.client_config())?;
     consumer.subscribe(&[&options.input_topic])?;
@@ -398,7 +433,11 @@ impl Runner<'_> {
             )?;
             let counter = match output {
                 Output::Session { .. } => &self.stats.sessions,
-                Output::DeadLetter { .. } => &self.stats.dead_letters,
+                Output::DeadLetter { class, .. } => {
+                    self.stats.dead_letters_by_class[class as usize]
+                        .fetch_add(1, Ordering::Relaxed);
+                    &self.stats.dead_letters
+                }
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
@@ -451,6 +490,10 @@ impl Runner<'_> {
                 if let Some(plan) = plan {
                     self.state.committed(plan);
                 }
+                self.stats.open_visits.store(
+                    self.state.sessionizer.open_visits() as u64,
+                    Ordering::Relaxed,
+                );
                 Ok(())
             }
             Err(e) if self.consumer.context().moved.load(Ordering::SeqCst) => {
@@ -474,6 +517,7 @@ impl Runner<'_> {
             // Whatever is uncommitted belongs to the old assignment: drop it and replay. A
             // message polled together with the rebalance belongs to the new assignment and is
             // at or after its committed offset: keep it.
+            self.stats.rebalances.fetch_add(1, Ordering::Relaxed);
             delivery.discard(self.options)?;
             self.rebuild(false)?;
         }

@@ -27,6 +27,7 @@
 
 mod batch;
 mod consume;
+mod metrics;
 mod write;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,8 @@ use rdkafka::error::KafkaResult;
 use rdkafka::{ClientContext, TopicPartitionList};
 use schema::rows::RowKind;
 use serde::{Deserialize, Serialize};
+
+pub use self::metrics::SinkMetrics;
 
 use self::batch::Batch;
 use self::write::Writer;
@@ -156,6 +159,16 @@ pub struct SinkProgress {
     abandoned: AtomicU64,
     waited_for_kafka_us: AtomicU64,
     waited_for_writers_us: AtomicU64,
+    /// Times partitions were assigned to this sink.
+    rebalances: AtomicU64,
+    /// When an offset commit was last sent, epoch ms; 0 before.
+    last_commit_ms: std::sync::atomic::AtomicI64,
+    /// Consumer lag of the partitions held, from librdkafka's statistics.
+    lag: crate::metrics::ConsumerLag,
+    /// Insert durations (resends included), seconds, per table: signals, sessions.
+    insert_seconds: [prometheus_client::metrics::histogram::Histogram; 2],
+    /// Rows per insert (dead letters included), per table: signals, sessions.
+    batch_rows: [prometheus_client::metrics::histogram::Histogram; 2],
 }
 
 impl Default for SinkProgress {
@@ -173,6 +186,17 @@ impl Default for SinkProgress {
             abandoned: AtomicU64::new(0),
             waited_for_kafka_us: AtomicU64::new(0),
             waited_for_writers_us: AtomicU64::new(0),
+            rebalances: AtomicU64::new(0),
+            last_commit_ms: std::sync::atomic::AtomicI64::new(0),
+            lag: crate::metrics::ConsumerLag::default(),
+            insert_seconds: [
+                crate::metrics::duration_histogram(),
+                crate::metrics::duration_histogram(),
+            ],
+            batch_rows: [
+                crate::metrics::rows_histogram(),
+                crate::metrics::rows_histogram(),
+            ],
         }
     }
 }
@@ -181,6 +205,13 @@ impl SinkProgress {
     /// Partitions (of both topics) this sink holds now.
     pub fn assigned_partitions(&self) -> u64 {
         self.assigned_partitions.load(Ordering::Relaxed)
+    }
+
+    /// Notes one acknowledged insert of `rows` rows into `kind`'s table.
+    fn record_insert(&self, kind: RowKind, took: Duration, rows: u64) {
+        let lane = metrics::lane(kind);
+        self.insert_seconds[lane].observe(took.as_secs_f64());
+        self.batch_rows[lane].observe(rows as f64);
     }
 
     /// The counters now.
@@ -248,7 +279,11 @@ struct SinkContext {
     progress: Arc<SinkProgress>,
 }
 
-impl ClientContext for SinkContext {}
+impl ClientContext for SinkContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.progress.lag.record(&statistics, true);
+    }
+}
 
 impl ConsumerContext for SinkContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -256,6 +291,7 @@ impl ConsumerContext for SinkContext {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 tracing::info!(partitions = tpl.count(), "sink assigned");
+                self.progress.rebalances.fetch_add(1, Ordering::Relaxed);
                 held.store(tpl.count() as u64, Ordering::Relaxed);
             }
             Rebalance::Revoke(tpl) => {
@@ -318,6 +354,10 @@ impl Sink {
             // the local queue: a backlog would come in 1 s gulps (a 4.6× slower sink here).
             .set("fetch.queue.backoff.ms", "10")
             .set("topic.metadata.refresh.interval.ms", "2000")
+            .set(
+                "statistics.interval.ms",
+                crate::metrics::STATISTICS_INTERVAL_MS,
+            )
             .set("log_level", "4");
         for (key, value) in &config.kafka {
             client_config.set(key, value);
@@ -380,6 +420,26 @@ impl Sink {
                 consume::consume(&config, &consumer, &progress, &stop, writers)
             })
         };
+        // The ends of partitions librdkafka's statistics leave unknown, once a second.
+        {
+            let (consumer, progress, stop) = (
+                Arc::clone(&consumer),
+                Arc::clone(&progress),
+                Arc::clone(&stop),
+            );
+            std::thread::Builder::new()
+                .name("sink-lag".into())
+                .spawn(move || {
+                    while !stop.any() {
+                        std::thread::sleep(Duration::from_secs(1));
+                        progress.lag.probe_unknown_ends(&consumer);
+                    }
+                })
+                .map_err(|source| Error::Io {
+                    context: "cannot start the sink's lag thread".into(),
+                    source,
+                })?;
+        }
         let mut consuming = std::pin::pin!(consuming);
         let consumed = tokio::select! {
             result = &mut consuming => result,

@@ -228,6 +228,8 @@ impl WriterTask {
             "inserted"
         );
         self.progress.batches.fetch_add(1, Ordering::Relaxed);
+        self.progress
+            .record_insert(kind, started.elapsed(), row_count + dead_count);
         let counter = match kind {
             RowKind::Signals => &self.progress.signals,
             RowKind::Sessions => &self.progress.sessions,
@@ -250,8 +252,14 @@ impl WriterTask {
         } else {
             CommitMode::Async
         };
-        if let Err(e) = self.consumer.commit(&tpl, mode) {
-            tracing::warn!(error = %e, %topic, "offset commit failed (the next run replays, without double counts)");
+        match self.consumer.commit(&tpl, mode) {
+            Ok(()) => self
+                .progress
+                .last_commit_ms
+                .store(crate::now_ms(), Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(error = %e, %topic, "offset commit failed (the next run replays, without double counts)")
+            }
         }
         // Once the insert released the bytes, their allocation is filled again (`Vec::from`
         // reuses it when this is the last reference).

@@ -33,6 +33,8 @@ pub(crate) struct Evidence {
     /// The ground truth, every visit simulated.
     pub truth: Vec<Session>,
     pub drained: Drained,
+    /// The pipeline's consumer lag once the data had drained.
+    pub lag_at_end: crate::drain::LagAtEnd,
     pub drain_timeout: Duration,
     /// Seconds from the last signal sent to the end of the drain.
     pub drain_s: f64,

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::Report;
-use super::charts::{Band, bar_chart, esc, line_chart};
+use super::charts::{Band, Series, XAxis, XyChart, bar_chart, esc, line_chart};
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}h1{font-size:1.5em}\
 .sub{color:#666}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}\
@@ -19,6 +19,7 @@ pub(super) fn page(report: &Report) -> String {
     throughput(&mut h, report);
     latency_over_time(&mut h, report);
     producer_lag(&mut h, report);
+    consumer_lag(&mut h, report);
     cpu_over_time(&mut h, report);
     latency_distribution(&mut h, report);
     latency_percentiles(&mut h, report);
@@ -250,6 +251,54 @@ fn producer_lag(h: &mut String, r: &Report) {
         &[("largest lag of the second", "#8c564b", &lag)],
         &fault_bands(r),
     ));
+}
+
+/// The summed consumer lag of each process of the pipeline, per second, from its metrics.
+fn consumer_lag(h: &mut String, r: &Report) {
+    const COLORS: [&str; 4] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
+    let lag = &r.consumer_lag;
+    let series: Vec<Series> = lag
+        .per_second
+        .iter()
+        .enumerate()
+        .map(|(i, (name, points))| Series {
+            name: name.clone(),
+            color: COLORS[i % COLORS.len()],
+            dashed: false,
+            markers: false,
+            points: points
+                .iter()
+                .map(|p| {
+                    (
+                        p.t,
+                        p.sum as f64,
+                        true,
+                        format!("{name}: {} records behind", p.sum),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    if series.is_empty() && lag.not_measured.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Consumer lag</h2>");
+    if !series.is_empty() {
+        h.push_str(
+            &XyChart {
+                x_label: "s since start",
+                y_label: "records behind (sum over partitions)",
+                x_axis: &XAxis::Numeric,
+                series: &series,
+                bands: &fault_bands(r),
+                diagonal: false,
+            }
+            .svg(),
+        );
+    }
+    for part in &lag.not_measured {
+        h.push_str(&format!("<p>Not measured: {}</p>", esc(part)));
+    }
 }
 
 /// CPU of every part per second (in cores), from the resource sampler's own clock.

@@ -77,6 +77,9 @@ pub struct Report {
     pub environment: crate::environment::Environment,
     /// Every fault of the scenario: when it happened and what it did (`docs/faults.md`).
     pub faults: Vec<crate::faults::recovery::FaultOutcome>,
+    /// Consumer lag of the pipeline's processes per second, from their metrics endpoints
+    /// (`docs/metrics.md`).
+    pub consumer_lag: crate::lag::ConsumerLag,
 }
 
 /// What one signal cost the run: each part's CPU time over the run divided by the signals
@@ -436,6 +439,7 @@ mod tests {
             cost_per_signal: CostPerSignal::default(),
             environment: crate::environment::Environment::here(0, None),
             faults: Vec::new(),
+            consumer_lag: Default::default(),
         }
     }
 
