@@ -23,6 +23,7 @@ pub mod layout;
 mod native;
 pub mod ports;
 pub mod process;
+pub mod prometheus;
 mod server;
 mod services;
 pub mod smoke;

@@ -47,7 +47,13 @@ pub struct RunContext {
     pub logs: PathBuf,
     /// Where native servers keep their data; overrides the scenario's `run.services_dir`.
     pub services_dir: Option<PathBuf>,
+    /// Also start a Prometheus that scrapes the pipeline's processes each second and loads
+    /// `grafana/prometheus/alerts.yml` (`evbench run --keep`); it is handed over in [`Kept`].
+    pub prometheus: bool,
 }
+
+/// The alert rules Prometheus loads, as shipped in `grafana/prometheus/alerts.yml`.
+pub const ALERT_RULES: &str = include_str!("../../../grafana/prometheus/alerts.yml");
 
 /// What a run is doing, for progress displays.
 #[derive(Debug, Clone, Default)]
@@ -101,6 +107,8 @@ pub struct Kept {
     pub database: String,
     /// The `grafana` user's password (from `EVBENCH_GRAFANA_PASSWORD`, else generated).
     pub grafana_password: endpoints::Secret,
+    /// The Prometheus that scraped the pipeline, when [`RunContext::prometheus`] asked for it.
+    pub prometheus: Option<harness::prometheus::NativePrometheus>,
 }
 
 impl std::fmt::Debug for Kept {
@@ -166,6 +174,11 @@ pub async fn run_keeping(
     )
     .await?;
     let observers = Observers::start(&services, &storage)?;
+    let prometheus = if context.prometheus {
+        Some(start_prometheus(scenario, context, &pipeline.metrics_targets()).await?)
+    } else {
+        None
+    };
     let lag_targets = pipeline.metrics_targets();
     let lag_processes = lag_targets.len();
     let lag = crate::lag::LagWatcher::start(lag_targets, pipeline.lag_not_measured());
@@ -243,6 +256,7 @@ pub async fn run_keeping(
         services,
         database: storage.schema.database().to_owned(),
         grafana_password: storage.grafana_password.clone(),
+        prometheus,
     };
     Ok((report, kept))
 }
@@ -265,6 +279,42 @@ async fn start_services(scenario: &Scenario, context: &RunContext) -> Result<Ser
         tracing::info!(dir = %services_dir.display(), storage = %storage.summary(), "servers' data");
     }
     Ok(services)
+}
+
+/// Starts Prometheus beside the services, scraping every metrics endpoint of the pipeline.
+async fn start_prometheus(
+    scenario: &Scenario,
+    context: &RunContext,
+    targets: &[crate::lag::Target],
+) -> Result<harness::prometheus::NativePrometheus> {
+    let parent = context
+        .services_dir
+        .clone()
+        .or_else(|| scenario.run.services_dir.clone())
+        .unwrap_or_else(harness::services_dir);
+    let rules = context.logs.join("alerts.yml");
+    std::fs::write(&rules, ALERT_RULES)
+        .map_err(|e| Error::io(format!("write {}", rules.display()), e))?;
+    let targets: Vec<harness::prometheus::ScrapeTarget> = targets
+        .iter()
+        .map(|t| harness::prometheus::ScrapeTarget {
+            // `aggregator-0` → job `aggregator`.
+            job: t
+                .name
+                .rsplit_once('-')
+                .map_or(t.name.as_str(), |(job, _)| job)
+                .to_owned(),
+            instance: t.name.clone(),
+            addr: t.addr.clone(),
+        })
+        .collect();
+    let prometheus = tokio::task::spawn_blocking(move || {
+        harness::prometheus::NativePrometheus::start_in(&parent, &targets, &[rules])
+    })
+    .await
+    .map_err(|e| Error::io("start prometheus", std::io::Error::other(e.to_string())))??;
+    tracing::info!(url = %prometheus.url(), "prometheus scraping the pipeline");
+    Ok(prometheus)
 }
 
 /// The time compression to play: derived from `load.rate` when set.

@@ -271,8 +271,14 @@ async fn keep_until_interrupted(kept: scenario::run::Kept, out: &Path) -> Result
         "  clickhouse  {}  database {}",
         services.clickhouse.url, kept.database
     );
+    if let Some(prometheus) = &kept.prometheus {
+        println!(
+            "  prometheus  {}  the run's metrics of the aggregator and the sink (grafana/prometheus/alerts.yml loaded)",
+            prometheus.url()
+        );
+    }
     println!(
-        "  grafana     a ClickHouse data source at the URL above, user grafana, password in {password_source}; dashboards in grafana/"
+        "  grafana     a ClickHouse data source at the URL above, user grafana, password in {password_source}; a Prometheus data source at EVBENCH_PROMETHEUS_URL; dashboards in grafana/"
     );
     interrupt.recv().await;
     eprintln!("stopping the services");
@@ -307,6 +313,7 @@ async fn run_into_keeping(
         evbench: std::env::current_exe().context("locating the evbench executable")?,
         logs: out.join("logs"),
         services_dir,
+        prometheus: keep,
     };
     let tty = std::io::stderr().is_terminal();
     let bar = crate::progress::bar(1000, "simulated");

@@ -12,13 +12,6 @@ pub(super) fn drained(evidence: &Evidence) -> Check {
         name: "drained".into(),
         passed: d.complete && lag_ok,
         detail: if d.complete {
-            let lag = match &evidence.lag_at_end {
-                LagAtEnd::Zero => ", consumer lag 0 on every partition".to_owned(),
-                LagAtEnd::NotMeasured => String::new(),
-                LagAtEnd::Behind(partitions) => {
-                    format!(", but consumers still lag: {}", partitions.join(", "))
-                }
-            };
             format!(
                 "pipeline drained {:.1} s after the last signal{lag}",
                 evidence.drain_s
