@@ -115,6 +115,7 @@ pub fn environment(
     context: &EngineContext,
     instance: u32,
     state_dir: &Path,
+    metrics_port: u16,
 ) -> Vec<(String, String)> {
     let ms = |d: Duration| d.as_millis().to_string();
     let s = &context.sessionizer;
@@ -140,6 +141,7 @@ pub fn environment(
             ms(context.checkpoint_interval),
         ),
         ("EVBENCH_PARALLELISM", context.parallelism.to_string()),
+        ("EVBENCH_METRICS_PORT", metrics_port.to_string()),
         ("EVBENCH_STATE_DIR", state_dir.display().to_string()),
         (
             "EVBENCH_READY_FILE",
@@ -157,7 +159,8 @@ fn launch(
     instance: u32,
     state_dir: &Path,
 ) -> Result<Launch> {
-    let env = environment(context, instance, state_dir);
+    let metrics_port = harness::ports::free_port()?;
+    let env = environment(context, instance, state_dir, metrics_port);
     match settings.engine {
         EngineKind::Evbench => {
             let human = |d: Duration| humantime::format_duration(d).to_string();
@@ -194,6 +197,7 @@ fn launch(
             env,
             metrics_addr: None,
         }),
+        // Flink's own Prometheus reporter serves on EVBENCH_METRICS_PORT (docs/flink.md).
         EngineKind::Flink => jvm_engine(
             "Flink",
             &flink_home(),
@@ -201,7 +205,11 @@ fn launch(
             FLINK_MAIN,
             "EVBENCH_FLINK_HOME",
             env,
-        ),
+        )
+        .map(|launch| Launch {
+            metrics_addr: Some(format!("127.0.0.1:{metrics_port}")),
+            ..launch
+        }),
         EngineKind::KafkaStreams => jvm_engine(
             "Kafka Streams",
             &kafka_streams_home(),
@@ -453,7 +461,7 @@ mod tests {
             .map(|rest| format!("EVBENCH_{}", rest.split('`').next().unwrap()))
             .collect();
         let set: std::collections::BTreeSet<String> =
-            environment(&test_context(), 0, Path::new("/state"))
+            environment(&test_context(), 0, Path::new("/state"), 9464)
                 .into_iter()
                 .map(|(k, _)| k)
                 .collect();
@@ -466,7 +474,7 @@ mod tests {
     #[test]
     fn every_engine_gets_the_contract() {
         let context = test_context();
-        let env = environment(&context, 0, Path::new("/state"));
+        let env = environment(&context, 0, Path::new("/state"), 9464);
         let get = |k: &str| {
             env.iter()
                 .find(|(key, _)| key == k)

@@ -1,8 +1,9 @@
 //! Consumer lag of the pipeline's own processes during a run: their metrics endpoints
 //! (`--metrics-addr`, `docs/metrics.md`) scraped every second.
 //!
-//! Only evbench's aggregator and sink serve metrics; with another engine (Flink, Kafka Streams,
-//! a command) or the Kafka-engine ingestion, the lag of that part is not measured and says so.
+//! evbench's aggregator and sink serve `evbench_consumer_lag`; the Flink engine's Prometheus
+//! reporter serves its Kafka source's `pendingRecords`. With another engine (Kafka Streams, a
+//! command) or the Kafka-engine ingestion, the lag of that part is not measured and says so.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -145,7 +146,10 @@ async fn scrape(addr: &str) -> Option<Vec<PartitionLag>> {
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
         stream
-            .write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .write_all(
+                format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
             .await
             .ok()?;
         let mut response = Vec::with_capacity(16 * 1024);
@@ -157,14 +161,48 @@ async fn scrape(addr: &str) -> Option<Vec<PartitionLag>> {
         .ok()??;
     let text = String::from_utf8(response).ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| lag_samples(body))
+    if !head.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Some(lag_samples(&dechunk(body)));
+    }
+    Some(lag_samples(body))
 }
 
-/// The `evbench_consumer_lag{group,topic,partition} N` lines of a text exposition.
+/// The body of a chunked response (Java's HTTP servers answer so).
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The lag lines of a text exposition: evbench's `evbench_consumer_lag{group,topic,partition}`,
+/// and the Flink engine's `pendingRecords` of its Kafka source, one per subtask (Flink's
+/// standard source metric: records not yet read from the partitions the subtask reads).
 fn lag_samples(body: &str) -> Vec<PartitionLag> {
     body.lines()
         .filter_map(|line| {
-            let labels = line.strip_prefix("evbench_consumer_lag{")?;
+            let (evbench, labels) = if let Some(rest) = line.strip_prefix("evbench_consumer_lag{") {
+                (true, rest)
+            } else {
+                (
+                    false,
+                    line.strip_prefix("flink_taskmanager_job_task_operator_pendingRecords{")?,
+                )
+            };
             let (labels, value) = labels.rsplit_once("} ")?;
             let label = |key: &str| {
                 labels.split(',').find_map(|pair| {
@@ -172,9 +210,17 @@ fn lag_samples(body: &str) -> Vec<PartitionLag> {
                     (k == key).then(|| v.trim_matches('"').to_owned())
                 })
             };
+            let (topic, partition) = if evbench {
+                (label("topic")?, label("partition")?)
+            } else {
+                (
+                    label("operator_name")?,
+                    format!("subtask {}", label("subtask_index")?),
+                )
+            };
             Some(PartitionLag {
-                topic: label("topic")?,
-                partition: label("partition")?,
+                topic,
+                partition,
                 lag: value.trim().parse::<f64>().ok()? as i64,
             })
         })
@@ -190,7 +236,9 @@ mod tests {
         let body = "# HELP evbench_consumer_lag Records …\n# TYPE evbench_consumer_lag gauge\n\
             evbench_consumer_lag{group=\"g\",topic=\"charger-station-signals\",partition=\"3\"} 42\n\
             evbench_consumer_lag{group=\"g\",topic=\"charging-sessions\",partition=\"0\"} 0\n\
-            evbench_sink_holding 0\n";
+            evbench_sink_holding 0\n\
+            flink_taskmanager_job_task_operator_pendingRecords{job_id=\"6d\",operator_name=\"Source:_signals\",subtask_index=\"1\",} 7.0\n\
+            flink_taskmanager_job_task_operator_watermarkLag{subtask_index=\"1\",} 2.9E10\n";
         assert_eq!(
             lag_samples(body),
             vec![
@@ -203,6 +251,11 @@ mod tests {
                     topic: "charging-sessions".into(),
                     partition: "0".into(),
                     lag: 0
+                },
+                PartitionLag {
+                    topic: "Source:_signals".into(),
+                    partition: "subtask 1".into(),
+                    lag: 7
                 },
             ]
         );

@@ -576,7 +576,7 @@ impl Pipeline {
         let mut parts = Vec::new();
         if self.engine.metrics_targets().is_empty() {
             parts.push(format!(
-                "aggregator: the {} engine serves no evbench metrics",
+                "aggregator: the {} engine serves no consumer lag",
                 self.engine.kind().as_str()
             ));
         }

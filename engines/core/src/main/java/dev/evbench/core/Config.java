@@ -28,6 +28,8 @@ public final class Config {
     public int parallelism = 2;
     public boolean exactlyOnce = true;
     public Path stateDir;
+    /** Where to serve Prometheus metrics ({@code EVBENCH_METRICS_PORT}), 0 for nowhere. */
+    public int metricsPort;
     public Path readyFile;
 
     /** Every variable this job reads (other {@code EVBENCH_*} variables belong to evbench itself). */
@@ -36,7 +38,7 @@ public final class Config {
             "EVBENCH_DEAD_LETTER_TOPIC", "EVBENCH_GROUP_ID", "EVBENCH_OVERSTAY_GRACE_MS",
             "EVBENCH_REORDER_TOLERANCE_MS", "EVBENCH_INACTIVITY_GAP_MS", "EVBENCH_MAX_CLOCK_SKEW_MS",
             "EVBENCH_IDLE_TIMEOUT_MS", "EVBENCH_CHECKPOINT_INTERVAL_MS", "EVBENCH_COMMIT_INTERVAL_MS",
-            "EVBENCH_PARALLELISM", "EVBENCH_EXACTLY_ONCE", "EVBENCH_INSTANCE", "EVBENCH_STATE_DIR",
+            "EVBENCH_PARALLELISM", "EVBENCH_METRICS_PORT", "EVBENCH_EXACTLY_ONCE", "EVBENCH_INSTANCE", "EVBENCH_STATE_DIR",
             "EVBENCH_READY_FILE");
 
     /** Invalid settings: the message lists every problem. */
@@ -106,6 +108,10 @@ public final class Config {
         c.commitIntervalMs = millis(env, "EVBENCH_COMMIT_INTERVAL_MS", c.commitIntervalMs, 1, problems);
         c.instance = (int) millis(env, "EVBENCH_INSTANCE", 0, 0, problems);
         c.parallelism = (int) millis(env, "EVBENCH_PARALLELISM", c.parallelism, 1, problems);
+        c.metricsPort = (int) millis(env, "EVBENCH_METRICS_PORT", 0, 0, problems);
+        if (c.metricsPort > 65535) {
+            problems.add("EVBENCH_METRICS_PORT must be a port (at most 65535), not " + c.metricsPort);
+        }
         if (c.parallelism > 256) {
             problems.add("EVBENCH_PARALLELISM must be at most 256, not " + c.parallelism);
         }

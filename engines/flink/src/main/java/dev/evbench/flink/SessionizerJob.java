@@ -237,6 +237,13 @@ public final class SessionizerJob {
         conf.set(RestOptions.ADDRESS, "127.0.0.1");
         conf.set(RestOptions.BIND_ADDRESS, "127.0.0.1");
         conf.set(RestOptions.BIND_PORT, "0");
+        if (cfg.metricsPort > 0) {
+            // Flink's own Prometheus reporter (flink-metrics-prometheus): every metric of the
+            // job, the Kafka source's pendingRecords (its consumer lag) among them.
+            conf.setString("metrics.reporter.prom.factory.class",
+                    "org.apache.flink.metrics.prometheus.PrometheusReporterFactory");
+            conf.setString("metrics.reporter.prom.port", Integer.toString(cfg.metricsPort));
+        }
         return conf;
     }
 
