@@ -162,3 +162,63 @@ fn a_killed_kafka_streams_engine_restores_its_store_and_loses_nothing() {
         "the restarted engine restored its store from the changelog:\n{log}"
     );
 }
+
+/// Two aggregators and two sinks (`scenarios/faults/kill-instances.toml`): one of each killed
+/// for longer than its group's session timeout, so the survivor takes over its partitions and
+/// gives them back when it returns. Every check passes, each instance is a part of its own in
+/// the report, and the surviving aggregator rebuilt its state for each move.
+#[test]
+fn killed_instances_hand_their_partitions_to_the_survivors_exactly_once() {
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/faults/kill-instances.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_evbench"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    for part in ["aggregator-0", "aggregator-1", "sink-0", "sink-1"] {
+        assert!(
+            report["resources"][part]["cpu_seconds"]
+                .as_f64()
+                .unwrap_or(0.0)
+                > 0.0,
+            "{part} in the report's resources: {}",
+            report["resources"]
+        );
+        assert!(
+            out.join(format!("logs/{part}.log")).is_file(),
+            "{part}'s log"
+        );
+    }
+    let sessions = &report["sessions"];
+    assert!(sessions["expected"].as_u64().unwrap() > 1000);
+    assert_eq!(sessions["matched"], sessions["expected"]);
+    assert_eq!(sessions["duplicated"], 0);
+    let kinds: Vec<&str> = report["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["kill-aggregator", "kill-sink"]);
+    // aggregator-0: its first assignment, instance 1's death (after the session timeout) and
+    // its return each moved the partitions.
+    let rebuilds = report["aggregator"]["stats"]["rebuilds"].as_u64().unwrap();
+    assert!(
+        rebuilds >= 3,
+        "aggregator-0 rebuilt its state {rebuilds} times"
+    );
+}

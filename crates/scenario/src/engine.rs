@@ -244,7 +244,8 @@ pub struct EngineOutcome {
     pub exactly_once_requested: bool,
     /// Instances that exited on their own before the run stopped them, with how.
     pub exits: Vec<String>,
-    /// The evbench aggregator's counters and transaction timings (other engines keep their own).
+    /// The evbench aggregator's counters and transaction timings, of its first instance
+    /// (`aggregator-0`; other engines keep their own).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<AggregateSnapshot>,
     /// Where each instance's log is.
@@ -252,22 +253,31 @@ pub struct EngineOutcome {
 }
 
 impl Engine {
-    /// Starts one instance of the engine (its state under `work`, its log in `logs`).
+    /// Starts `[aggregator] instances` instances of the engine, `aggregator-0` … (each its
+    /// state under `work`, its log in `logs`), in one consumer group.
     pub fn start(
         settings: &AggregatorSettings,
         context: &EngineContext,
         work: &Path,
         logs: &Path,
     ) -> Result<Engine> {
-        let instance = 0;
-        let name = format!("aggregator-{instance}");
-        let state_dir = work.join(&name);
-        let launch = launch(settings, context, instance, &state_dir)?;
-        let component = Component::start(&name, launch, &state_dir, logs, Duration::from_secs(20))?;
+        let mut instances = Vec::with_capacity(settings.instances as usize);
+        for instance in 0..settings.instances.max(1) {
+            let name = format!("aggregator-{instance}");
+            let state_dir = work.join(&name);
+            let launch = launch(settings, context, instance, &state_dir)?;
+            instances.push(Component::start(
+                &name,
+                launch,
+                &state_dir,
+                logs,
+                Duration::from_secs(20),
+            )?);
+        }
         Ok(Engine {
             kind: settings.engine,
             exactly_once_requested: context.exactly_once,
-            instances: vec![component],
+            instances,
         })
     }
 

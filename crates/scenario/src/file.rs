@@ -314,7 +314,13 @@ pub struct AggregatorSettings {
     /// Flink: the parallelism of every operator; Kafka Streams: its stream threads (also told
     /// to `command` engines).
     pub parallelism: u32,
+    /// Processes of the engine in one consumer group (`aggregator-0` … `aggregator-<N−1>`),
+    /// each told its `EVBENCH_INSTANCE`. The Flink engine scales by `parallelism` instead.
+    pub instances: u32,
 }
+
+/// The most instances of the aggregator, and of the sink, a scenario may run.
+const MAX_INSTANCES: u32 = 16;
 
 impl Default for AggregatorSettings {
     fn default() -> Self {
@@ -332,6 +338,7 @@ impl Default for AggregatorSettings {
             startup_timeout: Duration::from_secs(60),
             checkpoint_interval: Duration::from_millis(200),
             parallelism: 2,
+            instances: 1,
         }
     }
 }
@@ -361,6 +368,8 @@ pub struct SinkSettings {
     /// The same for raw signals (fewer, bigger inserts: nobody waits for them).
     #[serde(with = "events::human_duration")]
     pub signals_min_insert_interval: Duration,
+    /// Sink processes in one consumer group (`sink-0` … `sink-<N−1>`).
+    pub instances: u32,
 }
 
 impl Default for SinkSettings {
@@ -370,6 +379,7 @@ impl Default for SinkSettings {
             batch_period: sink.batch_period,
             min_insert_interval: sink.min_insert_interval,
             signals_min_insert_interval: sink.signals_min_insert_interval,
+            instances: 1,
         }
     }
 }
@@ -658,12 +668,50 @@ impl Scenario {
                 1000,
             ),
             ("aggregator.parallelism", settings.parallelism, 64),
+            ("aggregator.instances", settings.instances, MAX_INSTANCES),
+            ("sink.instances", self.sink.instances, MAX_INSTANCES),
         ];
         for (key, value, most) in ranges {
             if !(1..=most).contains(&value) {
                 return Err(Invalid::OutOfRange {
                     key,
                     rule: format!("must be between 1 and {most}, not {value}"),
+                });
+            }
+        }
+        if settings.engine == EngineKind::Flink && settings.instances > 1 {
+            return Err(Invalid::OutOfRange {
+                key: "aggregator.instances",
+                rule: "must be 1 for the flink engine, which scales by `parallelism` (its task \
+                       slots) instead"
+                    .into(),
+            });
+        }
+        if self.run.ingestion != Ingestion::Sink && self.sink.instances > 1 {
+            return Err(Invalid::OutOfRange {
+                key: "sink.instances",
+                rule: "must be 1 unless `run.ingestion = \"sink\"` (there is no sink to run)"
+                    .into(),
+            });
+        }
+        for fault in self.faults.iter() {
+            let (key, count) = match fault.kind {
+                crate::faults::FaultKind::KillAggregator => {
+                    ("aggregator.instances", settings.instances)
+                }
+                crate::faults::FaultKind::KillSink => ("sink.instances", self.sink.instances),
+                _ => continue,
+            };
+            if let Some(instance) = fault.instance
+                && instance >= count
+            {
+                return Err(Invalid::OutOfRange {
+                    key: "faults.instance",
+                    rule: format!(
+                        "a {} fault names instance {instance}, but `{key}` runs {count} (0 … {})",
+                        fault.kind,
+                        count - 1
+                    ),
                 });
             }
         }
@@ -866,6 +914,23 @@ span = "10m"
         let docker = MINIMAL.replace("[run]\n", "[run]\nprovider = \"docker\"\n");
         let docker = format!("{docker}[services.kafka]\nbrokers = 3\n");
         assert!(refusal(&docker).contains("docker provider"));
+    }
+
+    #[test]
+    fn instances_are_counted_and_faults_name_one_that_runs() {
+        let err = |extra: &str| refusal(&format!("{MINIMAL}{extra}"));
+        let kill_sink_1 = "[[faults]]\nkind = \"kill-sink\"\nat = \"1s\"\ninstance = 1\n";
+        assert!(err(kill_sink_1).contains("`sink.instances` runs 1"));
+        let two_sinks = format!("{MINIMAL}[sink]\ninstances = 2\n{kill_sink_1}");
+        assert_eq!(Scenario::parse(&two_sinks).unwrap().sink.instances, 2);
+        assert!(
+            err("[aggregator]\ninstances = 2\n[[faults]]\nkind = \"kill-aggregator\"\nat = \"1s\"\ninstance = 2\n")
+                .contains("0 … 1")
+        );
+        assert!(err("[aggregator]\ninstances = 0\n").contains("between 1 and 16"));
+        assert!(err("[aggregator]\nengine = \"flink\"\ninstances = 2\n").contains("parallelism"));
+        let kafka_engine = MINIMAL.replace("[run]\n", "[run]\ningestion = \"kafka-engine\"\n");
+        assert!(refusal(&format!("{kafka_engine}[sink]\ninstances = 2\n")).contains("no sink"));
     }
 
     #[test]

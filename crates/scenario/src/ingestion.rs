@@ -44,13 +44,21 @@ pub(crate) async fn start(
 ) -> Result<Running> {
     match kind {
         Ingestion::Sink => {
-            let name = "sink-0";
-            let state_dir = work.join(name);
-            let launch =
-                sink_launch(services, storage, settings, evbench, &state_dir).with_metrics()?;
-            let component =
-                Component::start(name, launch, &state_dir, logs, Duration::from_secs(30))?;
-            Ok(Running::Sink(vec![component]))
+            let mut sinks = Vec::with_capacity(settings.instances as usize);
+            for instance in 0..settings.instances.max(1) {
+                let name = format!("sink-{instance}");
+                let state_dir = work.join(&name);
+                let launch =
+                    sink_launch(services, storage, settings, evbench, &state_dir).with_metrics()?;
+                sinks.push(Component::start(
+                    &name,
+                    launch,
+                    &state_dir,
+                    logs,
+                    Duration::from_secs(30),
+                )?);
+            }
+            Ok(Running::Sink(sinks))
         }
         Ingestion::KafkaEngine => {
             let config = schema::kafka_engine::KafkaEngineConfig::new(&services.kafka.bootstrap);
