@@ -222,3 +222,41 @@ fn killed_instances_hand_their_partitions_to_the_survivors_exactly_once() {
         "aggregator-0 rebuilt its state {rebuilds} times"
     );
 }
+
+/// A broker of three killed (`scenarios/faults/kill-broker.toml`): SIGKILL, no controlled
+/// shutdown. The run passes every check, and the fault's outcome says the broker came back.
+#[test]
+fn a_killed_broker_of_three_loses_nothing() {
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/faults/kill-broker.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_evbench"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["faults"][0]["kind"], "kill-broker");
+    assert!(
+        report["faults"][0]["error"].is_null(),
+        "{}",
+        report["faults"]
+    );
+    for broker in ["kafka-1", "kafka-2", "kafka-3"] {
+        assert!(report["resources"][broker].is_object(), "{broker} watched");
+    }
+    let sessions = &report["sessions"];
+    assert_eq!(sessions["matched"], sessions["expected"]);
+    assert_eq!(sessions["duplicated"], 0);
+}

@@ -169,6 +169,13 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultF
                 .await
                 .map_err(FaultFailure::from)
         }
+        FaultKind::KillBroker => {
+            let node = spec.node().ok_or(FaultFailure::NoNode(spec.kind))?;
+            targets
+                .services
+                .kill_node(&node)
+                .map_err(FaultFailure::from)
+        }
         data => Err(FaultFailure::NotAProcessFault(data)),
     }
 }
@@ -222,7 +229,7 @@ async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultFai
                 .resume();
             Ok(())
         }
-        FaultKind::StopBroker => {
+        FaultKind::StopBroker | FaultKind::KillBroker => {
             let node = spec.node().ok_or(FaultFailure::NoNode(spec.kind))?;
             targets
                 .services

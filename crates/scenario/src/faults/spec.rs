@@ -42,6 +42,9 @@ pub enum FaultKind {
     /// One broker of the cluster (`node`, its id from 1; default 1) stopped cleanly, started
     /// again after `for` on the same ports and data.
     StopBroker,
+    /// One broker of the cluster (`node`) killed (SIGKILL: no controlled shutdown, no leader
+    /// hand-over, its log recovered at start), started again after `for`.
+    KillBroker,
     /// A share of signals followed by a malformed record (six kinds in turn).
     Malformed,
     /// A share of signals sent twice.
@@ -64,6 +67,7 @@ impl FaultKind {
             FaultKind::PauseKafka => "pause-kafka",
             FaultKind::PauseClickhouse => "pause-clickhouse",
             FaultKind::StopBroker => "stop-broker",
+            FaultKind::KillBroker => "kill-broker",
             FaultKind::Malformed => "malformed",
             FaultKind::Duplicate => "duplicate",
             FaultKind::Reorder => "reorder",
@@ -83,6 +87,7 @@ impl FaultKind {
                 | FaultKind::PauseKafka
                 | FaultKind::PauseClickhouse
                 | FaultKind::StopBroker
+                | FaultKind::KillBroker
         )
     }
 }
@@ -155,10 +160,13 @@ impl FaultSpec {
         }
     }
 
-    /// The server a node fault stops (`stop-broker`), `None` for the other kinds.
+    /// The server a node fault stops or kills (`stop-broker`, `kill-broker`), `None` for the
+    /// other kinds.
     pub fn node(&self) -> Option<harness::NodeRef> {
         match self.kind {
-            FaultKind::StopBroker => Some(harness::NodeRef::KafkaBroker(self.node.unwrap_or(1))),
+            FaultKind::StopBroker | FaultKind::KillBroker => {
+                Some(harness::NodeRef::KafkaBroker(self.node.unwrap_or(1)))
+            }
             _ => None,
         }
     }
@@ -205,7 +213,8 @@ impl FaultSpec {
             "instance",
         )?;
         refuse(
-            self.node.is_some() && self.kind != FaultKind::StopBroker,
+            self.node.is_some()
+                && !matches!(self.kind, FaultKind::StopBroker | FaultKind::KillBroker),
             "node",
         )?;
         if self.node == Some(0) {
