@@ -209,6 +209,67 @@ pub struct Load {
     /// latency figures, so that start-up (connections, JIT, caches) does not count.
     #[serde(default, with = "events::human_duration")]
     pub warmup: Duration,
+    /// How often the run asks ClickHouse which sessions became visible (the latency to
+    /// ClickHouse), or `"off"`: each poll is a query the server under test answers, so this is
+    /// the knob for measuring the observer's own effect (`docs/measurement.md`).
+    #[serde(default)]
+    pub clickhouse_poll: ClickHousePoll,
+}
+
+/// How often the run polls ClickHouse for newly visible sessions: `"10ms"` (the default) …
+/// `"10s"`, or `"off"` (no latency to ClickHouse is measured).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClickHousePoll {
+    Every(Duration),
+    Off,
+}
+
+impl Default for ClickHousePoll {
+    fn default() -> Self {
+        ClickHousePoll::Every(Duration::from_millis(10))
+    }
+}
+
+impl ClickHousePoll {
+    /// The interval, `None` when off.
+    pub fn interval(self) -> Option<Duration> {
+        match self {
+            ClickHousePoll::Every(every) => Some(every),
+            ClickHousePoll::Off => None,
+        }
+    }
+}
+
+impl Serialize for ClickHousePoll {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ClickHousePoll::Every(every) => {
+                serializer.collect_str(&humantime::format_duration(*every))
+            }
+            ClickHousePoll::Off => serializer.serialize_str("off"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ClickHousePoll {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let text = String::deserialize(deserializer)?;
+        if text.trim() == "off" {
+            return Ok(ClickHousePoll::Off);
+        }
+        let every = humantime::parse_duration(text.trim()).map_err(|e| {
+            D::Error::custom(format!(
+                "invalid clickhouse_poll {text:?} (a duration from \"1ms\" to \"10s\", or \"off\"): {e}"
+            ))
+        })?;
+        if every < Duration::from_millis(1) || every > Duration::from_secs(10) {
+            return Err(D::Error::custom(format!(
+                "clickhouse_poll {text:?} must be from 1ms to 10s, or \"off\""
+            )));
+        }
+        Ok(ClickHousePoll::Every(every))
+    }
 }
 
 fn default_linger() -> Duration {
@@ -557,6 +618,15 @@ impl Scenario {
             if self.run.time_compression != Compression::Max {
                 return Err(Invalid::RateAndTimeCompression);
             }
+        }
+        if self.load.clickhouse_poll == ClickHousePoll::Off
+            && self.checks.max_p99_clickhouse_ms.is_some()
+        {
+            return Err(out_of_range(
+                "checks.max_p99_clickhouse_ms",
+                "needs the latency to ClickHouse, which `load.clickhouse_poll = \"off\"` does not \
+                 measure",
+            ));
         }
         if self.load.warmup > Duration::from_secs(3600) {
             return Err(out_of_range("load.warmup", "must be at most 1h"));
@@ -914,6 +984,35 @@ span = "10m"
         let docker = MINIMAL.replace("[run]\n", "[run]\nprovider = \"docker\"\n");
         let docker = format!("{docker}[services.kafka]\nbrokers = 3\n");
         assert!(refusal(&docker).contains("docker provider"));
+    }
+
+    #[test]
+    fn the_clickhouse_poll_is_a_duration_or_off() {
+        let with = |load: &str| Scenario::parse(&format!("{MINIMAL}[load]\n{load}\n"));
+        assert_eq!(
+            with("").unwrap().load.clickhouse_poll,
+            ClickHousePoll::Every(Duration::from_millis(10))
+        );
+        assert_eq!(
+            with("clickhouse_poll = \"100ms\"")
+                .unwrap()
+                .load
+                .clickhouse_poll,
+            ClickHousePoll::Every(Duration::from_millis(100))
+        );
+        let off = with("clickhouse_poll = \"off\"").unwrap();
+        assert_eq!(off.load.clickhouse_poll.interval(), None);
+        // Written back as read.
+        let back = toml::to_string(&off.load).unwrap();
+        assert!(back.contains("clickhouse_poll = \"off\""), "{back}");
+        assert!(with("clickhouse_poll = \"0ms\"").is_err());
+        assert!(with("clickhouse_poll = \"soon\"").is_err());
+        assert!(
+            refusal(&format!(
+                "{MINIMAL}[load]\nclickhouse_poll = \"off\"\n[checks]\nmax_p99_clickhouse_ms = 100.0\n"
+            ))
+            .contains("does not measure")
+        );
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub(crate) struct Inputs<'a> {
     pub warmup: Duration,
     /// Gaps between the ClickHouse visibility polls' sends.
     pub poll_gaps: &'a Latency,
+    /// How often ClickHouse was polled; `None`: not at all.
+    pub clickhouse_poll: Option<Duration>,
 }
 
 pub(crate) fn measure(inputs: &Inputs<'_>) -> Measures {
@@ -155,7 +157,9 @@ pub(crate) fn measure(inputs: &Inputs<'_>) -> Measures {
         note,
         warmup_s: inputs.warmup.as_secs_f64(),
         sessions_in_warmup,
-        clickhouse_poll_interval_ms: crate::observe::VISIBILITY_POLL.as_secs_f64() * 1000.0,
+        clickhouse_poll_interval_ms: inputs
+            .clickhouse_poll
+            .map_or(0.0, |every| every.as_secs_f64() * 1000.0),
         clickhouse_poll_gap_ms: inputs.poll_gaps.percentiles(),
     };
     let wall_s = inputs

@@ -86,24 +86,27 @@ pub(crate) struct VisibilityPoller {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// How often ClickHouse is asked (from one query's start to the next's): the bound of the
-/// observation error while each query answers within it (the gaps as they really were are in
-/// the report). Each poll is a query the server under test answers; 100 a second cost it a few
-/// percent of a core.
-pub(crate) const VISIBILITY_POLL: Duration = Duration::from_millis(10);
-
 impl VisibilityPoller {
-    pub fn start(client: clickhouse::Client, schema: Schema) -> VisibilityPoller {
+    /// Polls every `every`; with `None`, not at all (nothing is seen).
+    pub fn start(
+        client: clickhouse::Client,
+        schema: Schema,
+        every: Option<Duration>,
+    ) -> VisibilityPoller {
         let seen = Arc::new(Mutex::new(HashMap::new()));
         let gaps = Arc::new(Mutex::new(Latency::default()));
         let stop = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(poll_visibility(
-            client,
-            schema,
-            Arc::clone(&seen),
-            Arc::clone(&gaps),
-            Arc::clone(&stop),
-        ));
+        let task = match every {
+            Some(every) => tokio::spawn(poll_visibility(
+                client,
+                schema,
+                every,
+                Arc::clone(&seen),
+                Arc::clone(&gaps),
+                Arc::clone(&stop),
+            )),
+            None => tokio::spawn(async {}),
+        };
         VisibilityPoller {
             seen,
             gaps,
@@ -127,6 +130,7 @@ impl VisibilityPoller {
 async fn poll_visibility(
     client: clickhouse::Client,
     schema: Schema,
+    every: Duration,
     seen: Arc<Mutex<HashMap<String, i64>>>,
     gaps: Arc<Mutex<Latency>>,
     stop: Arc<AtomicBool>,
@@ -134,7 +138,9 @@ async fn poll_visibility(
     let mut known: HashSet<String> = HashSet::new();
     let mut since_s = now_ms() / 1000 - 5;
     let mut previous_send: Option<i64> = None;
-    let mut ticks = tokio::time::interval(VISIBILITY_POLL);
+    // The interval is the bound of the observation error while each query answers within it
+    // (the gaps as they really were are in the report).
+    let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !stop.load(Ordering::Relaxed) {
         ticks.tick().await;

@@ -173,7 +173,7 @@ pub async fn run_keeping(
         work.path(),
     )
     .await?;
-    let observers = Observers::start(&services, &storage)?;
+    let observers = Observers::start(&services, &storage, scenario.load.clickhouse_poll)?;
     let prometheus = if context.prometheus {
         Some(start_prometheus(scenario, context, &pipeline.metrics_targets()).await?)
     } else {
@@ -440,6 +440,7 @@ async fn conclude(
         producer_events_per_s: played.report.events_per_s,
         warmup: scenario.load.warmup,
         poll_gaps: &observed.poll_gaps,
+        clickhouse_poll: scenario.load.clickhouse_poll.interval(),
     });
     let evidence = Evidence {
         drain_s: drained
@@ -623,12 +624,20 @@ struct Observed {
 }
 
 impl Observers {
-    fn start(services: &Services, storage: &Storage) -> Result<Observers> {
+    fn start(
+        services: &Services,
+        storage: &Storage,
+        poll: crate::file::ClickHousePoll,
+    ) -> Result<Observers> {
         let bootstrap = &services.kafka.bootstrap;
         Ok(Observers {
             sessions: observe::sessions(bootstrap, events::SESSIONS_TOPIC)?,
             dead_letters: observe::dead_letters(bootstrap, events::DEAD_LETTER_TOPIC)?,
-            visibility: VisibilityPoller::start(storage.admin.clone(), storage.schema.clone()),
+            visibility: VisibilityPoller::start(
+                storage.admin.clone(),
+                storage.schema.clone(),
+                poll.interval(),
+            ),
         })
     }
 

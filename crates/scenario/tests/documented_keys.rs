@@ -132,7 +132,11 @@ fn every_documented_scenario_key_is_read_and_every_read_key_is_documented() {
         linger: _,
         services_dir,
     } = run;
-    let Load { rate, warmup: _ } = load;
+    let Load {
+        rate,
+        warmup: _,
+        clickhouse_poll: _,
+    } = load;
     let Checks {
         sessions_exact: _,
         raw_counts: _,
