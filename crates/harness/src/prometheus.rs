@@ -153,8 +153,9 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-/// The body of a chunked response.
-fn dechunk(mut body: &str) -> String {
+/// The body of a chunked HTTP/1.1 response (Java's HTTP servers, Prometheus' and Flink's
+/// reporter's among them, answer so).
+pub fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
         let Ok(size) = usize::from_str_radix(size.trim(), 16) else {

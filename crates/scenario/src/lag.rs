@@ -168,25 +168,9 @@ async fn scrape(addr: &str) -> Option<Vec<PartitionLag>> {
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        return Some(lag_samples(&dechunk(body)));
+        return Some(lag_samples(&harness::prometheus::dechunk(body)));
     }
     Some(lag_samples(body))
-}
-
-/// The body of a chunked response (Java's HTTP servers answer so).
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::with_capacity(body.len());
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 /// The lag lines of a text exposition: evbench's `evbench_consumer_lag{group,topic,partition}`,
