@@ -61,6 +61,8 @@
 //!    offset [`Sessionizer::resume_offset`]`(p)` — or, when it is `None`, the position after
 //!    the last record consumed — and, as the offset's metadata, [`Sessionizer::mark`]`(p)`
 //!    ([`Mark::encode`]): the last offset consumed and the largest time given to `advance`.
+//!    After a restart, commit [`ReplayGuard::mark_to_commit`] instead, which adds what the
+//!    run before it produced (a second restart during the replay must not make that again).
 //! 2. **Restart**: read the committed offsets and marks, build a [`ReplayGuard`] from the
 //!    marks ([`Mark::decode`]), seek each partition to its committed offset, and pass every
 //!    output through [`ReplayGuard::filter`] (or test [`ReplayGuard::admits`]). Outputs
@@ -100,7 +102,9 @@
 //!   inactivity closure may happen at another point after a restart when partitions are
 //!   consumed at very different speeds: give `advance` a time every partition has reached (a
 //!   low watermark), with a gap that dwarfs consumer lag. A charger settled by `advance` no
-//!   longer holds its last visit.
+//!   longer holds its last visit: a signal of it delayed by more than the inactivity gap,
+//!   coming after that, may be judged otherwise after a restart (another reason, or an output
+//!   lost or made twice). The property tests delay signals by less than the gap.
 //! * A charger whose signals move to another partition in the middle of a visit is refused
 //!   there (dead letter) rather than followed.
 //!

@@ -135,6 +135,30 @@ impl ReplayGuard {
         }
     }
 
+    /// The mark to commit for `partition`, given the sessionizer's: after a restart, what was
+    /// produced is what the run before it produced (the restored mark) and what this one did,
+    /// so the mark says both and a second restart suppresses both. While the partition is
+    /// replayed (consumed less far than the restored mark), that keeps the restored position
+    /// and expiries: the sessionizer's own mark would let a second restart make again what the
+    /// first run produced beyond the replay's position.
+    pub fn mark_to_commit(&self, partition: i32, mark: Mark) -> Mark {
+        let Some(restored) = self.marks.get(&partition) else {
+            return mark;
+        };
+        let mut merged = mark;
+        if merged.emitted_through < restored.emitted_through {
+            merged.emitted_through = restored.emitted_through;
+            for expiry in &restored.expiries {
+                if !merged.expiries.contains(expiry) {
+                    merged.expiries.push(*expiry);
+                }
+            }
+            merged.expiries.sort_unstable();
+        }
+        merged.advanced_to = merged.advanced_to.max(restored.advanced_to);
+        merged
+    }
+
     /// How many outputs [`ReplayGuard::filter`] suppressed.
     pub fn suppressed(&self) -> u64 {
         self.suppressed
@@ -243,5 +267,38 @@ mod tests {
             "a new expiry at the same time"
         );
         assert!(guard.admits(&dl(Trigger::Finish)));
+    }
+
+    #[test]
+    fn commits_after_a_restart_cover_both_runs() {
+        let mark = |through, advanced_to, expiries: &[(i64, i64)]| Mark {
+            emitted_through: through,
+            advanced_to,
+            expiries: expiries.to_vec(),
+        };
+        let restored = mark(12, Some(1000), &[(11, 900)]);
+        let guard = ReplayGuard::new([(1, restored.clone())]);
+        // Still behind, not advanced yet: committing its own mark would let a second restart
+        // make 10..=12 and what the first run's advances settled again.
+        assert_eq!(
+            guard.mark_to_commit(1, mark(9, None, &[(3, 800)])),
+            mark(12, Some(1000), &[(3, 800), (11, 900)])
+        );
+        assert_eq!(
+            guard
+                .mark_to_commit(1, mark(9, Some(2000), &[]))
+                .advanced_to,
+            Some(2000)
+        );
+        // Past the restored mark: its own position and expiries.
+        assert_eq!(
+            guard.mark_to_commit(1, mark(13, Some(500), &[(13, 1)])),
+            mark(13, Some(1000), &[(13, 1)])
+        );
+        // A partition without a restored mark: its own.
+        assert_eq!(
+            guard.mark_to_commit(2, mark(3, None, &[])),
+            mark(3, None, &[])
+        );
     }
 }

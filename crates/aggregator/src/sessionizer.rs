@@ -684,7 +684,7 @@ impl Sessionizer {
             let reason = format!(
                 "timestamp {} is {} ahead of the stream's event time {} (max_clock_skew {})",
                 events::time::format_utc(ts),
-                human_ms(ts - now),
+                human_ms(ts.saturating_sub(now)),
                 events::time::format_utc(now),
                 human_ms(self.ms.skew),
             );
@@ -986,7 +986,7 @@ impl Sessionizer {
                 "late signal: {} is {} behind the charger's latest signal, beyond the \
                  reorder tolerance of {}",
                 r.kind.name(),
-                human_ms(max - r.key.ts),
+                human_ms(max.saturating_sub(r.key.ts)),
                 human_ms(tolerance)
             );
             return self.dead(

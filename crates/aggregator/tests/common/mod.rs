@@ -152,7 +152,8 @@ pub fn sorted(mut sessions: Vec<Session>) -> Vec<Session> {
 /// per partition [`Sessionizer::resume_offset`] (or the position after the last record consumed)
 /// and [`Sessionizer::mark`]; outputs produced up to a commit count, later ones are lost when it
 /// crashes. It crashes before consuming the records at the indices `crash_at` (modulo the
-/// length), then restarts from the committed offsets with a [`ReplayGuard`] over the marks. It
+/// length), then restarts from the committed offsets with a [`ReplayGuard`] over the marks
+/// (committing, while a partition is replayed, what [`ReplayGuard::mark_to_commit`] says). It
 /// advances to the event time of all records so far every 5 records, and finishes at the end.
 pub fn crash_and_replay(
     config: &SessionizerConfig,
@@ -167,9 +168,11 @@ pub fn crash_and_replay(
     crash_at.sort();
     crash_at.dedup();
     let mut watermark = Vec::with_capacity(records.len());
-    let mut w = i64::MIN;
-    for r in records {
-        w = w.max(events::decode(&r.2).map_or(i64::MIN, |s| s.timestamp_ms));
+    let mut w = None;
+    for (_, _, bytes) in records {
+        if let Ok(signal) = events::decode(bytes) {
+            w = Some(w.map_or(signal.timestamp_ms, |w: i64| w.max(signal.timestamp_ms)));
+        }
         watermark.push(w);
     }
     let run_life = |resume: &HashMap<i32, i64>, marks: &HashMap<i32, Mark>, stop: Option<usize>| {
@@ -201,8 +204,10 @@ pub fn crash_and_replay(
             for until in guard.expiries_after(*p, *offset) {
                 s.expire(*p, until, &mut |o| buf.push(o));
             }
-            if k % 5 == 4 {
-                s.advance(watermark[k], &mut |o| buf.push(o));
+            if k % 5 == 4
+                && let Some(w) = watermark[k]
+            {
+                s.advance(w, &mut |o| buf.push(o));
             }
             // Every other commit follows an idle input: every partition expires first. A runner
             // is never idle while it replays (records are there to be read), so partitions not
@@ -224,7 +229,7 @@ pub fn crash_and_replay(
                 committed.append(&mut outs);
                 for (&p, &last) in &consumed {
                     resume.insert(p, s.resume_offset(p).unwrap_or(last + 1));
-                    marks.insert(p, s.mark(p).unwrap());
+                    marks.insert(p, guard.mark_to_commit(p, s.mark(p).unwrap()));
                 }
             }
         }

@@ -167,7 +167,7 @@ impl State {
             }
             let mut element = offsets.add_partition(topic, partition);
             element.set_offset(Offset::Offset(resume))?;
-            element.set_metadata(mark.encode());
+            element.set_metadata(self.guard.mark_to_commit(partition, mark).encode());
             moved.push((partition, position));
         }
         Ok(CommitPlan { offsets, moved })
