@@ -537,9 +537,9 @@ pub enum Invalid {
     /// `[services]` is not a topology the harness can start.
     #[error("[services]")]
     Services(#[source] harness::TopologyError),
-    /// A ClickHouse cluster, which scenarios do not run yet.
+    /// A ClickHouse cluster with the Kafka engine's ingestion, which is rendered for one server.
     #[error(
-        "[services.clickhouse]: {shards} shards × {replicas} replicas: a ClickHouse cluster is not supported by scenarios yet (the schema does not render Replicated and Distributed tables); use shards = 1, replicas = 1"
+        "[services.clickhouse]: {shards} shards × {replicas} replicas with [run] ingestion = \"kafka-engine\": the Kafka engine path runs on one ClickHouse server only; use ingestion = \"sink\" on a cluster"
     )]
     ClickHouseCluster { shards: u32, replicas: u32 },
     /// A cluster asked of the docker provider.
@@ -795,9 +795,7 @@ impl Scenario {
     fn validate_services(&self) -> Result<(), Invalid> {
         let topology = self.services.topology();
         topology.validate().map_err(Invalid::Services)?;
-        if topology.clickhouse_cluster() {
-            // Kept explicit: the native provider starts such a cluster, but the schema's tables
-            // (Replicated and Distributed) and its KPI queries are not rendered for it yet.
+        if topology.clickhouse_cluster() && self.run.ingestion == Ingestion::KafkaEngine {
             return Err(Invalid::ClickHouseCluster {
                 shards: topology.clickhouse_shards,
                 replicas: topology.clickhouse_replicas,
@@ -973,7 +971,32 @@ span = "10m"
     #[test]
     fn services_out_of_reach_are_refused() {
         let err = |extra: &str| refusal(&format!("{MINIMAL}{extra}"));
-        assert!(err("[services.clickhouse]\nshards = 2\nreplicas = 2\n").contains("not supported"));
+        let cluster = "[services.clickhouse]\nshards = 2\nreplicas = 2\n";
+        let engine = MINIMAL.replace("[run]\n", "[run]\ningestion = \"kafka-engine\"\n");
+        assert!(refusal(&format!("{engine}{cluster}")).contains("Kafka engine path runs on one"));
+        let fault = |kind: &str, node: &str| {
+            format!("{MINIMAL}{cluster}[[faults]]\nkind = \"{kind}\"\nat = \"1s\"\n{node}")
+        };
+        let parsed = Scenario::parse(&fault("stop-clickhouse", "node = \"s2r1\"\n")).unwrap();
+        assert_eq!(
+            parsed.faults.iter().next().unwrap().node(),
+            Some(harness::NodeRef::ClickHouseReplica {
+                shard: 2,
+                replica: 1
+            })
+        );
+        let parsed = Scenario::parse(&fault("stop-zookeeper", "")).unwrap();
+        assert_eq!(
+            parsed.faults.iter().next().unwrap().node(),
+            Some(harness::NodeRef::ZooKeeper)
+        );
+        assert!(
+            refusal(&fault("kill-clickhouse", "node = \"s3r1\"\n")).contains("clickhouse-s3r1")
+        );
+        assert!(refusal(&fault("kill-clickhouse", "node = 2\n")).contains("s<shard>r<replica>"));
+        assert!(refusal(&fault("stop-broker", "node = \"s1r1\"\n")).contains("node id"));
+        assert!(refusal(&fault("stop-zookeeper", "node = 1\n")).contains("node"));
+        assert!(err("[[faults]]\nkind = \"stop-zookeeper\"\nat = \"1s\"\n").contains("zookeeper"));
         assert!(err("[services.kafka]\nbrokers = 0\n").contains("Kafka brokers"));
         assert!(err("[services.kafka]\nbrokers = 3\ncontrollers = 3\n").contains("controllers"));
         assert!(

@@ -30,24 +30,33 @@ pub(crate) struct Storage {
     pub grafana_password: endpoints::Secret,
 }
 
-/// Applies the migrations and installs the `ingest` and `grafana` users: as a `users.d` file
-/// on native servers, with SQL on external ones that support it. Where neither is possible
-/// (an external 18.16), the administrative user inserts.
+/// Applies the migrations (`ON CLUSTER` on a ClickHouse cluster) and installs the `ingest` and
+/// `grafana` users: as a `users.d` file on every native server, with SQL on external ones that
+/// support it. Where neither is possible (an external 18.16), the administrative user inserts.
 pub(crate) async fn prepare(services: &mut Services) -> Result<Storage> {
-    let schema = Schema::new(Dialect::for_server(&services.clickhouse.version));
+    let mut schema = Schema::new(Dialect::for_server(&services.clickhouse.version));
+    if let Some(cluster) = &services.clickhouse.cluster {
+        schema = schema.on_cluster(cluster)?;
+    }
     let admin = services.clickhouse.client();
     schema::migrate::apply(&admin, &schema).await?;
     let passwords = users::Passwords::from_env_or_generate()?;
-    let installed = match services.native_clickhouse() {
-        Some(native) => {
-            users::install_native(native, &schema, &passwords).await?;
-            true
+    let natives = services.native_clickhouse_servers();
+    let installed = if let [first, ..] = natives {
+        if schema.dialect().sql_access {
+            // Created once (ON CLUSTER on a cluster).
+            users::install_native(first, &schema, &passwords).await?;
+        } else {
+            for server in natives.iter() {
+                users::install_native(server, &schema, &passwords).await?;
+            }
         }
-        None if schema.dialect().sql_access => {
-            users::apply_sql(&admin, &schema, &passwords).await?;
-            true
-        }
-        None => false,
+        true
+    } else if schema.dialect().sql_access {
+        users::apply_sql(&admin, &schema, &passwords).await?;
+        true
+    } else {
+        false
     };
     let grafana_password = passwords.grafana.clone();
     let ingest = if installed {

@@ -466,9 +466,21 @@ fn views(schema: &Schema, config: &KafkaEngineConfig) -> Vec<String> {
     ]
 }
 
+/// The Kafka engine's tables are rendered for one server only: on a cluster every server would
+/// need its own consumer and views writing through the `Distributed` tables (not built yet).
+fn refuse_cluster(schema: &Schema) -> Result<()> {
+    match schema.cluster() {
+        None => Ok(()),
+        Some(cluster) => Err(crate::Error::Invalid(format!(
+            "the Kafka engine ingestion is not available on a ClickHouse cluster yet (cluster {cluster}); use evbench's sink"
+        ))),
+    }
+}
+
 /// Kafka engine tables and their materialized views (apply after the migrations).
 pub fn statements(schema: &Schema, config: &KafkaEngineConfig) -> Result<Vec<String>> {
     config.validate()?;
+    refuse_cluster(schema)?;
     let mut out = vec![
         source_table(schema, SIGNALS_SOURCE, &config.signals_topic, config),
         source_table(schema, SESSIONS_SOURCE, &config.sessions_topic, config),
@@ -482,6 +494,7 @@ pub fn statements(schema: &Schema, config: &KafkaEngineConfig) -> Result<Vec<Str
 /// messages, where no Kafka engine runs (chDB) or without waiting for one.
 pub fn stand_in_statements(schema: &Schema, config: &KafkaEngineConfig) -> Result<Vec<String>> {
     config.validate()?;
+    refuse_cluster(schema)?;
     let columns = if json_for(schema.dialect()).modern {
         "raw String, _partition UInt64, _offset UInt64"
     } else {
@@ -619,5 +632,17 @@ mod tests {
         assert!(all.contains(r"kafka_group_name = 'it\'s'"));
         config.brokers = String::new();
         assert!(statements(&schema, &config).is_err());
+    }
+
+    #[test]
+    fn a_cluster_is_refused_with_the_reason() {
+        let schema = Schema::new(Dialect::legacy()).on_cluster("prod").unwrap();
+        let config = KafkaEngineConfig::new("b:1");
+        let error = statements(&schema, &config).unwrap_err().to_string();
+        assert!(
+            error.contains("not available on a ClickHouse cluster"),
+            "{error}"
+        );
+        assert!(stand_in_statements(&schema, &config).is_err());
     }
 }

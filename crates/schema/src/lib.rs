@@ -3,8 +3,10 @@
 //! * [`Dialect`]: what a server understands, from its version: a portable core that runs on
 //!   Debian's ClickHouse 18.16 and on modern servers, plus codecs, `DateTime64` and
 //!   `LowCardinality` where the server has them.
-//! * [`Schema`]: the tables of one database (default `evbench`) for one dialect, and
-//!   [`migrate::apply`], which applies the versioned migrations that are missing and records them.
+//! * [`Schema`]: the tables of one database (default `evbench`) for one dialect, on one server
+//!   or on a cluster ([`Schema::on_cluster`]: replicated tables sharded by charger, read and
+//!   written through `Distributed` tables of the same names), and [`migrate::apply`], which
+//!   applies the versioned migrations that are missing and records them.
 //! * [`users`]: the pipeline's `ingest` (insert only) and `grafana` (read only) users, as a
 //!   `users.d` file for old servers or SQL for modern ones.
 //! * [`kpi`]: the study's KPIs as named SQL, the same KPIs computed in Rust from sessions, and a
@@ -110,6 +112,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Schema {
     dialect: Dialect,
     database: String,
+    cluster: Option<String>,
 }
 
 impl Schema {
@@ -118,7 +121,25 @@ impl Schema {
         Schema {
             dialect,
             database: DEFAULT_DATABASE.to_owned(),
+            cluster: None,
         }
+    }
+
+    /// The same schema on the ClickHouse cluster `cluster` (as named in the servers'
+    /// `remote_servers`; each server needs the macros `{shard}` and `{replica}` and a
+    /// ZooKeeper): DDL runs `ON CLUSTER`; each table `t` is a replicated `t_local` on every
+    /// server and a `Distributed` table `t` over them, sharded by charger (by Kafka position for
+    /// dead letters), so that every copy of a row lands on one shard and `FINAL` collapses it.
+    /// Readers and writers use the same names as on one server.
+    pub fn on_cluster(mut self, cluster: &str) -> Result<Schema> {
+        check_identifier(cluster)?;
+        self.cluster = Some(cluster.to_owned());
+        Ok(self)
+    }
+
+    /// The cluster, when the schema is for one.
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref()
     }
 
     /// The same schema in another database; names are `[A-Za-z_][A-Za-z0-9_]*`.

@@ -20,10 +20,20 @@ pub(crate) const OUTCOME_ENUM: &str = "Enum8('charged' = 1, 'no_charge' = 2)";
 
 pub(crate) fn bootstrap(schema: &Schema) -> Vec<String> {
     let db = schema.database();
+    let on = on_cluster(schema);
+    // On a cluster, one table replicated to every server (not per shard): the record of a
+    // migration applied ON CLUSTER is read back from whichever server a client reaches.
+    let engine = match schema.cluster() {
+        None => "ReplacingMergeTree()".to_owned(),
+        Some(cluster) => format!(
+            "ReplicatedReplacingMergeTree('/clickhouse/tables/{cluster}/{db}/{t}', '{{shard}}-{{replica}}')",
+            t = table::MIGRATIONS
+        ),
+    };
     vec![
-        format!("CREATE DATABASE IF NOT EXISTS {db}"),
+        format!("CREATE DATABASE IF NOT EXISTS {db}{on}"),
         format!(
-            "CREATE TABLE IF NOT EXISTS {db}.{t}
+            "CREATE TABLE IF NOT EXISTS {db}.{t}{on}
 (
     version UInt32,
     name String,
@@ -31,27 +41,79 @@ pub(crate) fn bootstrap(schema: &Schema) -> Vec<String> {
     dialect String,
     applied_at DateTime('UTC') DEFAULT now()
 )
-ENGINE = ReplacingMergeTree()
+ENGINE = {engine}
 ORDER BY version",
             t = table::MIGRATIONS
         ),
     ]
 }
 
+/// ` ON CLUSTER <name>` for DDL on a cluster; nothing on one server.
+fn on_cluster(schema: &Schema) -> String {
+    schema
+        .cluster()
+        .map(|cluster| format!(" ON CLUSTER {cluster}"))
+        .unwrap_or_default()
+}
+
+/// A table of the schema: its columns, its `MergeTree` family engine and what follows it.
+struct TableDef {
+    name: &'static str,
+    columns: String,
+    /// `ReplacingMergeTree` or `SummingMergeTree` (`Replicated…` on a cluster).
+    engine: &'static str,
+    /// `PARTITION BY …` / `ORDER BY …` lines.
+    tail: String,
+    /// The `Distributed` sharding key on a cluster: every copy of a row goes to one shard.
+    shard_key: &'static str,
+}
+
+/// The statements that create `def`: on one server the table itself; on a cluster the
+/// replicated `<name>_local` on every server and `<name>` as `Distributed` over them.
+fn create(schema: &Schema, def: TableDef) -> Vec<String> {
+    let db = schema.database();
+    let TableDef {
+        name,
+        columns,
+        engine,
+        tail,
+        shard_key,
+    } = def;
+    match schema.cluster() {
+        None => vec![format!(
+            "CREATE TABLE IF NOT EXISTS {db}.{name}\n{columns}\nENGINE = {engine}()\n{tail}"
+        )],
+        Some(cluster) => {
+            let local = local_name(name);
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {db}.{local} ON CLUSTER {cluster}\n{columns}\nENGINE = Replicated{engine}('/clickhouse/tables/{{shard}}/{db}/{local}', '{{replica}}')\n{tail}"
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {db}.{name} ON CLUSTER {cluster} AS {db}.{local}\nENGINE = Distributed({cluster}, {db}, {local}, {shard_key})"
+                ),
+            ]
+        }
+    }
+}
+
+/// The replicated table under the `Distributed` table `name` on a cluster.
+pub(crate) fn local_name(name: &str) -> String {
+    format!("{name}_local")
+}
+
 pub(crate) fn migrations(schema: &Schema) -> Vec<Migration> {
+    let mut rollup = create(schema, station_hourly(schema));
+    rollup.push(station_hourly_mv(schema));
     vec![
-        Migration::new(1, "raw signals", vec![signals(schema)]),
-        Migration::new(2, "sessions", vec![sessions(schema)]),
-        Migration::new(3, "dead letters", vec![dead_letters(schema)]),
-        Migration::new(
-            4,
-            "hourly station rollup",
-            vec![station_hourly(schema), station_hourly_mv(schema)],
-        ),
+        Migration::new(1, "raw signals", create(schema, signals(schema))),
+        Migration::new(2, "sessions", create(schema, sessions(schema))),
+        Migration::new(3, "dead letters", create(schema, dead_letters(schema))),
+        Migration::new(4, "hourly station rollup", rollup),
     ]
 }
 
-fn signals(schema: &Schema) -> String {
+fn signals(schema: &Schema) -> TableDef {
     let d = schema.dialect();
     let (time, mono, float, general) = (
         d.codec(Codec::Time),
@@ -59,9 +121,8 @@ fn signals(schema: &Schema) -> String {
         d.codec(Codec::Float),
         d.codec(Codec::General),
     );
-    format!(
-        "CREATE TABLE IF NOT EXISTS {db}.{t}
-(
+    let columns = format!(
+        "(
     timestamp_ms Int64{time},
     event_time {time_type} DEFAULT {event_time}{time},
     charger_id {dict}{general},
@@ -77,17 +138,21 @@ fn signals(schema: &Schema) -> String {
     kafka_partition Int32{general},
     kafka_offset Int64{mono},
     ingested_at {time_type} DEFAULT {now}{general}
-)
-ENGINE = ReplacingMergeTree()
-PARTITION BY toYYYYMM(event_time)
-ORDER BY (charger_id, timestamp_ms, kafka_partition, kafka_offset)",
-        db = schema.database(),
-        t = table::SIGNALS,
+)",
         time_type = d.time_type(),
         event_time = d.time_from_ms("timestamp_ms"),
         dict = d.dictionary_string(),
         now = now(schema),
-    )
+    );
+    TableDef {
+        name: table::SIGNALS,
+        columns,
+        engine: "ReplacingMergeTree",
+        tail: "PARTITION BY toYYYYMM(event_time)
+ORDER BY (charger_id, timestamp_ms, kafka_partition, kafka_offset)"
+            .to_owned(),
+        shard_key: "cityHash64(charger_id)",
+    }
 }
 
 fn now(schema: &Schema) -> &'static str {
@@ -98,16 +163,15 @@ fn now(schema: &Schema) -> &'static str {
     }
 }
 
-fn sessions(schema: &Schema) -> String {
+fn sessions(schema: &Schema) -> TableDef {
     let d = schema.dialect();
     let (time, float, general) = (
         d.codec(Codec::Time),
         d.codec(Codec::Float),
         d.codec(Codec::General),
     );
-    format!(
-        "CREATE TABLE IF NOT EXISTS {db}.{t}
-(
+    let columns = format!(
+        "(
     session_id String{general},
     charger_id {dict}{general},
     plate Nullable(String){general},
@@ -132,47 +196,52 @@ fn sessions(schema: &Schema) -> String {
     kafka_partition Int32{general},
     kafka_offset Int64{general},
     ingested_at {time_type} DEFAULT {now}{general}
-)
-ENGINE = ReplacingMergeTree()
-PARTITION BY toYYYYMM(arrived_time)
-ORDER BY session_id",
-        db = schema.database(),
-        t = table::SESSIONS,
+)",
         dict = d.dictionary_string(),
         time_type = d.time_type(),
         arrived_time = d.time_from_ms("arrived_at"),
         departed_time = d.time_from_ms("departed_at"),
         now = now(schema),
-    )
+    );
+    TableDef {
+        name: table::SESSIONS,
+        columns,
+        engine: "ReplacingMergeTree",
+        tail: "PARTITION BY toYYYYMM(arrived_time)
+ORDER BY session_id"
+            .to_owned(),
+        shard_key: "cityHash64(charger_id)",
+    }
 }
 
-fn dead_letters(schema: &Schema) -> String {
+fn dead_letters(schema: &Schema) -> TableDef {
     let d = schema.dialect();
     let general = d.codec(Codec::General);
-    format!(
-        "CREATE TABLE IF NOT EXISTS {db}.{t}
-(
+    let columns = format!(
+        "(
     topic {dict}{general},
     partition Int32{general},
     offset Int64{general},
     reason String{general},
     payload String{general},
     received_at DateTime('UTC') DEFAULT now(){general}
-)
-ENGINE = ReplacingMergeTree()
-ORDER BY (topic, partition, offset)",
-        db = schema.database(),
-        t = table::DEAD_LETTERS,
+)",
         dict = d.dictionary_string(),
-    )
+    );
+    TableDef {
+        name: table::DEAD_LETTERS,
+        columns,
+        engine: "ReplacingMergeTree",
+        tail: "ORDER BY (topic, partition, offset)".to_owned(),
+        shard_key: "cityHash64(topic, partition, offset)",
+    }
 }
 
-fn station_hourly(schema: &Schema) -> String {
+fn station_hourly(schema: &Schema) -> TableDef {
     let d = schema.dialect();
     let general = d.codec(Codec::General);
-    format!(
-        "CREATE TABLE IF NOT EXISTS {db}.{t}
-(
+    let columns = format!(
+        "(
     charger_id {dict}{general},
     hour DateTime('UTC'){general},
     occupied_ms Int64{general},
@@ -183,14 +252,18 @@ fn station_hourly(schema: &Schema) -> String {
     revenue_eur Float64{general},
     no_charge UInt64{general},
     overstay UInt64{general}
-)
-ENGINE = SummingMergeTree()
-PARTITION BY toYYYYMM(hour)
-ORDER BY (charger_id, hour)",
-        db = schema.database(),
-        t = table::STATION_HOURLY,
+)",
         dict = d.dictionary_string(),
-    )
+    );
+    TableDef {
+        name: table::STATION_HOURLY,
+        columns,
+        engine: "SummingMergeTree",
+        tail: "PARTITION BY toYYYYMM(hour)
+ORDER BY (charger_id, hour)"
+            .to_owned(),
+        shard_key: "cityHash64(charger_id)",
+    }
 }
 
 /// The rollup's aggregation over `source` (`db.sessions` or `db.sessions FINAL`): one row per
@@ -215,20 +288,36 @@ GROUP BY charger_id, h"
         .replace("SOURCE", source)
 }
 
+/// On a cluster the view runs on every server over the local sessions, into the local rollup
+/// (a session and its station's rollup are on the same shard: both are sharded by charger).
 fn station_hourly_mv(schema: &Schema) -> String {
+    let (sessions, rollup) = match schema.cluster() {
+        None => (table::SESSIONS.to_owned(), table::STATION_HOURLY.to_owned()),
+        Some(_) => (
+            local_name(table::SESSIONS),
+            local_name(table::STATION_HOURLY),
+        ),
+    };
     format!(
-        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{mv} TO {db}.{t} AS
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{mv}{on} TO {db}.{rollup} AS
 {select}",
         db = schema.database(),
         mv = table::STATION_HOURLY_MV,
-        t = table::STATION_HOURLY,
-        select = station_hourly_select(schema, &schema.qualified(table::SESSIONS)),
+        on = on_cluster(schema),
+        select = station_hourly_select(schema, &schema.qualified(&sessions)),
     )
 }
 
 pub(crate) fn rollup_rebuild(schema: &Schema) -> Vec<String> {
+    let truncated = match schema.cluster() {
+        None => schema.qualified(table::STATION_HOURLY),
+        Some(cluster) => format!(
+            "{} ON CLUSTER {cluster}",
+            schema.qualified(&local_name(table::STATION_HOURLY))
+        ),
+    };
     vec![
-        format!("TRUNCATE TABLE {}", schema.qualified(table::STATION_HOURLY)),
+        format!("TRUNCATE TABLE {truncated}"),
         format!(
             "INSERT INTO {} {}",
             schema.qualified(table::STATION_HOURLY),
@@ -279,6 +368,70 @@ mod tests {
         assert!(signals.contains("charger_id LowCardinality(String)"));
         assert!(signals.contains("price Nullable(Float64) CODEC(Gorilla, ZSTD(1))"));
         assert!(!signals.contains("TTL"), "storage is permanent");
+    }
+
+    #[test]
+    fn a_cluster_gets_replicated_tables_under_distributed_ones() {
+        let one = Schema::new(Dialect::legacy());
+        for statement in one.all_statements() {
+            assert!(
+                !statement.contains("ON CLUSTER") && !statement.contains("_local"),
+                "{statement}"
+            );
+        }
+        let schema = Schema::new(Dialect::legacy()).on_cluster("prod").unwrap();
+        let all = schema.all_statements();
+        for statement in &all {
+            assert!(statement.contains(" ON CLUSTER prod"), "{statement}");
+        }
+        let text = all.join("\n");
+        for (t, key) in [
+            ("signals", "cityHash64(charger_id)"),
+            ("sessions", "cityHash64(charger_id)"),
+            ("dead_letters", "cityHash64(topic, partition, offset)"),
+            ("station_hourly", "cityHash64(charger_id)"),
+        ] {
+            assert!(
+                text.contains(&format!(
+                    "CREATE TABLE IF NOT EXISTS evbench.{t}_local ON CLUSTER prod\n("
+                )),
+                "{t}_local"
+            );
+            assert!(
+                text.contains(&format!(
+                    "('/clickhouse/tables/{{shard}}/evbench/{t}_local', '{{replica}}')"
+                )),
+                "{t}: replicated per shard"
+            );
+            assert!(
+                text.contains(&format!(
+                    "CREATE TABLE IF NOT EXISTS evbench.{t} ON CLUSTER prod AS evbench.{t}_local\nENGINE = Distributed(prod, evbench, {t}_local, {key})"
+                )),
+                "{t}: distributed by {key}"
+            );
+        }
+        assert!(text.contains("ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/evbench/sessions_local'"));
+        assert!(text.contains("ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/evbench/station_hourly_local'"));
+        // The migrations' record: one table replicated to every server of the cluster.
+        assert!(text.contains(
+            "ReplicatedReplacingMergeTree('/clickhouse/tables/prod/evbench/schema_migrations', '{shard}-{replica}')"
+        ));
+        // The rollup view runs on each server over its own shard's sessions.
+        let view = all
+            .iter()
+            .find(|s| s.contains("MATERIALIZED VIEW"))
+            .unwrap();
+        assert!(view.contains("TO evbench.station_hourly_local AS"));
+        assert!(view.contains("FROM evbench.sessions_local\n"));
+        assert!(
+            Schema::new(Dialect::legacy())
+                .on_cluster("bad name")
+                .is_err()
+        );
+        assert_eq!(
+            schema.rollup_rebuild_statements()[0],
+            "TRUNCATE TABLE evbench.station_hourly_local ON CLUSTER prod"
+        );
     }
 
     #[test]

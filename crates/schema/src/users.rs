@@ -117,6 +117,7 @@ pub fn users_xml(schema: &Schema, passwords: &Passwords) -> String {
     </evbench_ingest>
     <evbench_grafana>
         <readonly>2</readonly>
+        <load_balancing>in_order</load_balancing>
         <allow_ddl>0</allow_ddl>
         <max_execution_time>{max_exec}</max_execution_time>{grafana_constraints}
     </evbench_grafana>
@@ -148,23 +149,28 @@ pub fn users_xml(schema: &Schema, passwords: &Passwords) -> String {
 }
 
 /// SQL access control for modern servers (idempotent: creates, then sets passwords and grants).
+/// On a cluster, every statement runs `ON CLUSTER`.
 pub fn users_sql(schema: &Schema, passwords: &Passwords) -> Vec<String> {
     let db = schema.database();
+    let on = schema
+        .cluster()
+        .map(|cluster| format!(" ON CLUSTER {cluster}"))
+        .unwrap_or_default();
     let ingest_hash = sql_string(&password_sha256_hex(&passwords.ingest));
     let grafana_hash = sql_string(&password_sha256_hex(&passwords.grafana));
     vec![
         format!(
-            "CREATE USER IF NOT EXISTS {INGEST_USER} IDENTIFIED WITH sha256_hash BY {ingest_hash}"
+            "CREATE USER IF NOT EXISTS {INGEST_USER}{on} IDENTIFIED WITH sha256_hash BY {ingest_hash}"
         ),
-        format!("ALTER USER {INGEST_USER} IDENTIFIED WITH sha256_hash BY {ingest_hash}"),
-        format!("GRANT INSERT ON {db}.* TO {INGEST_USER}"),
+        format!("ALTER USER {INGEST_USER}{on} IDENTIFIED WITH sha256_hash BY {ingest_hash}"),
+        format!("GRANT{on} INSERT ON {db}.* TO {INGEST_USER}"),
         format!(
-            "CREATE USER IF NOT EXISTS {GRAFANA_USER} IDENTIFIED WITH sha256_hash BY {grafana_hash}"
+            "CREATE USER IF NOT EXISTS {GRAFANA_USER}{on} IDENTIFIED WITH sha256_hash BY {grafana_hash}"
         ),
         format!(
-            "ALTER USER {GRAFANA_USER} IDENTIFIED WITH sha256_hash BY {grafana_hash} SETTINGS readonly = 1, max_execution_time = {GRAFANA_MAX_EXECUTION_TIME_S} CHANGEABLE_IN_READONLY"
+            "ALTER USER {GRAFANA_USER}{on} IDENTIFIED WITH sha256_hash BY {grafana_hash} SETTINGS readonly = 1, max_execution_time = {GRAFANA_MAX_EXECUTION_TIME_S} CHANGEABLE_IN_READONLY"
         ),
-        format!("GRANT SELECT ON {db}.* TO {GRAFANA_USER}"),
+        format!("GRANT{on} SELECT ON {db}.* TO {GRAFANA_USER}"),
     ]
 }
 
@@ -261,6 +267,13 @@ mod tests {
         assert!(sql.contains("GRANT SELECT ON evbench.* TO grafana"));
         assert!(sql.contains("max_execution_time = 60 CHANGEABLE_IN_READONLY"));
         assert!(!sql.contains("in-secret"));
+        let cluster = Schema::new(Dialect::modern()).on_cluster("prod").unwrap();
+        let sql = users_sql(&cluster, &passwords());
+        assert!(
+            sql.iter().all(|s| s.contains(" ON CLUSTER prod")),
+            "{sql:?}"
+        );
+        assert!(sql.contains(&"GRANT ON CLUSTER prod SELECT ON evbench.* TO grafana".to_owned()));
     }
 
     #[test]

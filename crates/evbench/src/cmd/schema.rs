@@ -25,6 +25,10 @@ pub enum SchemaCommand {
         /// Also print the Kafka engine tables and views reading these brokers.
         #[arg(long)]
         kafka_brokers: Option<String>,
+        /// The SQL for this ClickHouse cluster (as named in the servers' `remote_servers`):
+        /// `ON CLUSTER`, replicated tables `<table>_local`, `Distributed` tables over them.
+        #[arg(long, env = "EVBENCH_CLICKHOUSE_CLUSTER")]
+        cluster: Option<String>,
         /// Also print the users (`users.d` XML for old servers, SQL for modern ones), with the
         /// SHA-256 of EVBENCH_INGEST_PASSWORD and EVBENCH_GRAFANA_PASSWORD.
         #[arg(long)]
@@ -49,6 +53,11 @@ pub enum SchemaCommand {
         /// The database.
         #[arg(long, default_value = schema::DEFAULT_DATABASE)]
         database: String,
+        /// Apply it on this ClickHouse cluster (`ON CLUSTER`; replicated tables and
+        /// `Distributed` tables over them; the servers need a ZooKeeper and the macros
+        /// `{shard}` and `{replica}`).
+        #[arg(long, env = "EVBENCH_CLICKHOUSE_CLUSTER")]
+        cluster: Option<String>,
         /// On servers with SQL access control, also create the `ingest` and `grafana` users
         /// (passwords from EVBENCH_INGEST_PASSWORD and EVBENCH_GRAFANA_PASSWORD).
         #[arg(long)]
@@ -62,15 +71,33 @@ pub async fn run(command: SchemaCommand) -> Result<(), Failure> {
             server_version,
             database,
             kafka_brokers,
+            cluster,
             users,
-        } => print(&server_version, &database, kafka_brokers.as_deref(), users),
+        } => print(
+            &server_version,
+            &database,
+            cluster.as_deref(),
+            kafka_brokers.as_deref(),
+            users,
+        ),
         SchemaCommand::Apply {
             url,
             user,
             password,
             database,
+            cluster,
             users,
-        } => apply(url, user, Secret::new(password), &database, users).await,
+        } => {
+            apply(
+                url,
+                user,
+                Secret::new(password),
+                &database,
+                cluster.as_deref(),
+                users,
+            )
+            .await
+        }
     }
 }
 
@@ -81,6 +108,7 @@ fn input(error: impl Into<anyhow::Error>) -> Failure {
 fn print(
     version: &str,
     database: &str,
+    cluster: Option<&str>,
     brokers: Option<&str>,
     with_users: bool,
 ) -> Result<(), Failure> {
@@ -89,9 +117,7 @@ fn print(
             "unreadable server version {version:?} (e.g. 18.16 or 26.9)"
         ))
     })?;
-    let schema = Schema::new(dialect)
-        .with_database(database)
-        .map_err(input)?;
+    let schema = schema_for(dialect, database, cluster)?;
     // Everything that can fail is done before the first line is printed.
     let passwords = if with_users {
         Some(users::Passwords::from_env().map_err(input)?)
@@ -106,7 +132,13 @@ fn print(
     };
     // Built whole, then written: a reader that stops early (`| head`) is not an error.
     let mut text = String::new();
-    writeln!(text, "-- evbench schema for {dialect}, database {database}")?;
+    match cluster {
+        Some(cluster) => writeln!(
+            text,
+            "-- evbench schema for {dialect}, database {database}, cluster {cluster}"
+        )?,
+        None => writeln!(text, "-- evbench schema for {dialect}, database {database}")?,
+    }
     for statement in schema.bootstrap_statements() {
         writeln!(text, "{statement};\n")?;
     }
@@ -191,18 +223,28 @@ pub(crate) async fn connect(
     Ok(ClickHouseEndpoint::single(url, user, password, version))
 }
 
+/// The schema of `database`, on `cluster` when one is named.
+fn schema_for(dialect: Dialect, database: &str, cluster: Option<&str>) -> Result<Schema, Failure> {
+    let schema = Schema::new(dialect)
+        .with_database(database)
+        .map_err(input)?;
+    match cluster {
+        Some(cluster) => schema.on_cluster(cluster).map_err(input),
+        None => Ok(schema),
+    }
+}
+
 async fn apply(
     url: String,
     user: String,
     password: Secret,
     database: &str,
+    cluster: Option<&str>,
     with_users: bool,
 ) -> Result<(), Failure> {
     let endpoint = connect(url, user, password).await?;
     let dialect = Dialect::for_server(&endpoint.version);
-    let schema = Schema::new(dialect)
-        .with_database(database)
-        .map_err(input)?;
+    let schema = schema_for(dialect, database, cluster)?;
     let client = endpoint.client();
     let applied = migrate::apply(&client, &schema)
         .await

@@ -368,6 +368,13 @@ impl Sink {
                 progress: Arc::clone(&progress),
             })?;
         consumer.subscribe(&[&config.signals_topic, &config.sessions_topic])?;
+        // On a cluster the tables are `Distributed`: an insert returns once every shard has its
+        // rows (not when they are queued on the server that took it, which a crash would lose
+        // after the offsets were committed), and goes to the first replica of each shard that
+        // answers, the one the readers ask too. Plain tables ignore both settings.
+        let clickhouse = clickhouse
+            .with_setting("insert_distributed_sync", "1")
+            .with_setting("load_balancing", "in_order");
         Ok(Sink {
             config,
             consumer: Arc::new(consumer),

@@ -161,7 +161,7 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultF
                 .pause();
             Ok(())
         }
-        FaultKind::StopBroker => {
+        FaultKind::StopBroker | FaultKind::StopClickhouse | FaultKind::StopZookeeper => {
             let node = spec.node().ok_or(FaultFailure::NoNode(spec.kind))?;
             targets
                 .services
@@ -169,7 +169,7 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultF
                 .await
                 .map_err(FaultFailure::from)
         }
-        FaultKind::KillBroker => {
+        FaultKind::KillBroker | FaultKind::KillClickhouse => {
             let node = spec.node().ok_or(FaultFailure::NoNode(spec.kind))?;
             targets
                 .services
@@ -229,7 +229,7 @@ async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultFai
                 .resume();
             Ok(())
         }
-        FaultKind::StopBroker | FaultKind::KillBroker => {
+        kind if kind.is_node() => {
             let node = spec.node().ok_or(FaultFailure::NoNode(spec.kind))?;
             targets
                 .services

@@ -145,9 +145,12 @@ pub(crate) fn outcomes(
 /// ClickHouse; the others by signal → sessions topic.
 fn judged_by(kind: FaultKind) -> fn(&Second) -> &Percentiles {
     match kind {
-        FaultKind::KillSink | FaultKind::RestartClickhouse | FaultKind::PauseClickhouse => {
-            |s: &Second| &s.clickhouse_latency
-        }
+        FaultKind::KillSink
+        | FaultKind::RestartClickhouse
+        | FaultKind::PauseClickhouse
+        | FaultKind::StopClickhouse
+        | FaultKind::KillClickhouse
+        | FaultKind::StopZookeeper => |s: &Second| &s.clickhouse_latency,
         _ => |s: &Second| &s.session_latency,
     }
 }

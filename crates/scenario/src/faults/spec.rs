@@ -45,6 +45,15 @@ pub enum FaultKind {
     /// One broker of the cluster (`node`) killed (SIGKILL: no controlled shutdown, no leader
     /// hand-over, its log recovered at start), started again after `for`.
     KillBroker,
+    /// One server of a ClickHouse cluster (`node = "s1r2"`: shard 1, replica 2; default
+    /// `s1r1`) stopped cleanly, started again after `for` (it then fetches what it missed from
+    /// the other replica).
+    StopClickhouse,
+    /// One server of a ClickHouse cluster (`node`) killed (SIGKILL), started again after `for`.
+    KillClickhouse,
+    /// The ZooKeeper of a ClickHouse cluster stopped (replicated tables turn read-only: inserts
+    /// wait), started again after `for`.
+    StopZookeeper,
     /// A share of signals followed by a malformed record (six kinds in turn).
     Malformed,
     /// A share of signals sent twice.
@@ -68,6 +77,9 @@ impl FaultKind {
             FaultKind::PauseClickhouse => "pause-clickhouse",
             FaultKind::StopBroker => "stop-broker",
             FaultKind::KillBroker => "kill-broker",
+            FaultKind::StopClickhouse => "stop-clickhouse",
+            FaultKind::KillClickhouse => "kill-clickhouse",
+            FaultKind::StopZookeeper => "stop-zookeeper",
             FaultKind::Malformed => "malformed",
             FaultKind::Duplicate => "duplicate",
             FaultKind::Reorder => "reorder",
@@ -88,6 +100,21 @@ impl FaultKind {
                 | FaultKind::PauseClickhouse
                 | FaultKind::StopBroker
                 | FaultKind::KillBroker
+                | FaultKind::StopClickhouse
+                | FaultKind::KillClickhouse
+                | FaultKind::StopZookeeper
+        )
+    }
+
+    /// A fault of one server of a cluster, named by `node`.
+    pub fn is_node(self) -> bool {
+        matches!(
+            self,
+            FaultKind::StopBroker
+                | FaultKind::KillBroker
+                | FaultKind::StopClickhouse
+                | FaultKind::KillClickhouse
+                | FaultKind::StopZookeeper
         )
     }
 }
@@ -137,9 +164,33 @@ pub struct FaultSpec {
     /// of the sink; the scenario checks the range).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<u32>,
-    /// `stop-broker`: which broker, by its node id (from 1; default 1).
+    /// `stop-broker`, `kill-broker`: which broker, by its node id (from 1; default 1);
+    /// `stop-clickhouse`, `kill-clickhouse`: which server, `"s<shard>r<replica>"` (default
+    /// `"s1r1"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<u32>,
+    pub node: Option<FaultNode>,
+}
+
+/// The `node` of a node fault: a broker's id, or a ClickHouse server as `"s1r2"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FaultNode {
+    /// A Kafka broker's node id.
+    Id(u32),
+    /// A ClickHouse server: `s<shard>r<replica>`.
+    Name(String),
+}
+
+impl FaultNode {
+    /// `(shard, replica)` of `"s<shard>r<replica>"` (both from 1).
+    fn clickhouse(&self) -> Option<(u32, u32)> {
+        let FaultNode::Name(name) = self else {
+            return None;
+        };
+        let (shard, replica) = name.strip_prefix('s')?.split_once('r')?;
+        let (shard, replica) = (shard.parse().ok()?, replica.parse().ok()?);
+        (shard > 0 && replica > 0).then_some((shard, replica))
+    }
 }
 
 /// How long a process fault lasts when `for` is not given.
@@ -160,13 +211,25 @@ impl FaultSpec {
         }
     }
 
-    /// The server a node fault stops or kills (`stop-broker`, `kill-broker`), `None` for the
-    /// other kinds.
+    /// The server a node fault stops or kills, `None` for the other kinds (and for a `node`
+    /// the kind cannot read, which [`FaultSpec::validate`] refuses).
     pub fn node(&self) -> Option<harness::NodeRef> {
-        match self.kind {
-            FaultKind::StopBroker | FaultKind::KillBroker => {
-                Some(harness::NodeRef::KafkaBroker(self.node.unwrap_or(1)))
+        use harness::NodeRef;
+        match (self.kind, &self.node) {
+            (FaultKind::StopBroker | FaultKind::KillBroker, None) => Some(NodeRef::KafkaBroker(1)),
+            (FaultKind::StopBroker | FaultKind::KillBroker, Some(FaultNode::Id(id))) => {
+                Some(NodeRef::KafkaBroker(*id))
             }
+            (FaultKind::StopClickhouse | FaultKind::KillClickhouse, None) => {
+                Some(NodeRef::ClickHouseReplica {
+                    shard: 1,
+                    replica: 1,
+                })
+            }
+            (FaultKind::StopClickhouse | FaultKind::KillClickhouse, Some(node)) => node
+                .clickhouse()
+                .map(|(shard, replica)| NodeRef::ClickHouseReplica { shard, replica }),
+            (FaultKind::StopZookeeper, None) => Some(NodeRef::ZooKeeper),
             _ => None,
         }
     }
@@ -214,10 +277,25 @@ impl FaultSpec {
         )?;
         refuse(
             self.node.is_some()
-                && !matches!(self.kind, FaultKind::StopBroker | FaultKind::KillBroker),
+                && !matches!(
+                    self.kind,
+                    FaultKind::StopBroker
+                        | FaultKind::KillBroker
+                        | FaultKind::StopClickhouse
+                        | FaultKind::KillClickhouse
+                ),
             "node",
         )?;
-        if self.node == Some(0) {
+        if self.node.is_some() && self.node().is_none() {
+            let expected = match self.kind {
+                FaultKind::StopClickhouse | FaultKind::KillClickhouse => {
+                    "a ClickHouse server as \"s<shard>r<replica>\", e.g. \"s1r2\""
+                }
+                _ => "a broker's node id, e.g. 2",
+            };
+            return Err(out_of_range("node", format!("must be {expected}")));
+        }
+        if self.node == Some(FaultNode::Id(0)) {
             return Err(out_of_range("node", "counts from 1".into()));
         }
         if self.lasts().is_zero() || self.lasts() > Duration::from_secs(600) {
