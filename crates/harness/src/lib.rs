@@ -19,6 +19,7 @@ pub(crate) const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from
 
 pub mod docker;
 mod external;
+pub mod floor;
 pub mod layout;
 mod native;
 pub mod ports;

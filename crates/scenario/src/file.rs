@@ -214,6 +214,11 @@ pub struct Load {
     /// the knob for measuring the observer's own effect (`docs/measurement.md`).
     #[serde(default)]
     pub clickhouse_poll: ClickHousePoll,
+    /// After the load, measure the broker's own latency floor on the same broker (Kafka's
+    /// `EndToEndLatency`: one record of the signals' mean size at a time, `acks=all`) and report
+    /// it beside the pipeline's latency (`floors` in `report.json`).
+    #[serde(default)]
+    pub floors: bool,
 }
 
 /// How often the run polls ClickHouse for newly visible sessions: `"10ms"` (the default) …

@@ -252,6 +252,11 @@ pub async fn run_keeping(
         rate: scenario.load.rate,
         time_compression: compression.to_string(),
     };
+    if scenario.load.floors {
+        status.phase("measuring floors");
+        let broker = broker_floor(&services, &report).await;
+        report.floors = Some(crate::report::Floors::new(broker, &report));
+    }
     let kept = Kept {
         services,
         database: storage.schema.database().to_owned(),
@@ -477,6 +482,45 @@ async fn conclude(
     let mut report = assemble(scenario, services, evidence, measures, started_at_ms);
     report.faults = fault_outcomes;
     Ok(report)
+}
+
+/// Records the broker's floor measures: enough for a steady p99, short enough (~5 s) to sit
+/// at the end of every load run that asks for it.
+const FLOOR_MESSAGES: u32 = 3_000;
+/// The topic the floor runs on, replicated as the pipeline's topics are.
+const FLOOR_TOPIC: &str = "evbench-floor";
+
+/// The broker's own produce → consume floor, right after the load, on the run's broker, with
+/// records of the signals' mean size and the producer's `acks`: the pipeline's processes have
+/// stopped, so it measures the broker, not the broker competing with them.
+async fn broker_floor(
+    services: &Services,
+    report: &Report,
+) -> std::result::Result<harness::floor::EndToEndLatency, String> {
+    let bootstrap = services.kafka.bootstrap.clone();
+    let spec = endpoints::kafka_admin::replicated_spec(&bootstrap, 1)
+        .await
+        .map_err(|e| e.to_string())?;
+    endpoints::kafka_admin::ensure_topic(&bootstrap, FLOOR_TOPIC, spec)
+        .await
+        .map_err(|e| e.to_string())?;
+    let record_bytes = report
+        .events
+        .produced_bytes
+        .checked_div(report.events.produced)
+        .map_or(128, |b| b.clamp(1, 1 << 20) as u32);
+    tokio::task::spawn_blocking(move || {
+        harness::floor::end_to_end_latency(
+            &bootstrap,
+            FLOOR_TOPIC,
+            FLOOR_MESSAGES,
+            "all",
+            record_bytes,
+        )
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
 }
 
 /// Watches the native servers (the external provider's are not on this machine).
@@ -761,5 +805,6 @@ fn assemble(
         environment: crate::environment::Environment::here(started_at_ms, services.storage.clone()),
         faults: Vec::new(),
         consumer_lag: Default::default(),
+        floors: None,
     }
 }

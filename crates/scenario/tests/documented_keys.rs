@@ -136,6 +136,7 @@ fn every_documented_scenario_key_is_read_and_every_read_key_is_documented() {
         rate,
         warmup: _,
         clickhouse_poll: _,
+        floors: _,
     } = load;
     let Checks {
         sessions_exact: _,

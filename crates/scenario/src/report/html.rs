@@ -149,6 +149,13 @@ fn latency_percentiles(h: &mut String, r: &Report) {
         );
     }
     h.push_str("</table>");
+    if let Some(floors) = &r.floors {
+        let _ = write!(
+            h,
+            "<p><b>Floors</b> (the same broker alone, right after the load): {}</p>",
+            crate::report::escape_html(&floors.line())
+        );
+    }
 }
 
 fn counts(h: &mut String, r: &Report) {

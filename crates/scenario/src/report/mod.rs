@@ -80,6 +80,85 @@ pub struct Report {
     /// Consumer lag of the pipeline's processes per second, from their metrics endpoints
     /// (`docs/metrics.md`).
     pub consumer_lag: crate::lag::ConsumerLag,
+    /// What the same broker gives on its own, measured right after the load (`load.floors`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floors: Option<Floors>,
+}
+
+/// The floors a run measured beside the pipeline, with the pipeline's figures as ratios to them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Floors {
+    /// The broker's produce → consume round trip, one record in flight (Kafka's
+    /// `EndToEndLatency`).
+    pub broker: Option<harness::floor::EndToEndLatency>,
+    /// Why the broker's floor could not be measured, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker_not_measured: Option<String>,
+    /// The producer alone: signals into Kafka per second while it ran (as `throughput`).
+    pub producer_events_per_s: f64,
+    /// The pipeline's p50 and p99 signal → `charging-sessions` over the broker's.
+    pub session_p50_over_broker_p50: Option<f64>,
+    pub session_p99_over_broker_p99: Option<f64>,
+    /// End-to-end signals per second over the producer alone's.
+    pub throughput_over_producer: Option<f64>,
+}
+
+impl Floors {
+    /// The floors with the ratios of `report`'s figures to them.
+    pub fn new(broker: Result<harness::floor::EndToEndLatency, String>, report: &Report) -> Floors {
+        let ratio = |pipeline: f64, floor: f64| (floor > 0.0).then(|| pipeline / floor);
+        let sessions = &report.latency_ms.event_to_session_topic;
+        let (p50, p99) = match &broker {
+            Ok(b) if sessions.count > 0 => {
+                (ratio(sessions.p50, b.p50_ms), ratio(sessions.p99, b.p99_ms))
+            }
+            _ => (None, None),
+        };
+        let (broker, broker_not_measured) = match broker {
+            Ok(b) => (Some(b), None),
+            Err(e) => (None, Some(e)),
+        };
+        Floors {
+            broker_not_measured,
+            producer_events_per_s: report.throughput.produce_events_per_s,
+            session_p50_over_broker_p50: p50,
+            session_p99_over_broker_p99: p99,
+            throughput_over_producer: ratio(
+                report.throughput.events_per_s,
+                report.throughput.produce_events_per_s,
+            ),
+            broker,
+        }
+    }
+
+    /// The summary's line.
+    pub fn line(&self) -> String {
+        let times = |r: Option<f64>| r.map_or("—".to_owned(), |r| format!("{r:.1}×"));
+        let broker = match (&self.broker, &self.broker_not_measured) {
+            (Some(b), _) => format!(
+                "broker p50 {:.0} ms · p99 {:.0} ms (EndToEndLatency, {} × {} B, acks={}, one in flight); pipeline → sessions p50 {} · p99 {} of it",
+                b.p50_ms,
+                b.p99_ms,
+                b.messages,
+                b.record_bytes,
+                b.acks,
+                times(self.session_p50_over_broker_p50),
+                times(self.session_p99_over_broker_p99)
+            ),
+            (None, e) => format!(
+                "broker not measured: {}",
+                e.as_deref().unwrap_or("no reason given")
+            ),
+        };
+        let producer = match self.throughput_over_producer {
+            Some(r) => format!(
+                "; end to end {:.2} of the producer alone ({:.0} signals/s)",
+                r, self.producer_events_per_s
+            ),
+            None => String::new(),
+        };
+        format!("{broker}{producer}")
+    }
 }
 
 /// What one signal cost the run: each part's CPU time over the run divided by the signals
@@ -323,6 +402,9 @@ impl Report {
         if self.cost_per_signal.signals > 0 {
             let _ = writeln!(out, "  per signal {}", self.cost_per_signal.line());
         }
+        if let Some(floors) = &self.floors {
+            let _ = writeln!(out, "  floors     {}", floors.line());
+        }
         for fault in &self.faults {
             let _ = writeln!(out, "  fault      {}", fault.summary());
         }
@@ -440,7 +522,40 @@ mod tests {
             environment: crate::environment::Environment::here(0, None),
             faults: Vec::new(),
             consumer_lag: Default::default(),
+            floors: None,
         }
+    }
+
+    #[test]
+    fn floors_set_the_pipeline_beside_the_broker() {
+        let mut report = sample();
+        report.latency_ms.event_to_session_topic.p50 = 80.0;
+        report.latency_ms.event_to_session_topic.p99 = 200.0;
+        report.throughput.events_per_s = 900.0;
+        report.throughput.produce_events_per_s = 1000.0;
+        let broker = harness::floor::EndToEndLatency {
+            messages: 3000,
+            record_bytes: 112,
+            acks: "all".into(),
+            mean_ms: 1.9,
+            p50_ms: 2.0,
+            p99_ms: 8.0,
+            p999_ms: 31.0,
+            took_s: 5.0,
+        };
+        let floors = Floors::new(Ok(broker), &report);
+        assert_eq!(floors.session_p50_over_broker_p50, Some(40.0));
+        assert_eq!(floors.session_p99_over_broker_p99, Some(25.0));
+        assert_eq!(floors.throughput_over_producer, Some(0.9));
+        assert!(floors.line().contains("p99 25.0× of it"), "{}", floors.line());
+        let json = serde_json::to_value(&floors).unwrap();
+        assert_eq!(json["broker"]["p99_ms"], 8.0);
+        assert!(json.get("broker_not_measured").is_none());
+        let missing = Floors::new(Err("no java".into()), &report);
+        assert_eq!(missing.session_p99_over_broker_p99, None);
+        assert!(missing.line().starts_with("broker not measured: no java"));
+        report.floors = Some(missing);
+        assert!(report.summary().contains("floors     broker not measured"));
     }
 
     #[test]
