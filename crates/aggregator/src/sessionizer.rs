@@ -639,6 +639,19 @@ impl Sessionizer {
 
     /// Processes one record: decodes it and runs its charger's state machine; every session
     /// completed and every signal rejected by it is handed to `out`.
+    /// Takes the record at `source` as consumed without reading it: nothing is produced or
+    /// held, and the partition's position moves (its [`Mark`] and resume offset say so). For a
+    /// runner that copies its input instead of sessionizing it (the exactly-once floor).
+    pub fn skip(&mut self, source: Source) {
+        self.stats.signals += 1;
+        let pidx = self.partition_index(source.partition);
+        let part = &mut self.partitions[pidx];
+        part.last_offset = Some(
+            part.last_offset
+                .map_or(source.offset, |o| o.max(source.offset)),
+        );
+    }
+
     pub fn push(&mut self, bytes: &[u8], source: Source, out: &mut impl FnMut(Output)) {
         self.stats.signals += 1;
         let pidx = self.partition_index(source.partition);

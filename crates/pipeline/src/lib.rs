@@ -12,6 +12,7 @@
 //!   served on `--metrics-addr`.
 
 pub mod aggregate;
+pub mod floor;
 pub mod kafka;
 pub mod metrics;
 pub mod observe;

@@ -255,7 +255,9 @@ pub async fn run_keeping(
     if scenario.load.floors {
         status.phase("measuring floors");
         let broker = broker_floor(&services, &report).await;
-        report.floors = Some(crate::report::Floors::new(broker, &report));
+        let exactly_once =
+            exactly_once_floor(&services, scenario, &report, topics.signal_partitions).await;
+        report.floors = Some(crate::report::Floors::new(broker, exactly_once, &report));
     }
     let kept = Kept {
         services,
@@ -521,6 +523,46 @@ async fn broker_floor(
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())
+}
+
+/// How long the exactly-once floor sends its measured records for.
+const EXACTLY_ONCE_FLOOR_FOR: Duration = Duration::from_secs(4);
+
+/// The exactly-once floor: the aggregator's runner in pass-through mode with the scenario's
+/// commit interval, delivery and output partitions, at the run's rate, with records of the
+/// signals' mean size, over as many partitions as the signals had.
+async fn exactly_once_floor(
+    services: &Services,
+    scenario: &Scenario,
+    report: &Report,
+    partitions: u32,
+) -> std::result::Result<pipeline::floor::PassThroughFloor, String> {
+    let options = pipeline::aggregate::AggregateOptions {
+        commit_interval: scenario.aggregator.commit_interval,
+        idle_timeout: scenario.aggregator.idle_timeout,
+        exactly_once: scenario.aggregator.exactly_once,
+        output_partitions: scenario.aggregator.output_partitions,
+        ..pipeline::aggregate::AggregateOptions::default()
+    };
+    let rate = scenario
+        .load
+        .rate
+        .unwrap_or(report.throughput.events_per_s)
+        .max(1.0);
+    let record_bytes = report
+        .events
+        .produced_bytes
+        .checked_div(report.events.produced)
+        .map_or(128, |b| b.clamp(40, 1 << 20) as usize);
+    let load = pipeline::floor::PassThroughLoad {
+        rate,
+        duration: EXACTLY_ONCE_FLOOR_FOR,
+        record_bytes,
+        partitions: partitions.max(1),
+    };
+    pipeline::floor::exactly_once_floor(&services.kafka, &options, &load)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Watches the native servers (the external provider's are not on this machine).

@@ -389,6 +389,29 @@ impl Delivery {
     }
 
     /// Sends `output` now, or (during a commit) as soon as the next transaction begins.
+    /// Sends a copy of an input record to the sessions topic (the pass-through mode).
+    pub fn send_copy(
+        &mut self,
+        options: &AggregateOptions,
+        key: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<()> {
+        let record = OutRecord {
+            session: true,
+            key: key.and_then(|k| std::str::from_utf8(k).ok()),
+            payload,
+            headers: OwnedHeaders::new(),
+        };
+        match self {
+            Delivery::Transactional(t) if !t.open => {
+                t.waiting.push(Waiting::of(record));
+                Ok(())
+            }
+            Delivery::Transactional(t) => send(t.producer(), options, record),
+            Delivery::AtLeastOnce(a) => send(&a.producer, options, record),
+        }
+    }
+
     pub fn send(
         &mut self,
         options: &AggregateOptions,

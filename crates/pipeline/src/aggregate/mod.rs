@@ -77,6 +77,10 @@ pub struct AggregateOptions {
     /// Transactions (exactly once); `false`: outputs at once, offsets after (at least once).
     pub exactly_once: bool,
     pub sessionizer: SessionizerConfig,
+    /// Copy every input record to `sessions_topic` instead of sessionizing: the same
+    /// consumer, transactions and commits, nothing else (the exactly-once floor a run measures
+    /// beside the aggregator, `pipeline::floor`).
+    pub passthrough: bool,
 }
 
 impl Default for AggregateOptions {
@@ -92,6 +96,7 @@ impl Default for AggregateOptions {
             idle_timeout: Duration::from_secs(2),
             exactly_once: true,
             sessionizer: SessionizerConfig::default(),
+            passthrough: false,
         }
     }
 }
@@ -359,7 +364,7 @@ pub fn run(
     if let Some(committed) = delivery.finished(true)? {
         runner.finish_commit(&mut delivery, committed)?;
     }
-    if runner.state.consumed {
+    if runner.state.consumed() {
         runner.commit_now(&mut delivery)?;
         if let Some(committed) = delivery.finished(true)? {
             runner.finish_commit(&mut delivery, committed)?;
@@ -394,6 +399,17 @@ impl Runner<'_> {
             partition: message.partition(),
             offset: message.offset(),
         };
+        if self.options.passthrough {
+            self.state.skip(source);
+            self.stats.signals.fetch_add(1, Ordering::Relaxed);
+            delivery.send_copy(
+                self.options,
+                message.key(),
+                message.payload().unwrap_or(&[]),
+            )?;
+            self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         let signal_ts = message.timestamp().to_millis();
         if let Some(ts) = signal_ts {
             let now = std::time::SystemTime::now()
@@ -458,7 +474,7 @@ impl Runner<'_> {
             self.expired = true;
         }
         let due = self.last_commit.elapsed() >= self.options.commit_interval;
-        if self.expired || (self.state.consumed && due) {
+        if self.expired || (self.state.consumed() && due) {
             self.commit_now(delivery)?;
         }
         Ok(())

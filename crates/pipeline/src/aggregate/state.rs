@@ -19,8 +19,10 @@ const IDLE_PARTITION: Duration = Duration::from_secs(10);
 pub(super) struct State {
     pub sessionizer: Sessionizer,
     pub guard: ReplayGuard,
-    /// Records consumed since the last commit.
-    pub consumed: bool,
+    /// Records consumed so far, and how many of them the last commit that went through
+    /// covered: records consumed while a commit is in flight belong to the next one.
+    records: u64,
+    committed_records: u64,
     /// Per partition, the (offset, emitted-through) last committed: a commit carries only the
     /// partitions that moved since (with 1 000 partitions, committing all of them every
     /// interval costs more than the work itself).
@@ -44,6 +46,8 @@ pub(super) struct State {
 pub(super) struct CommitPlan {
     pub offsets: TopicPartitionList,
     moved: Vec<(i32, (i64, i64))>,
+    /// [`State::records`] when the plan was made.
+    records: u64,
 }
 
 impl State {
@@ -51,7 +55,8 @@ impl State {
         Ok(State {
             sessionizer: Sessionizer::new(options.sessionizer.clone())?,
             guard: ReplayGuard::default(),
-            consumed: false,
+            records: 0,
+            committed_records: 0,
             committed: HashMap::new(),
             remarked: HashSet::new(),
             last_delivery: Vec::new(),
@@ -59,6 +64,20 @@ impl State {
             fresh_since_expiry: false,
             replaying: HashMap::new(),
         })
+    }
+
+    /// Records one record as consumed without sessionizing it (the pass-through mode).
+    pub fn skip(&mut self, source: Source) {
+        self.sessionizer.skip(source);
+        self.replaying.remove(&source.partition);
+        self.records += 1;
+        self.fresh_since_expiry = true;
+        self.last_record = Instant::now();
+    }
+
+    /// Records were consumed that no commit has covered yet.
+    pub fn consumed(&self) -> bool {
+        self.records > self.committed_records
     }
 
     /// Processes one record; what it produces (and, while replaying, what the expiries the
@@ -75,7 +94,7 @@ impl State {
         {
             self.replaying.remove(&source.partition);
         }
-        self.consumed = true;
+        self.records += 1;
         self.fresh_since_expiry = true;
         self.last_record = Instant::now();
         let Ok(index) = usize::try_from(source.partition) else {
@@ -170,14 +189,19 @@ impl State {
             element.set_metadata(self.guard.mark_to_commit(partition, mark).encode());
             moved.push((partition, position));
         }
-        Ok(CommitPlan { offsets, moved })
+        Ok(CommitPlan {
+            offsets,
+            moved,
+            records: self.records,
+        })
     }
 
     /// Remembers what a commit that went through carried.
     pub fn committed(&mut self, plan: CommitPlan) {
         self.committed.extend(plan.moved);
         self.remarked.clear();
-        self.consumed = false;
+        // Not `records`: what came in while this commit was in flight is in the next one.
+        self.committed_records = self.committed_records.max(plan.records);
     }
 
     /// Fresh state for the current assignment: marks from the committed offsets' metadata, and
@@ -228,5 +252,31 @@ impl State {
         );
         self.guard = ReplayGuard::new(marks);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_consumed_during_a_commit_are_left_for_the_next() {
+        let mut state = State::new(&AggregateOptions::default()).unwrap();
+        assert!(!state.consumed());
+        let source = |offset| Source {
+            partition: 0,
+            offset,
+        };
+        state.skip(source(0));
+        assert!(state.consumed());
+        let plan = state.plan_commit("t").unwrap();
+        // A record comes in while the commit is in flight: its output is in the next
+        // transaction, which must be committed within the interval, not when input next comes.
+        state.skip(source(1));
+        state.committed(plan);
+        assert!(state.consumed(), "offset 1 is not committed yet");
+        let plan = state.plan_commit("t").unwrap();
+        state.committed(plan);
+        assert!(!state.consumed());
     }
 }

@@ -94,6 +94,15 @@ pub struct Floors {
     /// Why the broker's floor could not be measured, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broker_not_measured: Option<String>,
+    /// The exactly-once floor: the aggregator's runner copying records instead of sessionizing
+    /// them, same commit interval and client settings, at the run's rate (`pipeline::floor`).
+    pub exactly_once: Option<pipeline::floor::PassThroughFloor>,
+    /// Why the exactly-once floor could not be measured, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exactly_once_not_measured: Option<String>,
+    /// The pipeline's p50 and p99 signal → `charging-sessions` over the exactly-once floor's.
+    pub session_p50_over_exactly_once_p50: Option<f64>,
+    pub session_p99_over_exactly_once_p99: Option<f64>,
     /// The producer alone: signals into Kafka per second while it ran (as `throughput`).
     pub producer_events_per_s: f64,
     /// The pipeline's p50 and p99 signal → `charging-sessions` over the broker's.
@@ -105,7 +114,11 @@ pub struct Floors {
 
 impl Floors {
     /// The floors with the ratios of `report`'s figures to them.
-    pub fn new(broker: Result<harness::floor::EndToEndLatency, String>, report: &Report) -> Floors {
+    pub fn new(
+        broker: Result<harness::floor::EndToEndLatency, String>,
+        exactly_once: Result<pipeline::floor::PassThroughFloor, String>,
+        report: &Report,
+    ) -> Floors {
         let ratio = |pipeline: f64, floor: f64| (floor > 0.0).then(|| pipeline / floor);
         let sessions = &report.latency_ms.event_to_session_topic;
         let (p50, p99) = match &broker {
@@ -114,12 +127,26 @@ impl Floors {
             }
             _ => (None, None),
         };
+        let (eo_p50, eo_p99) = match &exactly_once {
+            Ok(f) if sessions.count > 0 => {
+                (ratio(sessions.p50, f.p50_ms), ratio(sessions.p99, f.p99_ms))
+            }
+            _ => (None, None),
+        };
         let (broker, broker_not_measured) = match broker {
             Ok(b) => (Some(b), None),
             Err(e) => (None, Some(e)),
         };
+        let (exactly_once, exactly_once_not_measured) = match exactly_once {
+            Ok(f) => (Some(f), None),
+            Err(e) => (None, Some(e)),
+        };
         Floors {
             broker_not_measured,
+            exactly_once,
+            exactly_once_not_measured,
+            session_p50_over_exactly_once_p50: eo_p50,
+            session_p99_over_exactly_once_p99: eo_p99,
             producer_events_per_s: report.throughput.produce_events_per_s,
             session_p50_over_broker_p50: p50,
             session_p99_over_broker_p99: p99,
@@ -150,6 +177,24 @@ impl Floors {
                 e.as_deref().unwrap_or("no reason given")
             ),
         };
+        let exactly_once = match (&self.exactly_once, &self.exactly_once_not_measured) {
+            (Some(f), _) => format!(
+                "; exactly-once pass-through p50 {:.1} ms · p99 {:.1} ms ({} records at {:.0}/s, commits every {:.0} ms, {} read twice, {} replays); pipeline → sessions p50 {} · p99 {} of it",
+                f.p50_ms,
+                f.p99_ms,
+                f.records,
+                f.rate,
+                f.commit_interval_ms,
+                f.duplicates,
+                f.recoveries,
+                times(self.session_p50_over_exactly_once_p50),
+                times(self.session_p99_over_exactly_once_p99)
+            ),
+            (None, e) => format!(
+                "; exactly-once floor not measured: {}",
+                e.as_deref().unwrap_or("no reason given")
+            ),
+        };
         let producer = match self.throughput_over_producer {
             Some(r) => format!(
                 "; end to end {:.2} of the producer alone ({:.0} signals/s)",
@@ -157,7 +202,7 @@ impl Floors {
             ),
             None => String::new(),
         };
-        format!("{broker}{producer}")
+        format!("{broker}{exactly_once}{producer}")
     }
 }
 
@@ -543,15 +588,46 @@ mod tests {
             p999_ms: 31.0,
             took_s: 5.0,
         };
-        let floors = Floors::new(Ok(broker), &report);
+        let pass_through = pipeline::floor::PassThroughFloor {
+            records: 8000,
+            duplicates: 0,
+            rate: 2000.0,
+            record_bytes: 112,
+            commit_interval_ms: 20.0,
+            p50_ms: 40.0,
+            p99_ms: 100.0,
+            p999_ms: 120.0,
+            max_ms: 130.0,
+            recoveries: 0,
+            stop_error: None,
+        };
+        let floors = Floors::new(Ok(broker), Ok(pass_through), &report);
+        assert_eq!(floors.session_p50_over_exactly_once_p50, Some(2.0));
+        assert_eq!(floors.session_p99_over_exactly_once_p99, Some(2.0));
+        assert!(
+            floors
+                .line()
+                .contains("exactly-once pass-through p50 40.0 ms"),
+            "{}",
+            floors.line()
+        );
         assert_eq!(floors.session_p50_over_broker_p50, Some(40.0));
         assert_eq!(floors.session_p99_over_broker_p99, Some(25.0));
         assert_eq!(floors.throughput_over_producer, Some(0.9));
-        assert!(floors.line().contains("p99 25.0× of it"), "{}", floors.line());
+        assert!(
+            floors.line().contains("p99 25.0× of it"),
+            "{}",
+            floors.line()
+        );
         let json = serde_json::to_value(&floors).unwrap();
         assert_eq!(json["broker"]["p99_ms"], 8.0);
         assert!(json.get("broker_not_measured").is_none());
-        let missing = Floors::new(Err("no java".into()), &report);
+        let missing = Floors::new(Err("no java".into()), Err("no broker".into()), &report);
+        assert!(
+            missing
+                .line()
+                .contains("exactly-once floor not measured: no broker")
+        );
         assert_eq!(missing.session_p99_over_broker_p99, None);
         assert!(missing.line().starts_with("broker not measured: no java"));
         report.floors = Some(missing);
