@@ -80,8 +80,8 @@ pub struct Report {
     /// Consumer lag of the pipeline's processes per second, from their metrics endpoints
     /// (`docs/metrics.md`).
     pub consumer_lag: crate::lag::ConsumerLag,
-    /// What the same broker gives on its own, measured right after the load (`load.floors`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// What the same broker gives on its own, measured right after the load (`load.floors`;
+    /// `null` when not asked for).
     pub floors: Option<Floors>,
 }
 
