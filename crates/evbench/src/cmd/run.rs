@@ -42,6 +42,11 @@ pub struct RunArgs {
     /// starting a server or writing a file (exit 0: it would run; 2: it would be refused).
     #[arg(long)]
     dry_run: bool,
+    /// After the load, also measure what the same broker gives on its own — Kafka's
+    /// `EndToEndLatency` and an exactly-once pass-through at the run's rate — and report the
+    /// pipeline's latency as multiples of them (as the scenario's `[load] floors = true`).
+    #[arg(long)]
+    floors: bool,
     /// Also write the result as JUnit XML to FILE, for CI systems: the scenario as the test
     /// suite (one per run with --repeat), one test case per check — a failed check is a failure
     /// whose message is its detail, a run that could not run an error — and the run's figures
@@ -112,7 +117,8 @@ pub fn validate(args: ValidateArgs) -> Result<(), Failure> {
 }
 
 pub async fn run(args: RunArgs) -> Result<(), Failure> {
-    let scenario = load(&args.scenario)?;
+    let mut scenario = load(&args.scenario)?;
+    scenario.load.floors |= args.floors;
     if args.dry_run {
         print_dry_run(&scenario, &args);
         return Ok(());
@@ -189,6 +195,11 @@ fn print_dry_run(scenario: &Scenario, args: &RunArgs) {
         );
     } else {
         println!("  reports into {out}/report.json, {out}/report.html and {out}/logs/");
+    }
+    if scenario.load.floors {
+        println!(
+            "  then the floors: the broker's EndToEndLatency and an exactly-once pass-through"
+        );
     }
     if let Some(dir) = args
         .services_dir
