@@ -637,22 +637,15 @@ impl Sessionizer {
         self.partitions[pidx as usize].event_time
     }
 
-    /// Processes one record: decodes it and runs its charger's state machine; every session
-    /// completed and every signal rejected by it is handed to `out`.
     /// Takes the record at `source` as consumed without reading it: nothing is produced or
     /// held, and the partition's position moves (its [`Mark`] and resume offset say so). For a
     /// runner that copies its input instead of sessionizing it (the exactly-once floor).
     pub fn skip(&mut self, source: Source) {
-        self.stats.signals += 1;
-        let pidx = self.partition_index(source.partition);
-        let part = &mut self.partitions[pidx];
-        part.last_offset = Some(
-            part.last_offset
-                .map_or(source.offset, |o| o.max(source.offset)),
-        );
+        self.consume(source);
     }
 
-    pub fn push(&mut self, bytes: &[u8], source: Source, out: &mut impl FnMut(Output)) {
+    /// Counts a record and moves its partition's position; returns the partition's index.
+    fn consume(&mut self, source: Source) -> usize {
         self.stats.signals += 1;
         let pidx = self.partition_index(source.partition);
         let part = &mut self.partitions[pidx];
@@ -660,6 +653,13 @@ impl Sessionizer {
             part.last_offset
                 .map_or(source.offset, |o| o.max(source.offset)),
         );
+        pidx
+    }
+
+    /// Processes one record: decodes it and runs its charger's state machine; every session
+    /// completed and every signal rejected by it is handed to `out`.
+    pub fn push(&mut self, bytes: &[u8], source: Source, out: &mut impl FnMut(Output)) {
+        let pidx = self.consume(source);
         let trigger = Trigger::Signal(source);
         let decoded = match events::decode(bytes) {
             Ok(s) => s,

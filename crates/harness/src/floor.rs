@@ -7,7 +7,7 @@
 //! percentiles in whole milliseconds: one record in flight, no batching, so it is the round
 //! trip's floor, not the broker's latency under the pipeline's load.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -41,20 +41,8 @@ pub fn end_to_end_latency(
     acks: &str,
     record_bytes: u32,
 ) -> Result<EndToEndLatency> {
-    let libs = crate::kafka_libs_dir();
-    end_to_end_latency_with(&libs, bootstrap, topic, messages, acks, record_bytes)
-}
-
-fn end_to_end_latency_with(
-    libs: &Path,
-    bootstrap: &str,
-    topic: &str,
-    messages: u32,
-    acks: &str,
-    record_bytes: u32,
-) -> Result<EndToEndLatency> {
     let java = crate::server::java()?;
-    let classpath: PathBuf = libs.join("*");
+    let classpath: PathBuf = crate::kafka_libs_dir().join("*");
     let started = Instant::now();
     let output = Command::new(java)
         .arg("-Xmx256m")

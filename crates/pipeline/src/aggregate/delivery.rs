@@ -402,14 +402,7 @@ impl Delivery {
             payload,
             headers: OwnedHeaders::new(),
         };
-        match self {
-            Delivery::Transactional(t) if !t.open => {
-                t.waiting.push(Waiting::of(record));
-                Ok(())
-            }
-            Delivery::Transactional(t) => send(t.producer(), options, record),
-            Delivery::AtLeastOnce(a) => send(&a.producer, options, record),
-        }
+        self.deliver(options, record)
     }
 
     pub fn send(
@@ -420,6 +413,11 @@ impl Delivery {
         closing_ts: Option<i64>,
     ) -> Result<()> {
         let record = encoder.record(output, closing_ts)?;
+        self.deliver(options, record)
+    }
+
+    /// Sends `record` now, or keeps it for the next transaction while a commit runs.
+    fn deliver(&mut self, options: &AggregateOptions, record: OutRecord<'_>) -> Result<()> {
         match self {
             Delivery::Transactional(t) if !t.open => {
                 t.waiting.push(Waiting::of(record));

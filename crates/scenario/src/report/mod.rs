@@ -112,6 +112,14 @@ pub struct Floors {
     pub throughput_over_producer: Option<f64>,
 }
 
+/// A measured figure, or why it was not measured, as two optional fields of the report.
+fn split<T>(measured: Result<T, String>) -> (Option<T>, Option<String>) {
+    match measured {
+        Ok(value) => (Some(value), None),
+        Err(why) => (None, Some(why)),
+    }
+}
+
 impl Floors {
     /// The floors with the ratios of `report`'s figures to them.
     pub fn new(
@@ -121,26 +129,17 @@ impl Floors {
     ) -> Floors {
         let ratio = |pipeline: f64, floor: f64| (floor > 0.0).then(|| pipeline / floor);
         let sessions = &report.latency_ms.event_to_session_topic;
-        let (p50, p99) = match &broker {
-            Ok(b) if sessions.count > 0 => {
-                (ratio(sessions.p50, b.p50_ms), ratio(sessions.p99, b.p99_ms))
+        // The pipeline's p50 and p99 over a floor's, when both were measured.
+        let over = |floor: Option<(f64, f64)>| match floor {
+            Some((p50, p99)) if sessions.count > 0 => {
+                (ratio(sessions.p50, p50), ratio(sessions.p99, p99))
             }
             _ => (None, None),
         };
-        let (eo_p50, eo_p99) = match &exactly_once {
-            Ok(f) if sessions.count > 0 => {
-                (ratio(sessions.p50, f.p50_ms), ratio(sessions.p99, f.p99_ms))
-            }
-            _ => (None, None),
-        };
-        let (broker, broker_not_measured) = match broker {
-            Ok(b) => (Some(b), None),
-            Err(e) => (None, Some(e)),
-        };
-        let (exactly_once, exactly_once_not_measured) = match exactly_once {
-            Ok(f) => (Some(f), None),
-            Err(e) => (None, Some(e)),
-        };
+        let (p50, p99) = over(broker.as_ref().ok().map(|b| (b.p50_ms, b.p99_ms)));
+        let (eo_p50, eo_p99) = over(exactly_once.as_ref().ok().map(|f| (f.p50_ms, f.p99_ms)));
+        let (broker, broker_not_measured) = split(broker);
+        let (exactly_once, exactly_once_not_measured) = split(exactly_once);
         Floors {
             broker_not_measured,
             exactly_once,
