@@ -17,7 +17,7 @@ use crate::{Error, PROBE_INTERVAL, Result, ports};
 use endpoints::{ClickHouseEndpoint, KafkaEndpoint, Secret, client_for, kafka_admin};
 
 /// The images, pinned: the broker matches the native provider's Kafka.
-pub const KAFKA_IMAGE: &str = "apache/kafka:4.1.1";
+pub const KAFKA_IMAGE: &str = "apache/kafka:4.4.0";
 /// A modern ClickHouse (the native provider has Debian's 18.16 here).
 pub const CLICKHOUSE_IMAGE: &str = "clickhouse/clickhouse-server:24.8";
 

@@ -7,7 +7,10 @@
 //!    (symbolic links followed: a Nix profile, `/usr/local/bin` links into an install);
 //! 4. `ci/setup`'s cache, `$EVBENCH_CACHE/kafka-<version>/libs`.
 //!
-//! A directory counts when it holds Kafka's server jar (`kafka_<scala>-<version>.jar`).
+//! A directory counts when it holds Kafka's server jar (`kafka_<scala>-<version>.jar`); the
+//! version the servers report is read from that jar's name. A scenario that names a version
+//! (`[services.kafka] version`) skips the search and takes `ci/setup`'s cache of that version
+//! ([`kafka_libs_of_version`]).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,8 @@ pub struct KafkaLibs {
     pub dir: PathBuf,
     /// Which of the places above it was, for logs and errors.
     pub found_by: &'static str,
+    /// The release, from the server jar's name (`kafka_2.13-4.4.0.jar` → `4.4.0`).
+    pub version: String,
 }
 
 /// Why no Kafka jars were found.
@@ -36,6 +41,30 @@ pub enum KafkaLibsError {
         looked.join(", ")
     )]
     NotFound { looked: Vec<String> },
+    /// A version was asked for whose jars `ci/setup` has not fetched.
+    #[error(
+        "Kafka {version}'s jars are not in {} — fetch them with `EVBENCH_KAFKA_VERSIONS={version} ci/setup`",
+        dir.display()
+    )]
+    VersionNotFetched { version: String, dir: PathBuf },
+}
+
+/// `ci/setup`'s cache of `version`'s jars, for a scenario that names its Kafka release.
+pub fn kafka_libs_of_version(version: &str) -> Result<KafkaLibs, KafkaLibsError> {
+    let dir = crate::native::cache_dir()
+        .join(format!("kafka-{version}"))
+        .join("libs");
+    match server_jar_version(&dir) {
+        Some(found) if found == version => Ok(KafkaLibs {
+            dir,
+            found_by: "[services.kafka] version",
+            version: found,
+        }),
+        _ => Err(KafkaLibsError::VersionNotFetched {
+            version: version.to_owned(),
+            dir,
+        }),
+    }
 }
 
 /// What the lookup reads from its surroundings (the process's in [`find_kafka_libs`], fake
@@ -59,24 +88,14 @@ pub fn find_kafka_libs() -> Result<KafkaLibs, KafkaLibsError> {
 pub(crate) fn find(s: &Surroundings<'_>) -> Result<KafkaLibs, KafkaLibsError> {
     if let Some(dir) = (s.var)("EVBENCH_KAFKA_LIBS") {
         let dir = PathBuf::from(dir);
-        return if has_server_jar(&dir) {
-            Ok(KafkaLibs {
-                dir,
-                found_by: "EVBENCH_KAFKA_LIBS",
-            })
-        } else {
-            Err(KafkaLibsError::NoServerJar { dir })
-        };
+        return libs_in(&dir, "EVBENCH_KAFKA_LIBS").ok_or(KafkaLibsError::NoServerJar { dir });
     }
     let mut looked = vec!["EVBENCH_KAFKA_LIBS (unset)".to_owned()];
     match (s.var)("KAFKA_HOME") {
         Some(home) => {
             let dir = PathBuf::from(home).join("libs");
-            if has_server_jar(&dir) {
-                return Ok(KafkaLibs {
-                    dir,
-                    found_by: "KAFKA_HOME",
-                });
+            if let Some(found) = libs_in(&dir, "KAFKA_HOME") {
+                return Ok(found);
             }
             looked.push(format!("{} (KAFKA_HOME: no server jar)", dir.display()));
         }
@@ -91,11 +110,8 @@ pub(crate) fn find(s: &Surroundings<'_>) -> Result<KafkaLibs, KafkaLibsError> {
         // The script itself may be a link into the install; its `bin/` is beside `libs/`.
         let real = std::fs::canonicalize(script).unwrap_or_else(|_| script.clone());
         if let Some(dir) = real.parent().and_then(Path::parent).map(|i| i.join("libs")) {
-            if has_server_jar(&dir) {
-                return Ok(KafkaLibs {
-                    dir,
-                    found_by: "kafka-server-start.sh on PATH",
-                });
+            if let Some(found) = libs_in(&dir, "kafka-server-start.sh on PATH") {
+                return Ok(found);
             }
             looked.push(format!("{} (beside {})", dir.display(), script.display()));
         }
@@ -103,28 +119,38 @@ pub(crate) fn find(s: &Surroundings<'_>) -> Result<KafkaLibs, KafkaLibsError> {
     if scripts.is_empty() {
         looked.push("kafka-server-start.sh on PATH (none)".to_owned());
     }
-    if has_server_jar(&s.cache) {
-        return Ok(KafkaLibs {
-            dir: s.cache.clone(),
-            found_by: "the ci/setup cache",
-        });
+    if let Some(found) = libs_in(&s.cache, "the ci/setup cache") {
+        return Ok(found);
     }
     looked.push(format!("{} (ci/setup's cache: absent)", s.cache.display()));
     Err(KafkaLibsError::NotFound { looked })
 }
 
-/// Whether `dir` holds Kafka's server jar (`kafka_2.13-4.1.1.jar`, not `kafka-clients-…`).
-fn has_server_jar(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries.filter_map(|e| e.ok()).any(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.starts_with("kafka_")
-                && name.ends_with(".jar")
-                && !name.contains("-test")
-                && !name.contains("-sources")
-        })
+/// The jars in `dir`, when it holds Kafka's server jar.
+fn libs_in(dir: &Path, found_by: &'static str) -> Option<KafkaLibs> {
+    Some(KafkaLibs {
+        dir: dir.to_owned(),
+        found_by,
+        version: server_jar_version(dir)?,
     })
+}
+
+/// The release of the server jar in `dir` (`kafka_2.13-4.1.1.jar` → `4.1.1`; not
+/// `kafka-clients-…`, test or source jars), if there is one.
+fn server_jar_version(dir: &Path) -> Option<String> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .find_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_prefix("kafka_")?.strip_suffix(".jar")?;
+            if stem.contains("-test") || stem.contains("-sources") {
+                return None;
+            }
+            // `2.13-4.1.1`: the Scala version, then Kafka's.
+            let (_scala, version) = stem.split_once('-')?;
+            Some(version.to_owned())
+        })
 }
 
 #[cfg(test)]
@@ -172,6 +198,7 @@ mod tests {
         .unwrap();
         assert_eq!(found.dir, a.join("libs"));
         assert_eq!(found.found_by, "EVBENCH_KAFKA_LIBS");
+        assert_eq!(found.version, "4.1.1");
 
         let empty = install(root.path(), "empty", false);
         let err = find_with(
@@ -242,5 +269,25 @@ mod tests {
         let found = find_with(&[("KAFKA_HOME", broken.into())], &cache).unwrap();
         assert_eq!(found.dir, cache);
         assert_eq!(found.found_by, "the ci/setup cache");
+    }
+
+    #[test]
+    fn a_version_not_fetched_says_how_to_fetch_it() {
+        let err = kafka_libs_of_version("0.0.1-none").unwrap_err().to_string();
+        assert!(
+            err.contains("EVBENCH_KAFKA_VERSIONS=0.0.1-none ci/setup"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_version_is_the_server_jars() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
+        std::fs::write(dir.join("kafka-clients-9.9.9.jar"), "").unwrap();
+        std::fs::write(dir.join("kafka_2.13-9.9.9-test.jar"), "").unwrap();
+        assert_eq!(server_jar_version(dir), None);
+        std::fs::write(dir.join("kafka_2.13-4.4.0.jar"), "").unwrap();
+        assert_eq!(server_jar_version(dir).as_deref(), Some("4.4.0"));
     }
 }

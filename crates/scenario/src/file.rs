@@ -96,7 +96,7 @@ fn default_max_partitions() -> u32 {
 /// The shape of the services: `[services.kafka] brokers = 3` starts a KRaft cluster (topics with
 /// 3 replicas and `min.insync.replicas = 2`); `[services.clickhouse] shards`, `replicas` are read
 /// but a ClickHouse cluster is refused until the schema renders for one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServicesSettings {
     #[serde(default)]
@@ -106,12 +106,17 @@ pub struct ServicesSettings {
 }
 
 /// `[services.kafka]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaServices {
     /// Brokers (each also a KRaft controller); 1 by default.
     #[serde(default = "one")]
     pub brokers: u32,
+    /// The Kafka release the native provider runs (`"4.1.1"`: its jars in `ci/setup`'s cache,
+    /// fetched with `EVBENCH_KAFKA_VERSIONS=4.1.1 ci/setup`); unset, the pinned release or the
+    /// jars found on the machine. The report's `versions.kafka` says which ran.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// `[services.clickhouse]`.
@@ -132,7 +137,10 @@ fn one() -> u32 {
 
 impl Default for KafkaServices {
     fn default() -> Self {
-        KafkaServices { brokers: 1 }
+        KafkaServices {
+            brokers: 1,
+            version: None,
+        }
     }
 }
 
@@ -547,6 +555,14 @@ pub enum Invalid {
         "[services.clickhouse]: {shards} shards × {replicas} replicas with [run] ingestion = \"kafka-engine\": the Kafka engine path runs on one ClickHouse server only; use ingestion = \"sink\" on a cluster"
     )]
     ClickHouseCluster { shards: u32, replicas: u32 },
+    /// A Kafka release that is no release name, or asked of a provider that runs its own.
+    #[error(
+        "[services.kafka] version = {version:?}: a release such as \"4.1.1\", for the native provider only (the {provider} provider was asked for)"
+    )]
+    KafkaVersion {
+        version: String,
+        provider: ProviderKind,
+    },
     /// A cluster asked of the docker provider.
     #[error("[services]: the docker provider starts single nodes only, not {topology}")]
     DockerCluster { topology: String },
@@ -811,6 +827,19 @@ impl Scenario {
                 topology: topology.to_string(),
             });
         }
+        if let Some(version) = &self.services.kafka.version {
+            // It names a directory of the cache: digits, letters, dots and dashes only.
+            let shaped = !version.is_empty()
+                && version
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            if !shaped || self.run.provider != ProviderKind::Native {
+                return Err(Invalid::KafkaVersion {
+                    version: version.clone(),
+                    provider: self.run.provider,
+                });
+            }
+        }
         Ok(())
     }
 
@@ -1010,8 +1039,23 @@ span = "10m"
         );
         assert!(err("[[faults]]\nkind = \"kill-sink\"\nat = \"1s\"\nnode = 1\n").contains("node"));
         let docker = MINIMAL.replace("[run]\n", "[run]\nprovider = \"docker\"\n");
-        let docker = format!("{docker}[services.kafka]\nbrokers = 3\n");
-        assert!(refusal(&docker).contains("docker provider"));
+        let docker3 = format!("{docker}[services.kafka]\nbrokers = 3\n");
+        assert!(refusal(&docker3).contains("docker provider"));
+        let version = |v: &str| format!("{MINIMAL}[services.kafka]\nversion = \"{v}\"\n");
+        assert_eq!(
+            Scenario::parse(&version("4.1.1"))
+                .unwrap()
+                .services
+                .kafka
+                .version
+                .as_deref(),
+            Some("4.1.1")
+        );
+        assert!(refusal(&version("../../etc")).contains("a release such as"));
+        assert!(
+            refusal(&format!("{docker}[services.kafka]\nversion = \"4.1.1\"\n"))
+                .contains("the docker provider was asked for")
+        );
     }
 
     #[test]

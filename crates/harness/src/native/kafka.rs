@@ -11,7 +11,7 @@ use crate::server::{self, ManagedServer, Probe, Readiness, log4j_properties, wri
 use crate::{Error, Result, ports};
 
 /// The Apache Kafka version `ci/setup` fetches (kept equal to `ci/kafka/pom.xml` by a test).
-pub const KAFKA_VERSION: &str = "4.1.1";
+pub const KAFKA_VERSION: &str = "4.4.0";
 
 /// Where the Kafka jars are ([`crate::layout`]: `$EVBENCH_KAFKA_LIBS`, `$KAFKA_HOME/libs`, beside
 /// a `kafka-server-start.sh` on `PATH`, `ci/setup`'s cache); `ci/setup`'s cache when none holds
@@ -66,8 +66,17 @@ impl NativeKafka {
     /// replicated (up to 3 replicas, `min.insync.replicas` one less), and so are topics created
     /// without an explicit replication factor. Blocks the thread.
     pub fn start_cluster(parent: &Path, brokers: u32) -> Result<Vec<NativeKafka>> {
-        let found = crate::layout::find_kafka_libs()?;
-        tracing::debug!(dir = %found.dir.display(), found_by = found.found_by, "Kafka jars");
+        NativeKafka::start_cluster_of(&crate::layout::find_kafka_libs()?, parent, brokers)
+    }
+
+    /// [`NativeKafka::start_cluster`] on the jars of `found` (a release the scenario names:
+    /// [`crate::layout::kafka_libs_of_version`]).
+    pub fn start_cluster_of(
+        found: &crate::layout::KafkaLibs,
+        parent: &Path,
+        brokers: u32,
+    ) -> Result<Vec<NativeKafka>> {
+        tracing::debug!(dir = %found.dir.display(), found_by = found.found_by, version = %found.version, "Kafka jars");
         let java = server::java()?;
         let brokers = brokers.max(1);
         let ports = (0..brokers)
@@ -80,7 +89,7 @@ impl NativeKafka {
             .collect::<Result<Vec<_>>>()?;
         let cluster_id = cluster_id()?;
         let started = Instant::now();
-        let mut nodes = prepare_nodes(parent, &java, &found.dir, &ports, &cluster_id)?;
+        let mut nodes = prepare_nodes(parent, &java, found, &ports, &cluster_id)?;
         for node in &mut nodes {
             node.server.spawn()?;
         }
@@ -91,7 +100,7 @@ impl NativeKafka {
             .join(",");
         let readiness = Readiness::new("kafka", started, START_TIMEOUT, "port not open yet");
         server::block_on(wait_listed(&mut nodes, &bootstrap, readiness))?;
-        tracing::info!(%bootstrap, brokers, version = KAFKA_VERSION, ms = started.elapsed().as_millis() as u64, "kafka ready");
+        tracing::info!(%bootstrap, brokers, version = %found.version, ms = started.elapsed().as_millis() as u64, "kafka ready");
         Ok(nodes)
     }
 
@@ -99,7 +108,7 @@ impl NativeKafka {
     fn prepare(
         parent: &Path,
         java: &Path,
-        libs: &Path,
+        libs: &crate::layout::KafkaLibs,
         node_id: u32,
         all_ports: &[KafkaPorts],
         cluster_id: &str,
@@ -124,7 +133,7 @@ impl NativeKafka {
             format!("-Dlog4j2.configurationFile={}", log4j.display()),
             "-Djava.awt.headless=true".to_owned(),
             "-cp".to_owned(),
-            format!("{}/*", libs.display()),
+            format!("{}/*", libs.dir.display()),
         ];
         format_storage(
             java,
@@ -139,7 +148,7 @@ impl NativeKafka {
             server: ManagedServer::new(name, dir, java.to_owned(), args).appending_output(),
             endpoint: KafkaEndpoint {
                 bootstrap: format!("127.0.0.1:{}", own.client),
-                version: KAFKA_VERSION.to_owned(),
+                version: libs.version.clone(),
             },
             node_id,
             port: own.client,
@@ -196,7 +205,7 @@ server::managed_server!(NativeKafka);
 fn prepare_nodes(
     parent: &Path,
     java: &Path,
-    libs: &Path,
+    libs: &crate::layout::KafkaLibs,
     ports: &[KafkaPorts],
     cluster_id: &str,
 ) -> Result<Vec<NativeKafka>> {
@@ -420,6 +429,32 @@ mod tests {
     #[test]
     fn pinned_kafka_version_matches_ci_pom() {
         crate::assert_pom_pins("ci/kafka/pom.xml", "kafka.version", KAFKA_VERSION);
+    }
+
+    /// `ci/kafka/pom.xml` is the one place the release is chosen; the files that cannot read
+    /// it from there must name the same one.
+    #[test]
+    fn every_other_pin_of_kafka_names_the_same_release() {
+        crate::assert_pom_pins("engines/pom.xml", "kafka.version", KAFKA_VERSION);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let compose = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
+        let images: Vec<&str> = compose
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("image: apache/kafka:"))
+            .collect();
+        assert!(
+            !images.is_empty(),
+            "docker-compose.yml runs no apache/kafka"
+        );
+        assert!(
+            images.iter().all(|tag| *tag == KAFKA_VERSION),
+            "docker-compose.yml runs apache/kafka:{images:?}, the pin is {KAFKA_VERSION}"
+        );
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        assert!(
+            readme.contains(&format!("the Kafka {KAFKA_VERSION} and")),
+            "README.md's set-up paragraph names another Kafka than {KAFKA_VERSION}"
+        );
     }
 
     #[test]
