@@ -325,6 +325,62 @@ fn an_unmeetable_threshold_exits_1_and_names_the_check() {
     }
 }
 
+/// `--floors` on the run's own servers: every floor is measured (none says why it could not), the
+/// insert and Kafka-engine floors read exactly the rows the run stored, the exactly-once
+/// pass-through copies every record once, and the ratios are the report's own figures over them.
+#[test]
+fn floors_are_measured_on_the_runs_own_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.toml");
+    std::fs::write(&path, TINY).unwrap();
+    let out = dir.path().join("out");
+    let output = evbench()
+        .arg("run")
+        .arg(&path)
+        .arg("--floors")
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("floors     broker p50"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_report_keys_documented(&report);
+    let floors = &report["floors"];
+    for why in [
+        "broker_not_measured",
+        "exactly_once_not_measured",
+        "insert_not_measured",
+        "kafka_engine_not_measured",
+    ] {
+        assert!(floors.get(why).is_none(), "{why}: {}", floors[why]);
+    }
+    let stored = report["events"]["stored"].as_u64().unwrap();
+    assert!(stored > 0);
+    assert_eq!(floors["insert"]["rows"], stored, "{floors}");
+    assert_eq!(floors["kafka_engine"]["rows"], stored, "{floors}");
+    assert!(floors["kafka_engine"]["rows_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(floors["exactly_once"]["duplicates"], 0, "{floors}");
+    assert!(floors["exactly_once"]["records"].as_u64().unwrap() > 0);
+    let rate = report["throughput"]["events_per_s"].as_f64().unwrap();
+    let insert = floors["insert"]["rows_per_s"].as_f64().unwrap();
+    let ratio = floors["throughput_over_insert"].as_f64().unwrap();
+    assert!(
+        (ratio - rate / insert).abs() < 1e-9 * ratio.max(1.0),
+        "{floors}"
+    );
+    assert!(
+        floors["broker"]["p50_ms"].as_f64().unwrap()
+            <= floors["broker"]["p99_ms"].as_f64().unwrap()
+    );
+}
+
 /// A producer that cannot keep its schedule (a pace no machine meets): latencies from the
 /// intended send time include the lag that latencies from the send time hide.
 #[test]

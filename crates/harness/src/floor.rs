@@ -32,9 +32,11 @@ pub struct EndToEndLatency {
     pub took_s: f64,
 }
 
-/// Runs `EndToEndLatency` against `bootstrap` on `topic` (which should exist with the
-/// replication the pipeline's topics have; the tool creates a 1-replica topic otherwise).
+/// Runs `EndToEndLatency` from the jars in `kafka_libs` (the brokers' own:
+/// [`crate::Services::kafka_tools_dir`]) against `bootstrap` on `topic` (which should exist with
+/// the replication the pipeline's topics have; the tool creates a 1-replica topic otherwise).
 pub fn end_to_end_latency(
+    kafka_libs: &std::path::Path,
     bootstrap: &str,
     topic: &str,
     messages: u32,
@@ -42,7 +44,7 @@ pub fn end_to_end_latency(
     record_bytes: u32,
 ) -> Result<EndToEndLatency> {
     let java = crate::server::java()?;
-    let classpath: PathBuf = crate::kafka_libs_dir().join("*");
+    let classpath: PathBuf = kafka_libs.join("*");
     let started = Instant::now();
     let output = Command::new(java)
         .arg("-Xmx256m")

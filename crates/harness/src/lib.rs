@@ -20,6 +20,7 @@ pub(crate) const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from
 pub mod docker;
 mod external;
 pub mod floor;
+pub mod insert_floor;
 pub mod layout;
 mod native;
 pub mod ports;
@@ -66,6 +67,14 @@ pub enum Error {
     /// Kafka's jars are nowhere evbench looks for them.
     #[error(transparent)]
     KafkaLibs(#[from] KafkaLibsError),
+    /// A Kafka release was named for a provider that does not run evbench's jars.
+    #[error(
+        "[services.kafka] version = {version:?} picks the jars the native provider runs; the {provider} provider runs its own Kafka (leave the version out)"
+    )]
+    KafkaVersionNotNative {
+        version: String,
+        provider: &'static str,
+    },
     /// ZooKeeper's jars are not where `ci/setup` puts them.
     #[error("ZooKeeper {version} jars not found in {} (run ci/setup, or set EVBENCH_ZOOKEEPER_LIBS)", dir.display())]
     ZooKeeperLibs {

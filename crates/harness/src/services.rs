@@ -106,6 +106,8 @@ struct NativeCluster {
     zookeeper: Option<NativeZooKeeper>,
     bootstrap: String,
     topology: Topology,
+    /// The jars the brokers run (their tools too).
+    kafka_libs: std::path::PathBuf,
 }
 
 impl Drop for NativeCluster {
@@ -157,16 +159,41 @@ impl Services {
         services_dir: &Path,
         topology: &Topology,
     ) -> Result<Services> {
+        Services::start_with(provider, services_dir, topology, None).await
+    }
+
+    /// [`Services::start_topology`] running Kafka release `kafka_version` (its jars in
+    /// `ci/setup`'s cache: [`crate::layout::kafka_libs_of_version`]) instead of the jars found
+    /// on the machine. Only the native provider runs a release of evbench's choosing: the others
+    /// refuse a version.
+    pub async fn start_with(
+        provider: ProviderKind,
+        services_dir: &Path,
+        topology: &Topology,
+        kafka_version: Option<&str>,
+    ) -> Result<Services> {
         topology.validate()?;
+        if let (Some(version), ProviderKind::Docker | ProviderKind::External) =
+            (kafka_version, provider)
+        {
+            return Err(Error::KafkaVersionNotNative {
+                version: version.to_owned(),
+                provider: provider.as_str(),
+            });
+        }
         match provider {
             ProviderKind::Native => {
                 std::fs::create_dir_all(services_dir).map_err(|e| {
                     crate::Error::io(format!("create {}", services_dir.display()), e)
                 })?;
-                let cluster = start_native(services_dir, topology).await?;
+                let libs = match kafka_version {
+                    Some(version) => crate::layout::kafka_libs_of_version(version)?,
+                    None => crate::layout::find_kafka_libs()?,
+                };
+                let cluster = start_native(services_dir, topology, &libs).await?;
                 let kafka = KafkaEndpoint {
                     bootstrap: cluster.bootstrap.clone(),
-                    version: crate::KAFKA_VERSION.to_owned(),
+                    version: libs.version.clone(),
                 };
                 let mut clickhouse = cluster.clickhouse[0].endpoint().clone();
                 clickhouse.failover = cluster.clickhouse[1..]
@@ -210,6 +237,23 @@ impl Services {
                 })
             }
         }
+    }
+
+    /// The Kafka jars whose tools (`EndToEndLatency`, …) go with these brokers: those the
+    /// native brokers run, else the ones found on this machine ([`crate::kafka_libs_dir`]).
+    pub fn kafka_tools_dir(&self) -> std::path::PathBuf {
+        match self.native() {
+            Some(cluster) => cluster.kafka_libs.clone(),
+            None => crate::kafka_libs_dir(),
+        }
+    }
+
+    /// The native protocol's port of the native ClickHouse server clients talk to first
+    /// (`clickhouse-client --port`); `None` for the other providers.
+    pub fn clickhouse_tcp_port(&self) -> Option<u16> {
+        self.native()
+            .and_then(|c| c.clickhouse.first())
+            .map(NativeClickHouse::tcp_port)
     }
 
     fn native(&self) -> Option<&NativeCluster> {
@@ -494,12 +538,17 @@ impl Services {
 
 /// Starts the native servers of `topology`: Kafka's JVMs beside ZooKeeper and ClickHouse,
 /// ZooKeeper before ClickHouse.
-async fn start_native(services_dir: &Path, topology: &Topology) -> Result<NativeCluster> {
+async fn start_native(
+    services_dir: &Path,
+    topology: &Topology,
+    libs: &crate::layout::KafkaLibs,
+) -> Result<NativeCluster> {
     let kafka_dir = services_dir.to_path_buf();
     let brokers = topology.kafka_brokers;
+    let found = libs.clone();
     // Started at once, awaited at the end.
     let kafka = crate::blocking("kafka start-up", move || {
-        NativeKafka::start_cluster(&kafka_dir, brokers)
+        NativeKafka::start_cluster_of(&found, &kafka_dir, brokers)
     });
     let (zookeeper, clickhouse) = if topology.clickhouse_cluster() {
         let zk_dir = services_dir.to_path_buf();
@@ -525,6 +574,7 @@ async fn start_native(services_dir: &Path, topology: &Topology) -> Result<Native
         zookeeper,
         bootstrap,
         topology: *topology,
+        kafka_libs: libs.dir.clone(),
     })
 }
 

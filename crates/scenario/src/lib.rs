@@ -17,6 +17,7 @@ pub mod environment;
 mod evidence;
 pub mod faults;
 pub mod file;
+pub mod floors;
 pub mod ground_truth;
 pub mod ingestion;
 pub mod lag;

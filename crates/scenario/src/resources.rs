@@ -49,7 +49,41 @@ pub struct ResourceUse {
     pub cpu_seconds: f64,
     /// The largest resident memory seen.
     pub peak_rss_bytes: u64,
+    /// How fast resident memory grew over the second half of the samples (least squares, bytes
+    /// per minute; `null` under 20 samples): a part that keeps only its state (open visits,
+    /// pending batches) levels off, a leak keeps a positive slope.
+    pub rss_slope_bytes_per_min: Option<f64>,
     pub series: Vec<ResourceSample>,
+}
+
+impl ResourceUse {
+    /// Fills in what is computed from the series.
+    fn finish(&mut self) {
+        self.rss_slope_bytes_per_min = rss_slope_per_min(&self.series);
+    }
+}
+
+/// The least-squares slope of resident memory over the second half of `series`, per minute.
+/// The first half holds the start-up and the warm-up (caches, pools, the JVM's heap growing to
+/// its working size), which say nothing about growth under steady load.
+fn rss_slope_per_min(series: &[ResourceSample]) -> Option<f64> {
+    // Seconds when the part had no process (not started yet, or ended before the last sample)
+    // are no memory of it.
+    let alive: Vec<ResourceSample> = series.iter().filter(|s| s.rss_bytes > 0).copied().collect();
+    if alive.len() < 20 {
+        return None;
+    }
+    let tail = &alive[alive.len() / 2..];
+    let n = tail.len() as f64;
+    let mean_t = tail.iter().map(|s| s.t as f64).sum::<f64>() / n;
+    let mean_rss = tail.iter().map(|s| s.rss_bytes as f64).sum::<f64>() / n;
+    let (mut covariance, mut variance) = (0.0, 0.0);
+    for s in tail {
+        let dt = s.t as f64 - mean_t;
+        covariance += dt * (s.rss_bytes as f64 - mean_rss);
+        variance += dt * dt;
+    }
+    (variance > 0.0).then(|| covariance / variance * 60.0)
 }
 
 /// Samples the targets every second on a thread of its own until finished.
@@ -160,6 +194,7 @@ fn sample(
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    accounts.values_mut().for_each(ResourceUse::finish);
     accounts
 }
 
@@ -227,6 +262,37 @@ mod tests {
             (4242, 4200, 280, 123456)
         );
         assert!(parse_stat(1, "garbage").is_none());
+    }
+
+    #[test]
+    fn the_memory_slope_is_the_second_halfs() {
+        // 40 s: 10 MB/s growth in the first half (start-up), then flat, then a steady leak.
+        let flat: Vec<ResourceSample> = (0..40)
+            .map(|t| ResourceSample {
+                t,
+                cpu: 0.0,
+                rss_bytes: if t < 20 { t * 10_000_000 } else { 200_000_000 },
+            })
+            .collect();
+        assert_eq!(rss_slope_per_min(&flat), Some(0.0));
+        let leaking: Vec<ResourceSample> = (0..40)
+            .map(|t| ResourceSample {
+                t,
+                cpu: 0.0,
+                rss_bytes: 100_000_000 + t * 1_000,
+            })
+            .collect();
+        let slope = rss_slope_per_min(&leaking).unwrap();
+        assert!((slope - 60_000.0).abs() < 1e-6, "{slope}");
+        // Ended before the last samples: those are not a fall to zero.
+        let mut ended = leaking.clone();
+        ended.extend((40..45).map(|t| ResourceSample {
+            t,
+            cpu: 0.0,
+            rss_bytes: 0,
+        }));
+        assert_eq!(rss_slope_per_min(&ended), Some(slope));
+        assert_eq!(rss_slope_per_min(&leaking[..19]), None);
     }
 
     #[test]

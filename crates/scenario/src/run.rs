@@ -254,10 +254,15 @@ pub async fn run_keeping(
     };
     if scenario.load.floors {
         status.phase("measuring floors");
-        let broker = broker_floor(&services, &report).await;
-        let exactly_once =
-            exactly_once_floor(&services, scenario, &report, topics.signal_partitions).await;
-        report.floors = Some(crate::report::Floors::new(broker, exactly_once, &report));
+        let measured = crate::floors::measure(
+            &mut services,
+            scenario,
+            &storage,
+            &report,
+            topics.signal_partitions,
+        )
+        .await;
+        report.floors = Some(crate::report::Floors::new(measured, &report));
     }
     let kept = Kept {
         services,
@@ -276,10 +281,11 @@ async fn start_services(scenario: &Scenario, context: &RunContext) -> Result<Ser
         .clone()
         .or_else(|| scenario.run.services_dir.clone())
         .unwrap_or_else(harness::services_dir);
-    let services = Services::start_topology(
+    let services = Services::start_with(
         scenario.run.provider,
         &services_dir,
         &scenario.services.topology(),
+        scenario.services.kafka.version.as_deref(),
     )
     .await?;
     if let Some(storage) = &services.storage {
@@ -484,85 +490,6 @@ async fn conclude(
     let mut report = assemble(scenario, services, evidence, measures, started_at_ms);
     report.faults = fault_outcomes;
     Ok(report)
-}
-
-/// Records the broker's floor measures: enough for a steady p99, short enough (~5 s) to sit
-/// at the end of every load run that asks for it.
-const FLOOR_MESSAGES: u32 = 3_000;
-/// The topic the floor runs on, replicated as the pipeline's topics are.
-const FLOOR_TOPIC: &str = "evbench-floor";
-
-/// The broker's own produce → consume floor, right after the load, on the run's broker, with
-/// records of the signals' mean size and the producer's `acks`: the pipeline's processes have
-/// stopped, so it measures the broker, not the broker competing with them.
-async fn broker_floor(
-    services: &Services,
-    report: &Report,
-) -> std::result::Result<harness::floor::EndToEndLatency, String> {
-    let bootstrap = services.kafka.bootstrap.clone();
-    let spec = endpoints::kafka_admin::replicated_spec(&bootstrap, 1)
-        .await
-        .map_err(|e| e.to_string())?;
-    endpoints::kafka_admin::ensure_topic(&bootstrap, FLOOR_TOPIC, spec)
-        .await
-        .map_err(|e| e.to_string())?;
-    let record_bytes = report
-        .events
-        .produced_bytes
-        .checked_div(report.events.produced)
-        .map_or(128, |b| b.clamp(1, 1 << 20) as u32);
-    tokio::task::spawn_blocking(move || {
-        harness::floor::end_to_end_latency(
-            &bootstrap,
-            FLOOR_TOPIC,
-            FLOOR_MESSAGES,
-            "all",
-            record_bytes,
-        )
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())
-}
-
-/// How long the exactly-once floor sends its measured records for.
-const EXACTLY_ONCE_FLOOR_FOR: Duration = Duration::from_secs(4);
-
-/// The exactly-once floor: the aggregator's runner in pass-through mode with the scenario's
-/// commit interval, delivery and output partitions, at the run's rate, with records of the
-/// signals' mean size, over as many partitions as the signals had.
-async fn exactly_once_floor(
-    services: &Services,
-    scenario: &Scenario,
-    report: &Report,
-    partitions: u32,
-) -> std::result::Result<pipeline::floor::PassThroughFloor, String> {
-    let options = pipeline::aggregate::AggregateOptions {
-        commit_interval: scenario.aggregator.commit_interval,
-        idle_timeout: scenario.aggregator.idle_timeout,
-        exactly_once: scenario.aggregator.exactly_once,
-        output_partitions: scenario.aggregator.output_partitions,
-        ..pipeline::aggregate::AggregateOptions::default()
-    };
-    let rate = scenario
-        .load
-        .rate
-        .unwrap_or(report.throughput.events_per_s)
-        .max(1.0);
-    let record_bytes = report
-        .events
-        .produced_bytes
-        .checked_div(report.events.produced)
-        .map_or(128, |b| b.clamp(40, 1 << 20) as usize);
-    let load = pipeline::floor::PassThroughLoad {
-        rate,
-        duration: EXACTLY_ONCE_FLOOR_FOR,
-        record_bytes,
-        partitions: partitions.max(1),
-    };
-    pipeline::floor::exactly_once_floor(&services.kafka, &options, &load)
-        .await
-        .map_err(|e| e.to_string())
 }
 
 /// Watches the native servers (the external provider's are not on this machine).

@@ -587,12 +587,23 @@ pub async fn install_native(
     schema: &Schema,
     config: &KafkaEngineConfig,
 ) -> Result<()> {
+    configure_native(native, schema, config).await?;
+    apply(&native.endpoint().client(), schema, config).await
+}
+
+/// The first half of [`install_native`]: the server's `<kafka>` section (and, on 18.16, the
+/// flush interval) written and the server restarted, no table created yet.
+pub async fn configure_native(
+    native: &mut impl endpoints::ManagedClickHouse,
+    schema: &Schema,
+    config: &KafkaEngineConfig,
+) -> Result<()> {
     native.add_config_file(SERVER_CONFIG_FILE, &server_config_xml())?;
     if !schema.dialect().is_modern() {
         native.add_users_file(FLUSH_PROFILE_FILE, &flush_profile_xml(config))?;
     }
     native.restart().await?;
-    apply(&native.endpoint().client(), schema, config).await
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub struct NativeClickHouse {
     server: ManagedServer,
     endpoint: ClickHouseEndpoint,
     http_port: u16,
+    /// The native protocol's port (`clickhouse-client --port`).
+    tcp_port: u16,
 }
 
 /// The harness's administrative user on native servers (the pipeline uses its own users).
@@ -104,6 +106,7 @@ impl NativeClickHouse {
             server: ManagedServer::new(name, dir, program, args).logging_to("server.err.log"),
             endpoint,
             http_port: ports.http,
+            tcp_port: ports.tcp,
         })
     }
 
@@ -150,6 +153,11 @@ impl NativeClickHouse {
     /// Where clients connect, and the detected version.
     pub fn endpoint(&self) -> &ClickHouseEndpoint {
         &self.endpoint
+    }
+
+    /// The native protocol's port, for `clickhouse-client --port`.
+    pub fn tcp_port(&self) -> u16 {
+        self.tcp_port
     }
 
     /// Adds a users file to `users.d/` (users of the pipeline, with their grants). A running

@@ -110,6 +110,23 @@ pub struct Floors {
     pub session_p99_over_broker_p99: Option<f64>,
     /// End-to-end signals per second over the producer alone's.
     pub throughput_over_producer: Option<f64>,
+    /// The insert floor: `clickhouse-client` alone inserting the run's stored signals into a
+    /// twin table of the same server (`harness::insert_floor`).
+    pub insert: Option<harness::insert_floor::InsertFloor>,
+    /// Why the insert floor could not be measured, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insert_not_measured: Option<String>,
+    /// End-to-end signals per second over `clickhouse-client`'s rows per second: in an unpaced
+    /// run, how close the whole pipeline comes to the server's own client.
+    pub throughput_over_insert: Option<f64>,
+    /// The study's Kafka-engine path reading the run's signals topic from the start into a
+    /// database of its own (`crate::floors`).
+    pub kafka_engine: Option<crate::floors::KafkaEngineFloor>,
+    /// Why the Kafka-engine floor could not be measured, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka_engine_not_measured: Option<String>,
+    /// End-to-end signals per second over the Kafka-engine path's rows per second.
+    pub throughput_over_kafka_engine: Option<f64>,
 }
 
 /// A measured figure, or why it was not measured, as two optional fields of the report.
@@ -122,11 +139,13 @@ fn split<T>(measured: Result<T, String>) -> (Option<T>, Option<String>) {
 
 impl Floors {
     /// The floors with the ratios of `report`'s figures to them.
-    pub fn new(
-        broker: Result<harness::floor::EndToEndLatency, String>,
-        exactly_once: Result<pipeline::floor::PassThroughFloor, String>,
-        report: &Report,
-    ) -> Floors {
+    pub(crate) fn new(measured: crate::floors::Measured, report: &Report) -> Floors {
+        let crate::floors::Measured {
+            broker,
+            exactly_once,
+            insert,
+            kafka_engine,
+        } = measured;
         let ratio = |pipeline: f64, floor: f64| (floor > 0.0).then(|| pipeline / floor);
         let sessions = &report.latency_ms.event_to_session_topic;
         // The pipeline's p50 and p99 over a floor's, when both were measured.
@@ -138,9 +157,25 @@ impl Floors {
         };
         let (p50, p99) = over(broker.as_ref().ok().map(|b| (b.p50_ms, b.p99_ms)));
         let (eo_p50, eo_p99) = over(exactly_once.as_ref().ok().map(|f| (f.p50_ms, f.p99_ms)));
+        let throughput_over_insert = insert
+            .as_ref()
+            .ok()
+            .and_then(|i| ratio(report.throughput.events_per_s, i.rows_per_s));
+        let throughput_over_kafka_engine = kafka_engine
+            .as_ref()
+            .ok()
+            .and_then(|k| ratio(report.throughput.events_per_s, k.rows_per_s));
         let (broker, broker_not_measured) = split(broker);
         let (exactly_once, exactly_once_not_measured) = split(exactly_once);
+        let (insert, insert_not_measured) = split(insert);
+        let (kafka_engine, kafka_engine_not_measured) = split(kafka_engine);
         Floors {
+            kafka_engine,
+            kafka_engine_not_measured,
+            throughput_over_kafka_engine,
+            insert,
+            insert_not_measured,
+            throughput_over_insert,
             broker_not_measured,
             exactly_once,
             exactly_once_not_measured,
@@ -201,7 +236,36 @@ impl Floors {
             ),
             None => String::new(),
         };
-        format!("{broker}{exactly_once}{producer}")
+        let insert = match (&self.insert, &self.insert_not_measured) {
+            (Some(i), _) => format!(
+                "; clickhouse-client inserts {} rows of {} at {:.0} rows/s ({}), end to end {} of it",
+                i.rows,
+                i.table,
+                i.rows_per_s,
+                i.format,
+                self.throughput_over_insert
+                    .map_or("—".to_owned(), |r| format!("{r:.2}"))
+            ),
+            (None, e) => format!(
+                "; insert floor not measured: {}",
+                e.as_deref().unwrap_or("no reason given")
+            ),
+        };
+        let kafka_engine = match (&self.kafka_engine, &self.kafka_engine_not_measured) {
+            (Some(k), _) => format!(
+                "; the Kafka-engine path reads them at {:.0} rows/s ({} rate, first rows {:.1} s after its tables), end to end {} of it",
+                k.rows_per_s,
+                k.rate_over,
+                k.first_rows_s,
+                self.throughput_over_kafka_engine
+                    .map_or("—".to_owned(), |r| format!("{r:.2}"))
+            ),
+            (None, e) => format!(
+                "; Kafka-engine floor not measured: {}",
+                e.as_deref().unwrap_or("no reason given")
+            ),
+        };
+        format!("{broker}{exactly_once}{producer}{insert}{kafka_engine}")
     }
 }
 
@@ -600,7 +664,45 @@ mod tests {
             recoveries: 0,
             stop_error: None,
         };
-        let floors = Floors::new(Ok(broker), Ok(pass_through), &report);
+        let insert = harness::insert_floor::InsertFloor {
+            table: "evbench.signals".into(),
+            rows: 10_000,
+            format: "JSONEachRow".into(),
+            seconds: 0.5,
+            rows_per_s: 20_000.0,
+        };
+        let kafka_engine = crate::floors::KafkaEngineFloor {
+            rows: 10_000,
+            first_rows_s: 1.5,
+            steady_s: 2.0,
+            rows_per_s: 4_500.0,
+            rate_over: "steady".into(),
+            max_block_size: 16_384,
+            num_consumers: 1,
+        };
+        let measured = crate::floors::Measured {
+            broker: Ok(broker),
+            exactly_once: Ok(pass_through),
+            insert: Ok(insert),
+            kafka_engine: Ok(kafka_engine),
+        };
+        let floors = Floors::new(measured, &report);
+        assert_eq!(floors.throughput_over_kafka_engine, Some(0.2));
+        assert!(
+            floors
+                .line()
+                .ends_with("the Kafka-engine path reads them at 4500 rows/s (steady rate, first rows 1.5 s after its tables), end to end 0.20 of it"),
+            "{}",
+            floors.line()
+        );
+        assert_eq!(floors.throughput_over_insert, Some(0.045));
+        assert!(
+            floors
+                .line()
+                .contains("clickhouse-client inserts 10000 rows of evbench.signals at 20000 rows/s (JSONEachRow), end to end 0.04 of it"),
+            "{}",
+            floors.line()
+        );
         assert_eq!(floors.session_p50_over_exactly_once_p50, Some(2.0));
         assert_eq!(floors.session_p99_over_exactly_once_p99, Some(2.0));
         assert!(
@@ -621,7 +723,26 @@ mod tests {
         let json = serde_json::to_value(&floors).unwrap();
         assert_eq!(json["broker"]["p99_ms"], 8.0);
         assert!(json.get("broker_not_measured").is_none());
-        let missing = Floors::new(Err("no java".into()), Err("no broker".into()), &report);
+        let missing = Floors::new(
+            crate::floors::Measured {
+                broker: Err("no java".into()),
+                exactly_once: Err("no broker".into()),
+                insert: Err("not native".into()),
+                kafka_engine: Err("a cluster".into()),
+            },
+            &report,
+        );
+        assert!(
+            missing
+                .line()
+                .contains("; insert floor not measured: not native")
+        );
+        assert!(
+            missing
+                .line()
+                .ends_with("; Kafka-engine floor not measured: a cluster")
+        );
+        assert_eq!(missing.throughput_over_insert, None);
         assert!(
             missing
                 .line()
@@ -686,6 +807,7 @@ mod tests {
         let part = |cpu_seconds| ResourceUse {
             cpu_seconds,
             peak_rss_bytes: 1,
+            rss_slope_bytes_per_min: None,
             series: Vec::new(),
         };
         let resources = BTreeMap::from([
