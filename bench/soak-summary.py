@@ -4,7 +4,7 @@ second half, at the end, its peak and its growth (`rss_slope_bytes_per_min`, per
 whether latency drifted: the median of the per-second p99s in the first and the last five
 minutes of the load, signal -> charging-sessions and signal -> ClickHouse.
 
-    python3 bench/soak-summary.py out/soak/report.json
+    bench/soak-summary.py out/soak/report.json
 """
 import json
 import statistics
