@@ -201,7 +201,6 @@ async fn kafka_engine_floor(
         .map_err(|e| crate::error_chain(&e))?;
     let mut config = schema::kafka_engine::KafkaEngineConfig::new(&services.kafka.bootstrap);
     config.group = format!("evbench-kafka-engine-floor-{}", std::process::id());
-    let bootstrap = services.kafka.bootstrap.clone();
     let Some(native) = services.native_clickhouse() else {
         return Err(format!(
             "the {} provider's ClickHouse is not evbench's to reconfigure",
@@ -224,16 +223,19 @@ async fn kafka_engine_floor(
         .await
         .map_err(|e| crate::error_chain(&e))?;
     // The server's restart (for the engine's `<kafka>` settings) is not the path's time.
-    schema::kafka_engine::configure_native(native, &floor_schema, &config)
-        .await
-        .map_err(|e| crate::error_chain(&e))?;
-    let started = Instant::now();
-    let measured = match schema::kafka_engine::apply(&admin, &floor_schema, &config).await {
-        Ok(()) => watch_kafka_engine(&admin, &floor_schema, rows, started).await,
-        Err(e) => Err(crate::error_chain(&e)),
-    };
+    let measured =
+        match schema::kafka_engine::configure_native(native, &floor_schema, &config).await {
+            Ok(()) => {
+                let started = Instant::now();
+                match schema::kafka_engine::apply(&admin, &floor_schema, &config).await {
+                    Ok(()) => watch_kafka_engine(&admin, &floor_schema, rows, started).await,
+                    Err(e) => Err(crate::error_chain(&e)),
+                }
+            }
+            Err(e) => Err(crate::error_chain(&e)),
+        };
+    // Whatever happened, the floor's tables and database go.
     drop_all(admin, floor_schema).await;
-    tracing::debug!(%bootstrap, "kafka engine floor done");
     let watched = measured?;
     Ok(KafkaEngineFloor {
         rows,
