@@ -33,16 +33,12 @@ pub fn client_insert(tcp_port: u16, database: &str, table: &str) -> Result<Inser
     let twin = format!("{database}.{table}_insert_floor");
     let dump =
         tempfile::NamedTempFile::new().map_err(|e| Error::io("create a temporary file", e))?;
+    let drop_twin = format!("DROP TABLE IF EXISTS {twin}");
     let reopen = || {
         dump.reopen()
             .map_err(|e| Error::io("open the insert floor's dump", e))
     };
-    client(
-        tcp_port,
-        &format!("DROP TABLE IF EXISTS {twin}"),
-        None,
-        None,
-    )?;
+    client(tcp_port, &drop_twin, None, None)?;
     client(
         tcp_port,
         &format!("SELECT * FROM {source} FORMAT JSONEachRow"),
@@ -64,12 +60,7 @@ pub fn client_insert(tcp_port: u16, database: &str, table: &str) -> Result<Inser
     );
     let seconds = started.elapsed().as_secs_f64();
     let counted = inserted.and_then(|()| count(tcp_port, &twin));
-    client(
-        tcp_port,
-        &format!("DROP TABLE IF EXISTS {twin}"),
-        None,
-        None,
-    )?;
+    client(tcp_port, &drop_twin, None, None)?;
     let rows = counted?;
     Ok(InsertFloor {
         table: source,

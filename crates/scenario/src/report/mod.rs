@@ -206,10 +206,7 @@ impl Floors {
                 times(self.session_p50_over_broker_p50),
                 times(self.session_p99_over_broker_p99)
             ),
-            (None, e) => format!(
-                "broker not measured: {}",
-                e.as_deref().unwrap_or("no reason given")
-            ),
+            (None, why) => not_measured("broker", why),
         };
         let exactly_once = match (&self.exactly_once, &self.exactly_once_not_measured) {
             (Some(f), _) => format!(
@@ -224,10 +221,7 @@ impl Floors {
                 times(self.session_p50_over_exactly_once_p50),
                 times(self.session_p99_over_exactly_once_p99)
             ),
-            (None, e) => format!(
-                "; exactly-once floor not measured: {}",
-                e.as_deref().unwrap_or("no reason given")
-            ),
+            (None, why) => not_measured("; exactly-once floor", why),
         };
         let producer = match self.throughput_over_producer {
             Some(r) => format!(
@@ -246,10 +240,7 @@ impl Floors {
                 self.throughput_over_insert
                     .map_or("—".to_owned(), |r| format!("{r:.2}"))
             ),
-            (None, e) => format!(
-                "; insert floor not measured: {}",
-                e.as_deref().unwrap_or("no reason given")
-            ),
+            (None, why) => not_measured("; insert floor", why),
         };
         let kafka_engine = match (&self.kafka_engine, &self.kafka_engine_not_measured) {
             (Some(k), _) => format!(
@@ -260,13 +251,18 @@ impl Floors {
                 self.throughput_over_kafka_engine
                     .map_or("—".to_owned(), |r| format!("{r:.2}"))
             ),
-            (None, e) => format!(
-                "; Kafka-engine floor not measured: {}",
-                e.as_deref().unwrap_or("no reason given")
-            ),
+            (None, why) => not_measured("; Kafka-engine floor", why),
         };
         format!("{broker}{exactly_once}{producer}{insert}{kafka_engine}")
     }
+}
+
+/// `<what> not measured: <why>`, for the summary's floors line.
+fn not_measured(what: &str, why: &Option<String>) -> String {
+    format!(
+        "{what} not measured: {}",
+        why.as_deref().unwrap_or("no reason given")
+    )
 }
 
 /// What one signal cost the run: each part's CPU time over the run divided by the signals
