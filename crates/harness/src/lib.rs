@@ -23,6 +23,7 @@ pub mod floor;
 pub mod insert_floor;
 pub mod layout;
 mod native;
+pub mod netns;
 pub mod ports;
 pub mod process;
 pub mod prometheus;
@@ -49,7 +50,7 @@ pub enum Error {
         context: String,
         source: std::io::Error,
     },
-    #[error("{name} exited during start-up ({status}); last lines of its log:\n{log_tail}")]
+    #[error("{name} exited ({status}); last lines of its log:\n{log_tail}")]
     ServerExited {
         name: String,
         status: String,
@@ -131,6 +132,13 @@ pub enum Error {
         "start order: {0} cannot start while ZooKeeper is stopped (a ClickHouse server with replicated tables refuses to start without it): start ZooKeeper first"
     )]
     StartOrder(NodeRef),
+    /// The run's network could not be made or changed (a command of `ip`, `nft` or `tc`
+    /// failed, a node unknown).
+    #[error("network: {0}")]
+    Network(String),
+    /// Nodes cannot have their own addresses on this machine; says why.
+    #[error("nodes cannot have their own addresses here: {0}")]
+    NetworkUnavailable(String),
     /// A task of the harness (a blocking probe, a server's start-up) panicked or was cancelled.
     #[error("the {task} task failed")]
     Join {

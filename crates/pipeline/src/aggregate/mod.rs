@@ -337,8 +337,16 @@ pub fn run(
     // Recoveries since the last transaction that went through: a failure that comes back
     // whatever is replayed (an output the broker always refuses) must end the run, not spin.
     let (mut recoveries, mut transactions_then) = (0u32, 0u64);
+    // Set after a recovery until the state is rebuilt from the committed offsets: a broker that
+    // came back may not answer the offset fetch at once, and that is retried like any failure.
+    let mut must_rebuild = false;
     while !stop.load(Ordering::Relaxed) {
-        if let Err(error) = runner.step(&mut delivery, &mut consumer_errors) {
+        let result = if must_rebuild {
+            runner.rebuild(true)
+        } else {
+            runner.step(&mut delivery, &mut consumer_errors)
+        };
+        if let Err(error) = result {
             let transactions = stats.transactions.load(Ordering::Relaxed);
             recoveries = if transactions == transactions_then {
                 recoveries + 1
@@ -357,8 +365,15 @@ pub fn run(
                 return Err(error);
             };
             tracing::warn!(%error, how, "transaction failed; replaying from the committed offsets");
-            runner.rebuild(true)?;
+            must_rebuild = true;
+            continue;
         }
+        must_rebuild = false;
+    }
+    if must_rebuild {
+        // Stopped before the state was rebuilt: what it holds was aborted, and the committed
+        // offsets keep the books.
+        return delivery.close();
     }
     // A clean stop commits what was produced; open visits resume from the committed offsets.
     if let Some(committed) = delivery.finished(true)? {
