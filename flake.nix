@@ -178,6 +178,9 @@
               clickhouse
               grafana
               chromium
+              # Every node on its own address: namespaces, partitions, slow links (root only).
+              iproute2
+              nftables
             ]
           );
           buildInputs = [ pkgs.zlib ];
