@@ -155,6 +155,10 @@ fn main() -> ExitCode {
             Command::Sessionize(args) => cmd::aggregate::sessionize(args),
         }
     });
+    // What had to be cleaned up (servers, namespaces, child processes) was, when the command's
+    // future ended or was dropped (Ctrl-C). A blocking task still waiting on a broker that is
+    // gone (a producer's final flush) must not keep the process alive: it is abandoned.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

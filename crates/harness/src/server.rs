@@ -19,6 +19,36 @@ use tempfile::TempDir;
 use crate::process::{ServerProcess, tail_of};
 use crate::{Error, PROBE_INTERVAL, Result};
 
+/// Where a server runs: its address, and the network namespace that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The address it listens on and is reached at.
+    pub host: std::net::Ipv4Addr,
+    /// Its namespace ([`crate::netns`]); `None`: the machine's own (then `host` is loopback).
+    pub namespace: Option<String>,
+}
+
+impl Placement {
+    /// On the machine's loopback, as every server is unless the run has its own network.
+    pub fn loopback() -> Placement {
+        Placement {
+            host: std::net::Ipv4Addr::LOCALHOST,
+            namespace: None,
+        }
+    }
+
+    /// `node`'s place on `network`.
+    pub fn on(network: &crate::netns::RunNetwork, node: &str) -> Result<Placement> {
+        let place = network
+            .node(node)
+            .ok_or_else(|| Error::Network(format!("{node} has no place on the run's network")))?;
+        Ok(Placement {
+            host: place.address,
+            namespace: Some(place.namespace.clone()),
+        })
+    }
+}
+
 /// A server process the harness started, and everything needed to start it again.
 #[derive(Debug)]
 pub struct ManagedServer {
@@ -31,6 +61,8 @@ pub struct ManagedServer {
     append_output: bool,
     /// The server's own log, whose last lines start-up errors show.
     log: PathBuf,
+    /// The network namespace it runs in (see [`crate::netns`]); `None`: the machine's own.
+    namespace: Option<String>,
     /// `None` while stopped (its directory and ports are kept for a restart).
     process: Option<ServerProcess>,
     // Declared last: the directory outlives the process that writes into it.
@@ -56,6 +88,7 @@ impl ManagedServer {
             args,
             append_output: false,
             log: dir.path().join("server.log"),
+            namespace: None,
             process: None,
             dir,
         }
@@ -73,12 +106,28 @@ impl ManagedServer {
         self
     }
 
+    /// Runs it in the network namespace `namespace` from its next start (`None`: the
+    /// machine's own).
+    pub(crate) fn set_namespace(&mut self, namespace: Option<String>) {
+        self.namespace = namespace;
+    }
+
     /// Starts the process (see [`wait_until_ready`]).
     pub(crate) fn spawn(&mut self) -> Result<()> {
+        // `ip netns exec` enters the namespace and execs the server: the pid stays the server's.
+        let (program, args) = match &self.namespace {
+            Some(namespace) => {
+                let mut args = vec!["netns".to_owned(), "exec".to_owned(), namespace.clone()];
+                args.push(self.program.display().to_string());
+                args.extend(self.args.iter().cloned());
+                (PathBuf::from("ip"), args)
+            }
+            None => (self.program.clone(), self.args.clone()),
+        };
         self.process = Some(ServerProcess::spawn_logging(
             &self.name,
-            &self.program,
-            &self.args,
+            &program,
+            &args,
             &[],
             self.dir.path().join("stdout.log"),
             self.append_output,

@@ -108,6 +108,9 @@ struct NativeCluster {
     topology: Topology,
     /// The jars the brokers run (their tools too).
     kafka_libs: std::path::PathBuf,
+    /// The run's network when the brokers have their own addresses. Last: removed once every
+    /// server is down.
+    network: Option<crate::netns::RunNetwork>,
 }
 
 impl Drop for NativeCluster {
@@ -172,7 +175,30 @@ impl Services {
         topology: &Topology,
         kafka_version: Option<&str>,
     ) -> Result<Services> {
+        Services::start_placed(provider, services_dir, topology, kafka_version, false).await
+    }
+
+    /// [`Services::start_with`]; with `own_addresses`, each native Kafka broker runs in a
+    /// network namespace of its own on the run's network ([`crate::netns`]: root on Linux
+    /// only), so that network faults can cut it off ([`Services::network_mut`]). The other
+    /// servers stay on loopback, which the machine's end of the network reaches too.
+    pub async fn start_placed(
+        provider: ProviderKind,
+        services_dir: &Path,
+        topology: &Topology,
+        kafka_version: Option<&str>,
+        own_addresses: bool,
+    ) -> Result<Services> {
         topology.validate()?;
+        if own_addresses && provider != ProviderKind::Native {
+            return Err(Error::NetworkUnavailable(format!(
+                "the {} provider's servers are not evbench's to place on a network",
+                provider.as_str()
+            )));
+        }
+        if own_addresses {
+            crate::netns::availability().map_err(Error::NetworkUnavailable)?;
+        }
         if let (Some(version), ProviderKind::Docker | ProviderKind::External) =
             (kafka_version, provider)
         {
@@ -190,7 +216,17 @@ impl Services {
                     Some(version) => crate::layout::kafka_libs_of_version(version)?,
                     None => crate::layout::find_kafka_libs()?,
                 };
-                let cluster = start_native(services_dir, topology, &libs).await?;
+                let network = if own_addresses {
+                    let names = kafka_node_names(topology.kafka_brokers);
+                    let making = crate::blocking("the run's network", move || {
+                        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                        crate::netns::RunNetwork::create(&names)
+                    });
+                    Some(making.await??)
+                } else {
+                    None
+                };
+                let cluster = start_native(services_dir, topology, &libs, network).await?;
                 let kafka = KafkaEndpoint {
                     bootstrap: cluster.bootstrap.clone(),
                     version: libs.version.clone(),
@@ -254,6 +290,19 @@ impl Services {
         self.native()
             .and_then(|c| c.clickhouse.first())
             .map(NativeClickHouse::tcp_port)
+    }
+
+    /// The run's network, when the servers have their own addresses.
+    pub fn network(&self) -> Option<&crate::netns::RunNetwork> {
+        self.native().and_then(|c| c.network.as_ref())
+    }
+
+    /// The run's network, to cut or slow its links.
+    pub fn network_mut(&mut self) -> Option<&mut crate::netns::RunNetwork> {
+        match &mut self.backend {
+            Backend::Native(cluster) => cluster.network.as_mut(),
+            _ => None,
+        }
     }
 
     fn native(&self) -> Option<&NativeCluster> {
@@ -538,17 +587,34 @@ impl Services {
 
 /// Starts the native servers of `topology`: Kafka's JVMs beside ZooKeeper and ClickHouse,
 /// ZooKeeper before ClickHouse.
+/// The names of the brokers (their servers' and their network nodes'): `kafka` alone,
+/// `kafka-<node id>` in a cluster.
+fn kafka_node_names(brokers: u32) -> Vec<String> {
+    if brokers <= 1 {
+        vec!["kafka".to_owned()]
+    } else {
+        (1..=brokers).map(|id| format!("kafka-{id}")).collect()
+    }
+}
+
 async fn start_native(
     services_dir: &Path,
     topology: &Topology,
     libs: &crate::layout::KafkaLibs,
+    network: Option<crate::netns::RunNetwork>,
 ) -> Result<NativeCluster> {
     let kafka_dir = services_dir.to_path_buf();
-    let brokers = topology.kafka_brokers;
+    let placements = match &network {
+        Some(network) => kafka_node_names(topology.kafka_brokers)
+            .iter()
+            .map(|name| crate::Placement::on(network, name))
+            .collect::<Result<Vec<_>>>()?,
+        None => vec![crate::Placement::loopback(); topology.kafka_brokers.max(1) as usize],
+    };
     let found = libs.clone();
     // Started at once, awaited at the end.
     let kafka = crate::blocking("kafka start-up", move || {
-        NativeKafka::start_cluster_of(&found, &kafka_dir, brokers)
+        NativeKafka::start_cluster_placed(&found, &kafka_dir, &placements)
     });
     let (zookeeper, clickhouse) = if topology.clickhouse_cluster() {
         let zk_dir = services_dir.to_path_buf();
@@ -575,6 +641,7 @@ async fn start_native(
         bootstrap,
         topology: *topology,
         kafka_libs: libs.dir.clone(),
+        network,
     })
 }
 

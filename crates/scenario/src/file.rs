@@ -103,6 +103,31 @@ pub struct ServicesSettings {
     pub kafka: KafkaServices,
     #[serde(default)]
     pub clickhouse: ClickHouseServices,
+    /// `"loopback"` (default): every server on 127.0.0.1. `"own-addresses"`: each Kafka broker
+    /// in a network namespace of its own, on a private network of the run (198.18.0.0/15),
+    /// which `partition` and `slow-link` faults cut or slow. Native provider, root on Linux.
+    #[serde(default)]
+    pub network: NetworkPlacement,
+}
+
+/// Where the servers are on the network (`[services] network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkPlacement {
+    /// Every server on the machine's loopback.
+    #[default]
+    Loopback,
+    /// Each Kafka broker in its own network namespace, on the run's own network.
+    OwnAddresses,
+}
+
+impl NetworkPlacement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkPlacement::Loopback => "loopback",
+            NetworkPlacement::OwnAddresses => "own-addresses",
+        }
+    }
 }
 
 /// `[services.kafka]`.
@@ -161,6 +186,20 @@ impl ServicesSettings {
             clickhouse_shards: self.clickhouse.shards,
             clickhouse_replicas: self.clickhouse.replicas,
         }
+    }
+
+    /// The names of the nodes on the run's network (`[services] network = "own-addresses"`):
+    /// the brokers (`kafka`, or `kafka-1` … in a cluster) and `evbench` itself.
+    pub fn network_nodes(&self) -> Vec<String> {
+        let mut nodes = if self.kafka.brokers <= 1 {
+            vec!["kafka".to_owned()]
+        } else {
+            (1..=self.kafka.brokers)
+                .map(|id| format!("kafka-{id}"))
+                .collect()
+        };
+        nodes.push(harness::netns::HOST.to_owned());
+        nodes
     }
 
     /// One broker and one ClickHouse server (the default).
@@ -576,6 +615,21 @@ pub enum Invalid {
         node: String,
         topology: String,
     },
+    /// A network fault with the servers on loopback.
+    #[error(
+        "`{0}` faults cut or slow the links between nodes: they need `[services] network = \"own-addresses\"` (each broker on its own address)"
+    )]
+    NetworkFaultOnLoopback(crate::faults::FaultKind),
+    /// Nodes on their own addresses from a provider evbench does not start.
+    #[error(
+        "`[services] network = \"own-addresses\"` places the servers evbench starts: it needs the native provider, not {0}"
+    )]
+    OwnAddressesNotNative(ProviderKind),
+    /// A `partition` cutting a broker from a node the run does not have.
+    #[error(
+        "`partition` cuts the broker from {node:?}, which is not a node of this run (its nodes: {known})"
+    )]
+    NoSuchNetworkNode { node: String, known: String },
     /// `kill-sink` without evbench's sink.
     #[error("`kill-sink` faults need `run.ingestion = \"sink\"`")]
     KillSinkWithoutSink,
@@ -679,6 +733,7 @@ impl Scenario {
                 });
             }
         }
+        self.validate_network()?;
         if self.run.ingestion != Ingestion::Sink
             && self.faults.has(crate::faults::FaultKind::KillSink)
         {
@@ -843,6 +898,29 @@ impl Scenario {
         Ok(())
     }
 
+    /// Network faults need the nodes on their own addresses, and name nodes the run has.
+    fn validate_network(&self) -> Result<(), Invalid> {
+        let own = self.services.network == NetworkPlacement::OwnAddresses;
+        if own && self.run.provider != ProviderKind::Native {
+            return Err(Invalid::OwnAddressesNotNative(self.run.provider));
+        }
+        let known = self.services.network_nodes();
+        for fault in self.faults.iter().filter(|f| f.kind.is_network()) {
+            if !own {
+                return Err(Invalid::NetworkFaultOnLoopback(fault.kind));
+            }
+            for node in fault.from.iter().flatten() {
+                if !known.contains(node) {
+                    return Err(Invalid::NoSuchNetworkNode {
+                        node: node.clone(),
+                        known: known.join(", "),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn validate_thresholds(&self) -> Result<(), Invalid> {
         let thresholds = [
             ("checks.min_events_per_s", self.checks.min_events_per_s),
@@ -985,6 +1063,75 @@ chargers = 10
 [run]
 span = "10m"
 "#;
+
+    #[test]
+    fn network_faults_need_the_brokers_on_their_own_addresses() {
+        let partition = "[[faults]]\nkind = \"partition\"\nat = \"5s\"\nfor = \"15s\"\n";
+        assert!(refusal(&format!("{MINIMAL}{partition}")).contains("own-addresses"));
+        let own = "[services]\nnetwork = \"own-addresses\"\n[services.kafka]\nbrokers = 3\n";
+        let parsed = Scenario::parse(&format!("{MINIMAL}{own}{partition}")).unwrap();
+        assert_eq!(parsed.services.network, NetworkPlacement::OwnAddresses);
+        assert_eq!(
+            parsed.services.network_nodes(),
+            ["kafka-1", "kafka-2", "kafka-3", "evbench"]
+        );
+        assert_eq!(parsed.resolved()["services"]["network"], "own-addresses");
+        // `from` names nodes the run has; `node` a broker it has.
+        let from = format!("{MINIMAL}{own}{partition}from = [\"kafka-1\", \"zookeeper\"]\n");
+        let refused = refusal(&from);
+        assert!(refused.contains("\"zookeeper\""), "{refused}");
+        assert!(
+            refused.contains("kafka-1, kafka-2, kafka-3, evbench"),
+            "{refused}"
+        );
+        assert!(refusal(&format!("{MINIMAL}{own}{partition}node = 4\n")).contains("kafka-4"));
+        let one_way = format!(
+            "{MINIMAL}{own}{partition}node = 2\nfrom = [\"evbench\"]\ndirection = \"outgoing\"\n"
+        );
+        let fault = Scenario::parse(&one_way)
+            .unwrap()
+            .faults
+            .iter()
+            .next()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            fault.direction,
+            Some(crate::faults::spec::PartitionDirection::Outgoing)
+        );
+        // A slow link needs its rate, in bits per second with a unit.
+        let slow = "[[faults]]\nkind = \"slow-link\"\nat = \"5s\"\n";
+        assert!(refusal(&format!("{MINIMAL}{own}{slow}")).contains("`rate`"));
+        assert!(refusal(&format!("{MINIMAL}{own}{slow}rate = \"fast\"\n")).contains("kbit"));
+        assert!(refusal(&format!("{MINIMAL}{own}{slow}rate = \"4kbit\"\n")).contains("8kbit"));
+        Scenario::parse(&format!("{MINIMAL}{own}{slow}rate = \"2mbit\"\n")).unwrap();
+        // Keys of other kinds are refused, and the docker provider cannot place servers.
+        assert!(
+            refusal(&format!(
+                "{MINIMAL}{own}{slow}rate = \"2mbit\"\nfrom = [\"evbench\"]\n"
+            ))
+            .contains("from")
+        );
+        let docker = format!("{MINIMAL}provider = \"docker\"\n{own}")
+            .replace("[services.kafka]\nbrokers = 3\n", "");
+        assert!(
+            refusal(&docker).contains("native provider"),
+            "{}",
+            refusal(&docker)
+        );
+    }
+
+    #[test]
+    fn rates_read_with_their_unit() {
+        use crate::faults::spec::parse_rate;
+        assert_eq!(parse_rate("512kbit"), Some(512_000));
+        assert_eq!(parse_rate("1mbit"), Some(1_000_000));
+        assert_eq!(parse_rate("2Gbit"), Some(2_000_000_000));
+        assert_eq!(parse_rate("1.5mbit"), None);
+        assert_eq!(parse_rate("mbit"), None);
+        assert_eq!(parse_rate("10"), None);
+        assert_eq!(parse_rate("10mb"), None);
+    }
 
     #[test]
     fn services_default_to_single_nodes_left_out_of_reports() {

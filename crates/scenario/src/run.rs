@@ -281,11 +281,12 @@ async fn start_services(scenario: &Scenario, context: &RunContext) -> Result<Ser
         .clone()
         .or_else(|| scenario.run.services_dir.clone())
         .unwrap_or_else(harness::services_dir);
-    let services = Services::start_with(
+    let services = Services::start_placed(
         scenario.run.provider,
         &services_dir,
         &scenario.services.topology(),
         scenario.services.kafka.version.as_deref(),
+        scenario.services.network == crate::file::NetworkPlacement::OwnAddresses,
     )
     .await?;
     if let Some(storage) = &services.storage {
@@ -739,6 +740,7 @@ fn assemble(
         seed: scenario.seed,
         provider: scenario.run.provider.as_str().to_owned(),
         ingestion: scenario.run.ingestion.as_str().to_owned(),
+        network: crate::report::NetworkReport::of(services),
         versions: Versions {
             kafka: services.kafka.version.clone(),
             clickhouse: services.clickhouse.version.text.clone(),

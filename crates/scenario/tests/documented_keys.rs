@@ -231,6 +231,9 @@ fn every_fault_key_is_in_the_faults_docs() {
             chargers,
             instance,
             node,
+            from,
+            direction,
+            rate,
         } = fault;
         for (key, set) in [
             ("at", at.is_some()),
@@ -240,13 +243,27 @@ fn every_fault_key_is_in_the_faults_docs() {
             ("chargers", chargers.is_some()),
             ("instance", instance.is_some()),
             ("node", node.is_some()),
+            ("from", from.is_some()),
+            ("direction", direction.is_some()),
+            ("rate", rate.is_some()),
         ] {
             if set {
                 listed.insert(key);
             }
         }
     }
-    let every = ["at", "for", "share", "by", "chargers", "instance", "node"];
+    let every = [
+        "at",
+        "for",
+        "share",
+        "by",
+        "chargers",
+        "instance",
+        "node",
+        "from",
+        "direction",
+        "rate",
+    ];
     let missing: Vec<_> = every.iter().filter(|k| !listed.contains(*k)).collect();
     assert!(
         missing.is_empty(),

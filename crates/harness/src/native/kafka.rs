@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use endpoints::{KafkaEndpoint, kafka_admin};
 
 use super::{START_TIMEOUT, cache_dir};
-use crate::server::{self, ManagedServer, Probe, Readiness, log4j_properties, write_file};
+use crate::server::{
+    self, ManagedServer, Placement, Probe, Readiness, log4j_properties, write_file,
+};
 use crate::{Error, Result, ports};
 
 /// The Apache Kafka version `ci/setup` fetches (kept equal to `ci/kafka/pom.xml` by a test).
@@ -37,12 +39,14 @@ pub struct NativeKafka {
     /// This broker's own address (`bootstrap` of a single node; one of the cluster's otherwise).
     endpoint: KafkaEndpoint,
     node_id: u32,
-    port: u16,
+    /// Where its client listener is.
+    listener: SocketAddr,
 }
 
-/// The ports of one KRaft node.
+/// Where one KRaft node listens: its address and ports.
 #[derive(Debug, Clone, Copy)]
 struct KafkaPorts {
+    host: Ipv4Addr,
     client: u16,
     controller: u16,
 }
@@ -76,12 +80,25 @@ impl NativeKafka {
         parent: &Path,
         brokers: u32,
     ) -> Result<Vec<NativeKafka>> {
+        let placements = vec![Placement::loopback(); brokers.max(1) as usize];
+        NativeKafka::start_cluster_placed(found, parent, &placements)
+    }
+
+    /// [`NativeKafka::start_cluster_of`] with a broker at each of `placements` (node id 1 at
+    /// the first): on loopback, or each in its namespace on the run's network.
+    pub fn start_cluster_placed(
+        found: &crate::layout::KafkaLibs,
+        parent: &Path,
+        placements: &[Placement],
+    ) -> Result<Vec<NativeKafka>> {
         tracing::debug!(dir = %found.dir.display(), found_by = found.found_by, version = %found.version, "Kafka jars");
         let java = server::java()?;
-        let brokers = brokers.max(1);
-        let ports = (0..brokers)
-            .map(|_| {
+        let brokers = placements.len().max(1) as u32;
+        let ports = placements
+            .iter()
+            .map(|place| {
                 Ok(KafkaPorts {
+                    host: place.host,
                     client: ports::free_port()?,
                     controller: ports::free_port()?,
                 })
@@ -90,6 +107,9 @@ impl NativeKafka {
         let cluster_id = cluster_id()?;
         let started = Instant::now();
         let mut nodes = prepare_nodes(parent, &java, found, &ports, &cluster_id)?;
+        for (node, place) in nodes.iter_mut().zip(placements) {
+            node.server.set_namespace(place.namespace.clone());
+        }
         for node in &mut nodes {
             node.server.spawn()?;
         }
@@ -147,11 +167,11 @@ impl NativeKafka {
         Ok(NativeKafka {
             server: ManagedServer::new(name, dir, java.to_owned(), args).appending_output(),
             endpoint: KafkaEndpoint {
-                bootstrap: format!("127.0.0.1:{}", own.client),
+                bootstrap: format!("{}:{}", own.host, own.client),
                 version: libs.version.clone(),
             },
             node_id,
-            port: own.client,
+            listener: SocketAddr::from((own.host, own.client)),
         })
     }
 
@@ -294,11 +314,11 @@ async fn wait_listed(
     bootstrap: &str,
     readiness: Readiness<'_>,
 ) -> Result<()> {
-    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    let listeners: Vec<SocketAddr> = nodes.iter().map(|n| n.listener).collect();
     let ids: Vec<i32> = nodes.iter().map(|n| n.node_id as i32).collect();
     let mut servers: Vec<&mut ManagedServer> = nodes.iter_mut().map(|n| &mut n.server).collect();
     server::wait_until_ready(&mut servers, readiness, || {
-        let open = ports.iter().all(|&port| port_open(port));
+        let open = listeners.iter().all(port_open);
         let (bootstrap, ids) = (bootstrap.to_owned(), ids.clone());
         async move {
             if !open {
@@ -318,9 +338,8 @@ async fn wait_listed(
     .await
 }
 
-fn port_open(port: u16) -> bool {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+fn port_open(listener: &SocketAddr) -> bool {
+    TcpStream::connect_timeout(listener, Duration::from_millis(200)).is_ok()
 }
 
 /// A random KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters),
@@ -364,16 +383,16 @@ fn push_extra_properties(text: &mut String) {
 fn server_properties(dir: &Path, node_id: u32, all: &[KafkaPorts]) -> String {
     let data = dir.join("data");
     let own = all[node_id as usize - 1];
-    let (port, controller_port) = (own.client, own.controller);
+    let (host, port, controller_port) = (own.host, own.client, own.controller);
     let brokers = all.len();
     // A single node is its own quorum (formatted `--standalone`); a cluster names its voters.
     let quorum = if brokers == 1 {
-        format!("controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}")
+        format!("controller.quorum.bootstrap.servers={host}:{controller_port}")
     } else {
         let voters: Vec<String> = all
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("{}@127.0.0.1:{}", i + 1, p.controller))
+            .map(|(i, p)| format!("{}@{}:{}", i + 1, p.host, p.controller))
             .collect();
         format!("controller.quorum.voters={}", voters.join(","))
     };
@@ -386,11 +405,11 @@ fn server_properties(dir: &Path, node_id: u32, all: &[KafkaPorts]) -> String {
         format!("node {node_id} of a {brokers}-node KRaft cluster")
     };
     format!(
-        "# Generated by evbench's native provider: {kind} on loopback.
+        "# Generated by evbench's native provider: {kind} at {host}.
 process.roles=broker,controller
 node.id={node_id}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
+advertised.listeners=PLAINTEXT://{host}:{port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT

@@ -40,6 +40,8 @@ pub(crate) enum FaultFailure {
     NoNode(FaultKind),
     #[error("{0} is not a process fault")]
     NotAProcessFault(FaultKind),
+    #[error("{0} needs the nodes on their own addresses ([services] network = \"own-addresses\")")]
+    NoNetwork(FaultKind),
     /// A server would not stop or start.
     #[error("the services")]
     Services(#[from] harness::Error),
@@ -176,8 +178,57 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultF
                 .kill_node(&node)
                 .map_err(FaultFailure::from)
         }
+        FaultKind::Partition => {
+            let (network, broker) = network_and_broker(spec, targets)?;
+            let others: Vec<String> = match &spec.from {
+                Some(from) => from.clone(),
+                None => network
+                    .nodes()
+                    .map(|(name, _)| name.to_owned())
+                    .filter(|name| *name != broker)
+                    .chain([harness::netns::HOST.to_owned()])
+                    .collect(),
+            };
+            let others: Vec<&str> = others.iter().map(String::as_str).collect();
+            let direction = spec
+                .direction
+                .unwrap_or(super::spec::PartitionDirection::Both)
+                .into();
+            network
+                .partition(&[broker.as_str()], &others, direction)
+                .map_err(FaultFailure::from)
+        }
+        FaultKind::SlowLink => {
+            let bits = spec
+                .rate
+                .as_deref()
+                .and_then(super::spec::parse_rate)
+                .ok_or(FaultFailure::NoNode(spec.kind))?;
+            let (network, broker) = network_and_broker(spec, targets)?;
+            network.slow_link(&broker, bits).map_err(FaultFailure::from)
+        }
         data => Err(FaultFailure::NotAProcessFault(data)),
     }
+}
+
+/// The run's network and the name on it of the broker a network fault names.
+fn network_and_broker<'t>(
+    spec: &FaultSpec,
+    targets: &'t mut Targets<'_>,
+) -> Result<(&'t mut harness::netns::RunNetwork, String), FaultFailure> {
+    let Some(harness::NodeRef::KafkaBroker(id)) = spec.node() else {
+        return Err(FaultFailure::NoNode(spec.kind));
+    };
+    let name = if targets.services.topology.kafka_brokers <= 1 {
+        "kafka".to_owned()
+    } else {
+        format!("kafka-{id}")
+    };
+    let network = targets
+        .services
+        .network_mut()
+        .ok_or(FaultFailure::NoNetwork(spec.kind))?;
+    Ok((network, name))
 }
 
 async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultFailure> {
@@ -228,6 +279,14 @@ async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultFai
                 .ok_or(FaultFailure::NotNative)?
                 .resume();
             Ok(())
+        }
+        FaultKind::Partition => {
+            let (network, _) = network_and_broker(spec, targets)?;
+            network.heal().map_err(FaultFailure::from)
+        }
+        FaultKind::SlowLink => {
+            let (network, broker) = network_and_broker(spec, targets)?;
+            network.restore_link(&broker).map_err(FaultFailure::from)
         }
         kind if kind.is_node() => {
             let node = spec.node().ok_or(FaultFailure::NoNode(spec.kind))?;

@@ -54,6 +54,13 @@ pub enum FaultKind {
     /// The ZooKeeper of a ClickHouse cluster stopped (replicated tables turn read-only: inserts
     /// wait), started again after `for`.
     StopZookeeper,
+    /// One broker (`node`, default 1) cut off the network for `for`: from `from` (node names;
+    /// default every other broker and evbench itself), both ways unless `direction` says one.
+    /// Needs `[services] network = "own-addresses"`.
+    Partition,
+    /// One broker's (`node`) link capped at `rate` (e.g. `"1mbit"`) each way for `for`. Needs
+    /// `[services] network = "own-addresses"`.
+    SlowLink,
     /// A share of signals followed by a malformed record (six kinds in turn).
     Malformed,
     /// A share of signals sent twice.
@@ -80,6 +87,8 @@ impl FaultKind {
             FaultKind::StopClickhouse => "stop-clickhouse",
             FaultKind::KillClickhouse => "kill-clickhouse",
             FaultKind::StopZookeeper => "stop-zookeeper",
+            FaultKind::Partition => "partition",
+            FaultKind::SlowLink => "slow-link",
             FaultKind::Malformed => "malformed",
             FaultKind::Duplicate => "duplicate",
             FaultKind::Reorder => "reorder",
@@ -103,7 +112,14 @@ impl FaultKind {
                 | FaultKind::StopClickhouse
                 | FaultKind::KillClickhouse
                 | FaultKind::StopZookeeper
+                | FaultKind::Partition
+                | FaultKind::SlowLink
         )
+    }
+
+    /// A fault of the network between the nodes (needs the nodes on their own addresses).
+    pub fn is_network(self) -> bool {
+        matches!(self, FaultKind::Partition | FaultKind::SlowLink)
     }
 
     /// A fault of one server of a cluster, named by `node`.
@@ -169,6 +185,52 @@ pub struct FaultSpec {
     /// `"s1r1"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<FaultNode>,
+    /// `partition`: the nodes the broker is cut off from, by name (`"kafka-2"`, or `"kafka"`
+    /// for a single broker; `"evbench"`: evbench itself and the pipeline); default: every other
+    /// broker and evbench.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Vec<String>>,
+    /// `partition`: `"both"` (default), `"outgoing"` (only what the broker sends is dropped) or
+    /// `"incoming"` (only what it receives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<PartitionDirection>,
+    /// `slow-link`: the cap, each way, as `"<n>kbit"`, `"<n>mbit"` or `"<n>gbit"` (bits per
+    /// second; at least 8 kbit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<String>,
+}
+
+/// Which way a `partition` cuts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartitionDirection {
+    Both,
+    Outgoing,
+    Incoming,
+}
+
+impl From<PartitionDirection> for harness::netns::Direction {
+    fn from(direction: PartitionDirection) -> Self {
+        match direction {
+            PartitionDirection::Both => harness::netns::Direction::Both,
+            PartitionDirection::Outgoing => harness::netns::Direction::Outgoing,
+            PartitionDirection::Incoming => harness::netns::Direction::Incoming,
+        }
+    }
+}
+
+/// Bits per second of a `slow-link` rate: `"512kbit"`, `"1mbit"`, `"1gbit"`.
+pub fn parse_rate(text: &str) -> Option<u64> {
+    let text = text.trim().to_ascii_lowercase();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
+    let number: u64 = number.parse().ok()?;
+    let scale = match unit {
+        "kbit" => 1_000,
+        "mbit" => 1_000_000,
+        "gbit" => 1_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(scale)
 }
 
 /// The `node` of a node fault: a broker's id, or a ClickHouse server as `"s1r2"`.
@@ -208,6 +270,9 @@ impl FaultSpec {
             chargers: None,
             instance: None,
             node: None,
+            from: None,
+            direction: None,
+            rate: None,
         }
     }
 
@@ -216,10 +281,20 @@ impl FaultSpec {
     pub fn node(&self) -> Option<harness::NodeRef> {
         use harness::NodeRef;
         match (self.kind, &self.node) {
-            (FaultKind::StopBroker | FaultKind::KillBroker, None) => Some(NodeRef::KafkaBroker(1)),
-            (FaultKind::StopBroker | FaultKind::KillBroker, Some(FaultNode::Id(id))) => {
-                Some(NodeRef::KafkaBroker(*id))
-            }
+            (
+                FaultKind::StopBroker
+                | FaultKind::KillBroker
+                | FaultKind::Partition
+                | FaultKind::SlowLink,
+                None,
+            ) => Some(NodeRef::KafkaBroker(1)),
+            (
+                FaultKind::StopBroker
+                | FaultKind::KillBroker
+                | FaultKind::Partition
+                | FaultKind::SlowLink,
+                Some(FaultNode::Id(id)),
+            ) => Some(NodeRef::KafkaBroker(*id)),
             (FaultKind::StopClickhouse | FaultKind::KillClickhouse, None) => {
                 Some(NodeRef::ClickHouseReplica {
                     shard: 1,
@@ -271,6 +346,43 @@ impl FaultSpec {
         refuse(self.by.is_some(), "by")?;
         refuse(self.chargers.is_some(), "chargers")?;
         refuse(
+            self.from.is_some() && self.kind != FaultKind::Partition,
+            "from",
+        )?;
+        refuse(
+            self.direction.is_some() && self.kind != FaultKind::Partition,
+            "direction",
+        )?;
+        refuse(
+            self.rate.is_some() && self.kind != FaultKind::SlowLink,
+            "rate",
+        )?;
+        if self.kind == FaultKind::SlowLink {
+            let rate = self.rate.as_deref().ok_or(FaultProblem::Missing {
+                key: "rate",
+                hint: "the cap each way, e.g. \"1mbit\"",
+            })?;
+            match parse_rate(rate) {
+                Some(bits) if bits >= 8_000 => {}
+                _ => {
+                    return Err(out_of_range(
+                        "rate",
+                        format!(
+                            "{rate:?} must be \"<n>kbit\", \"<n>mbit\" or \"<n>gbit\", at least 8kbit"
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(from) = &self.from
+            && from.is_empty()
+        {
+            return Err(out_of_range(
+                "from",
+                "names no node to cut the broker from".into(),
+            ));
+        }
+        refuse(
             self.instance.is_some()
                 && !matches!(self.kind, FaultKind::KillAggregator | FaultKind::KillSink),
             "instance",
@@ -283,6 +395,8 @@ impl FaultSpec {
                         | FaultKind::KillBroker
                         | FaultKind::StopClickhouse
                         | FaultKind::KillClickhouse
+                        | FaultKind::Partition
+                        | FaultKind::SlowLink
                 ),
             "node",
         )?;
@@ -313,6 +427,9 @@ impl FaultSpec {
         refuse(self.duration.is_some(), "for")?;
         refuse(self.instance.is_some(), "instance")?;
         refuse(self.node.is_some(), "node")?;
+        refuse(self.from.is_some(), "from")?;
+        refuse(self.direction.is_some(), "direction")?;
+        refuse(self.rate.is_some(), "rate")?;
         if self.kind == FaultKind::ClockSkew {
             refuse(self.share.is_some(), "share")?;
             let by = self.by.ok_or(FaultProblem::Missing {

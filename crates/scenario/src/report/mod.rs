@@ -35,6 +35,8 @@ pub struct Report {
     pub seed: u64,
     pub provider: String,
     pub ingestion: String,
+    /// Where the servers were on the network (`[services] network`).
+    pub network: NetworkReport,
     pub versions: Versions,
     pub events: EventCounts,
     pub sessions: SessionComparison,
@@ -83,6 +85,53 @@ pub struct Report {
     /// What the same broker gives on its own, measured right after the load (`load.floors`;
     /// `null` when not asked for).
     pub floors: Option<Floors>,
+}
+
+/// Where the servers were on the network.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct NetworkReport {
+    /// `loopback` (every server on 127.0.0.1) or `own-addresses` (each broker in its own
+    /// network namespace on the run's network).
+    pub placement: String,
+    /// On own addresses: each node's address by name, `evbench` (the machine's end, where
+    /// evbench and the pipeline run) included; empty on loopback.
+    pub addresses: BTreeMap<String, String>,
+}
+
+impl NetworkReport {
+    /// What `services` says of the network.
+    pub fn of(services: &harness::Services) -> NetworkReport {
+        match services.network() {
+            Some(network) => NetworkReport {
+                placement: "own-addresses".into(),
+                addresses: network
+                    .nodes()
+                    .map(|(name, node)| (name.to_owned(), node.address.to_string()))
+                    .chain([(
+                        harness::netns::HOST.to_owned(),
+                        network.host_address().to_string(),
+                    )])
+                    .collect(),
+            },
+            None => NetworkReport {
+                placement: "loopback".into(),
+                addresses: BTreeMap::new(),
+            },
+        }
+    }
+
+    /// One phrase for the summary.
+    fn summary(&self) -> String {
+        if self.addresses.is_empty() {
+            return self.placement.clone();
+        }
+        let nodes: Vec<String> = self
+            .addresses
+            .iter()
+            .map(|(name, address)| format!("{name} {address}"))
+            .collect();
+        format!("own addresses ({})", nodes.join(", "))
+    }
 }
 
 /// The floors a run measured beside the pipeline, with the pipeline's figures as ratios to them.
@@ -434,6 +483,9 @@ impl Report {
             "  services   {} · kafka {} · clickhouse {} · ingestion {}",
             self.provider, self.versions.kafka, self.versions.clickhouse, self.ingestion
         );
+        if !self.network.addresses.is_empty() {
+            let _ = writeln!(out, "  network    {}", self.network.summary());
+        }
         let _ = writeln!(out, "  machine    {}", self.environment.summary());
         let e = &self.events;
         let _ = writeln!(
@@ -544,6 +596,7 @@ mod tests {
             scenario: "sample<&>".into(),
             seed: 1,
             provider: "native".into(),
+            network: NetworkReport::default(),
             ingestion: "sink".into(),
             versions: Versions {
                 kafka: "4.1.1".into(),
