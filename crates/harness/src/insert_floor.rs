@@ -26,9 +26,13 @@ pub struct InsertFloor {
     pub rows_per_s: f64,
 }
 
-/// Dumps `database.table` and times `clickhouse-client --port tcp_port` inserting it into a twin
+/// Dumps `database.table` and times `clickhouse-client` (at `tcp`) inserting it into a twin
 /// table, which is dropped afterwards (also when the insert fails).
-pub fn client_insert(tcp_port: u16, database: &str, table: &str) -> Result<InsertFloor> {
+pub fn client_insert(
+    tcp: std::net::SocketAddr,
+    database: &str,
+    table: &str,
+) -> Result<InsertFloor> {
     let source = format!("{database}.{table}");
     let twin = format!("{database}.{table}_insert_floor");
     let dump =
@@ -38,29 +42,24 @@ pub fn client_insert(tcp_port: u16, database: &str, table: &str) -> Result<Inser
         dump.reopen()
             .map_err(|e| Error::io("open the insert floor's dump", e))
     };
-    client(tcp_port, &drop_twin, None, None)?;
+    client(tcp, &drop_twin, None, None)?;
     client(
-        tcp_port,
+        tcp,
         &format!("SELECT * FROM {source} FORMAT JSONEachRow"),
         None,
         Some(reopen()?),
     )?;
-    client(
-        tcp_port,
-        &format!("CREATE TABLE {twin} AS {source}"),
-        None,
-        None,
-    )?;
+    client(tcp, &format!("CREATE TABLE {twin} AS {source}"), None, None)?;
     let started = Instant::now();
     let inserted = client(
-        tcp_port,
+        tcp,
         &format!("INSERT INTO {twin} FORMAT JSONEachRow"),
         Some(reopen()?),
         None,
     );
     let seconds = started.elapsed().as_secs_f64();
-    let counted = inserted.and_then(|()| count(tcp_port, &twin));
-    client(tcp_port, &drop_twin, None, None)?;
+    let counted = inserted.and_then(|()| count(tcp, &twin));
+    client(tcp, &drop_twin, None, None)?;
     let rows = counted?;
     Ok(InsertFloor {
         table: source,
@@ -75,9 +74,15 @@ pub fn client_insert(tcp_port: u16, database: &str, table: &str) -> Result<Inser
     })
 }
 
-fn count(tcp_port: u16, table: &str) -> Result<u64> {
+fn count(tcp: std::net::SocketAddr, table: &str) -> Result<u64> {
     let output = Command::new("clickhouse-client")
-        .args(["--port", &tcp_port.to_string(), "--query"])
+        .args([
+            "--host",
+            &tcp.ip().to_string(),
+            "--port",
+            &tcp.port().to_string(),
+        ])
+        .arg("--query")
         .arg(format!("SELECT count() FROM {table}"))
         .output()
         .map_err(|e| Error::io("run clickhouse-client", e))?;
@@ -97,14 +102,20 @@ fn count(tcp_port: u16, table: &str) -> Result<u64> {
 /// Runs one query through `clickhouse-client`, its input from `stdin` and its output to
 /// `stdout` when given.
 fn client(
-    tcp_port: u16,
+    tcp: std::net::SocketAddr,
     query: &str,
     stdin: Option<std::fs::File>,
     stdout: Option<std::fs::File>,
 ) -> Result<()> {
     let mut command = Command::new("clickhouse-client");
     command
-        .args(["--port", &tcp_port.to_string(), "--query", query])
+        .args([
+            "--host",
+            &tcp.ip().to_string(),
+            "--port",
+            &tcp.port().to_string(),
+        ])
+        .args(["--query", query])
         .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
         .stdout(stdout.map_or_else(Stdio::null, Stdio::from))
         .stderr(Stdio::piped());

@@ -37,7 +37,9 @@ pub mod zookeeper;
 pub use layout::KafkaLibsError;
 pub use native::{KAFKA_VERSION, NativeClickHouse, NativeKafka, cache_dir, kafka_libs_dir};
 pub use server::{ManagedServer, Placement};
-pub use services::{ProviderKind, Services, UnknownProvider};
+pub use services::{
+    ProviderKind, Services, UnknownProvider, network_node_name, network_node_names,
+};
 pub use storage::{SERVICES_DIR_ENV, StorageInfo, services_dir};
 pub use topology::{CLICKHOUSE_CLUSTER, NodeRef, Topology, TopologyError};
 pub use zookeeper::{NativeZooKeeper, ZOOKEEPER_VERSION};

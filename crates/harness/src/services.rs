@@ -178,10 +178,10 @@ impl Services {
         Services::start_placed(provider, services_dir, topology, kafka_version, false).await
     }
 
-    /// [`Services::start_with`]; with `own_addresses`, each native Kafka broker runs in a
-    /// network namespace of its own on the run's network ([`crate::netns`]: root on Linux
-    /// only), so that network faults can cut it off ([`Services::network_mut`]). The other
-    /// servers stay on loopback, which the machine's end of the network reaches too.
+    /// [`Services::start_with`]; with `own_addresses`, each native server (broker, ClickHouse
+    /// server, ZooKeeper) runs in a network namespace of its own on the run's network
+    /// ([`crate::netns`]: root on Linux only; names: [`network_node_names`]), so that network
+    /// faults can cut it off ([`Services::network_mut`]).
     pub async fn start_placed(
         provider: ProviderKind,
         services_dir: &Path,
@@ -217,7 +217,7 @@ impl Services {
                     None => crate::layout::find_kafka_libs()?,
                 };
                 let network = if own_addresses {
-                    let names = kafka_node_names(topology.kafka_brokers);
+                    let names = network_node_names(topology);
                     let making = crate::blocking("the run's network", move || {
                         let names: Vec<&str> = names.iter().map(String::as_str).collect();
                         crate::netns::RunNetwork::create(&names)
@@ -284,12 +284,12 @@ impl Services {
         }
     }
 
-    /// The native protocol's port of the native ClickHouse server clients talk to first
-    /// (`clickhouse-client --port`); `None` for the other providers.
-    pub fn clickhouse_tcp_port(&self) -> Option<u16> {
+    /// The native protocol's address of the native ClickHouse server clients talk to first
+    /// (`clickhouse-client --host --port`); `None` for the other providers.
+    pub fn clickhouse_tcp_address(&self) -> Option<std::net::SocketAddr> {
         self.native()
             .and_then(|c| c.clickhouse.first())
-            .map(NativeClickHouse::tcp_port)
+            .map(NativeClickHouse::tcp_address)
     }
 
     /// The run's network, when the servers have their own addresses.
@@ -597,6 +597,46 @@ fn kafka_node_names(brokers: u32) -> Vec<String> {
     }
 }
 
+/// Every server's name on the run's network: the brokers, the ClickHouse servers
+/// (`clickhouse`, or `clickhouse-s<shard>r<replica>`), and `zookeeper` for a ClickHouse
+/// cluster. The same names the servers' processes and logs have.
+pub fn network_node_names(topology: &Topology) -> Vec<String> {
+    let mut names = kafka_node_names(topology.kafka_brokers);
+    if topology.clickhouse_cluster() {
+        for shard in 1..=topology.clickhouse_shards {
+            for replica in 1..=topology.clickhouse_replicas {
+                names.push(format!("clickhouse-s{shard}r{replica}"));
+            }
+        }
+        names.push("zookeeper".to_owned());
+    } else {
+        names.push("clickhouse".to_owned());
+    }
+    names
+}
+
+/// The name on the run's network of the server `node` names.
+pub fn network_node_name(node: &NodeRef, topology: &Topology) -> String {
+    match node {
+        NodeRef::KafkaBroker(_) if topology.kafka_brokers <= 1 => "kafka".to_owned(),
+        NodeRef::ClickHouseReplica { .. } if !topology.clickhouse_cluster() => {
+            "clickhouse".to_owned()
+        }
+        _ => node.name(),
+    }
+}
+
+/// Where the server `name` runs: its namespace on `network`, or loopback without one.
+fn placement_of(
+    network: Option<&crate::netns::RunNetwork>,
+    name: &str,
+) -> Result<crate::Placement> {
+    match network {
+        Some(network) => crate::Placement::on(network, name),
+        None => Ok(crate::Placement::loopback()),
+    }
+}
+
 async fn start_native(
     services_dir: &Path,
     topology: &Topology,
@@ -604,13 +644,10 @@ async fn start_native(
     network: Option<crate::netns::RunNetwork>,
 ) -> Result<NativeCluster> {
     let kafka_dir = services_dir.to_path_buf();
-    let placements = match &network {
-        Some(network) => kafka_node_names(topology.kafka_brokers)
-            .iter()
-            .map(|name| crate::Placement::on(network, name))
-            .collect::<Result<Vec<_>>>()?,
-        None => vec![crate::Placement::loopback(); topology.kafka_brokers.max(1) as usize],
-    };
+    let placements = kafka_node_names(topology.kafka_brokers)
+        .iter()
+        .map(|name| placement_of(network.as_ref(), name))
+        .collect::<Result<Vec<_>>>()?;
     let found = libs.clone();
     // Started at once, awaited at the end.
     let kafka = crate::blocking("kafka start-up", move || {
@@ -618,15 +655,26 @@ async fn start_native(
     });
     let (zookeeper, clickhouse) = if topology.clickhouse_cluster() {
         let zk_dir = services_dir.to_path_buf();
+        let place = placement_of(network.as_ref(), "zookeeper")?;
         let zookeeper = crate::blocking("zookeeper start-up", move || {
-            NativeZooKeeper::start_in(&zk_dir)
+            NativeZooKeeper::start_placed(&zk_dir, &place)
         })
         .await??;
-        let servers = start_clickhouse_cluster(services_dir, topology, zookeeper.port()).await?;
+        let servers = start_clickhouse_cluster(
+            services_dir,
+            topology,
+            zookeeper.address(),
+            network.as_ref(),
+        )
+        .await?;
         (Some(zookeeper), servers)
     } else {
         // ClickHouse starts in well under a second; Kafka's JVM starts beside it.
-        (None, vec![NativeClickHouse::start_in(services_dir).await?])
+        let place = placement_of(network.as_ref(), "clickhouse")?;
+        (
+            None,
+            vec![NativeClickHouse::start_placed(services_dir, &place).await?],
+        )
     };
     let kafka = kafka.await??;
     let bootstrap = kafka
@@ -649,13 +697,18 @@ async fn start_native(
 async fn start_clickhouse_cluster(
     services_dir: &Path,
     topology: &Topology,
-    zookeeper_port: u16,
+    zookeeper: std::net::SocketAddr,
+    network: Option<&crate::netns::RunNetwork>,
 ) -> Result<Vec<NativeClickHouse>> {
     let mut servers_ports = Vec::new();
-    for _ in 0..topology.clickhouse_shards {
-        let replicas = (0..topology.clickhouse_replicas)
-            .map(|_| ClickHousePorts::free())
-            .collect::<Result<Vec<_>>>()?;
+    let mut placements = Vec::new();
+    for shard in 1..=topology.clickhouse_shards {
+        let mut replicas = Vec::new();
+        for replica in 1..=topology.clickhouse_replicas {
+            let place = placement_of(network, &format!("clickhouse-s{shard}r{replica}"))?;
+            replicas.push(ClickHousePorts::free_on(place.host)?);
+            placements.push(place);
+        }
         servers_ports.push(replicas);
     }
     let mut servers = Vec::new();
@@ -664,12 +717,15 @@ async fn start_clickhouse_cluster(
             let role = ClusterRole {
                 shard,
                 replica,
-                zookeeper_port,
+                zookeeper,
                 servers: servers_ports.clone(),
             };
             let ports = servers_ports[shard as usize - 1][replica as usize - 1];
             servers.push(NativeClickHouse::create(services_dir, ports, Some(&role))?);
         }
+    }
+    for (server, place) in servers.iter_mut().zip(placements) {
+        server.place_in(place.namespace);
     }
     for server in &mut servers {
         server.spawn_process()?;

@@ -31,19 +31,24 @@ pub fn zookeeper_libs_dir() -> PathBuf {
         .join("libs")
 }
 
-/// A standalone ZooKeeper server on loopback. Its process methods ([`ManagedServer::stop`],
+/// A standalone ZooKeeper server, on loopback or at its own address. Its process methods ([`ManagedServer::stop`],
 /// [`kill`](ManagedServer::kill), …) are its server's.
 #[derive(Debug)]
 pub struct NativeZooKeeper {
     /// `zookeeper`; its own log is `server.log`.
     server: ManagedServer,
-    port: u16,
+    address: SocketAddr,
 }
 
 impl NativeZooKeeper {
     /// Writes `zoo.cfg` in a new directory under `parent` and starts the server; returns once it
     /// answers `imok`. Blocks the thread.
     pub fn start_in(parent: &Path) -> Result<NativeZooKeeper> {
+        NativeZooKeeper::start_placed(parent, &crate::Placement::loopback())
+    }
+
+    /// [`NativeZooKeeper::start_in`] at `placement` (its own namespace on the run's network).
+    pub fn start_placed(parent: &Path, placement: &crate::Placement) -> Result<NativeZooKeeper> {
         let libs = zookeeper_libs_dir();
         if !libs
             .join(format!("zookeeper-{ZOOKEEPER_VERSION}.jar"))
@@ -60,7 +65,7 @@ impl NativeZooKeeper {
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).map_err(|e| Error::io("create ZooKeeper data dir", e))?;
         let config = dir.path().join("zoo.cfg");
-        write_file(&config, &zoo_cfg(&data, port))?;
+        write_file(&config, &zoo_cfg(&data, placement.host, port))?;
         let log4j = dir.path().join("log4j2.properties");
         write_file(
             &log4j,
@@ -79,9 +84,11 @@ impl NativeZooKeeper {
             "org.apache.zookeeper.server.quorum.QuorumPeerMain".to_owned(),
             config.display().to_string(),
         ];
+        let mut server = ManagedServer::new("zookeeper".into(), dir, java, args).appending_output();
+        server.set_namespace(placement.namespace.clone());
         let mut zookeeper = NativeZooKeeper {
-            server: ManagedServer::new("zookeeper".into(), dir, java, args).appending_output(),
-            port,
+            server,
+            address: SocketAddr::from((placement.host, port)),
         };
         let started = Instant::now();
         zookeeper.server.spawn()?;
@@ -91,11 +98,11 @@ impl NativeZooKeeper {
 
     /// Waits until it answers `imok`.
     async fn wait_ready(&mut self, started: Instant) -> Result<()> {
-        let port = self.port;
+        let address = self.address;
         let readiness = Readiness::new("zookeeper", started, START_TIMEOUT, "no `imok` to `ruok`");
         // The probe is a loopback round trip of at most 0.7 s.
         server::wait_until_ready(&mut [&mut self.server], readiness, || {
-            std::future::ready(Ok(if answers(port) {
+            std::future::ready(Ok(if answers(address) {
                 Probe::Ready(())
             } else {
                 Probe::NotYet(None)
@@ -103,7 +110,7 @@ impl NativeZooKeeper {
         })
         .await?;
         tracing::info!(
-            port,
+            %address,
             version = ZOOKEEPER_VERSION,
             ms = started.elapsed().as_millis() as u64,
             "zookeeper ready"
@@ -111,14 +118,19 @@ impl NativeZooKeeper {
         Ok(())
     }
 
-    /// The client port (on 127.0.0.1).
+    /// The client port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.address.port()
+    }
+
+    /// The client address (loopback, or its own on the run's network).
+    pub fn address(&self) -> SocketAddr {
+        self.address
     }
 
     /// Whether it answers `imok` now.
     pub fn answers(&self) -> bool {
-        answers(self.port)
+        answers(self.address)
     }
 
     /// Starts it again on its port and data after a stop; returns once it answers.
@@ -134,15 +146,14 @@ impl NativeZooKeeper {
 
 server::managed_server!(NativeZooKeeper);
 
-/// Whether the server on `port` answers `imok` now.
-fn answers(port: u16) -> bool {
-    four_letter(port, "ruok").as_deref() == Some("imok")
+/// Whether the server at `address` answers `imok` now.
+fn answers(address: SocketAddr) -> bool {
+    four_letter(address, "ruok").as_deref() == Some("imok")
 }
 
 /// Sends a four-letter command (`ruok`, `srvr`), returns the answer.
-fn four_letter(port: u16, command: &str) -> Option<String> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+fn four_letter(address: SocketAddr, command: &str) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_millis(500)))
         .ok()?;
@@ -152,15 +163,15 @@ fn four_letter(port: u16, command: &str) -> Option<String> {
     Some(answer.trim().to_owned())
 }
 
-fn zoo_cfg(data: &Path, port: u16) -> String {
+fn zoo_cfg(data: &Path, host: Ipv4Addr, port: u16) -> String {
     format!(
-        "# Generated by evbench's native provider: a standalone ZooKeeper on loopback.
+        "# Generated by evbench's native provider: a standalone ZooKeeper at {host}.
 tickTime=500
 initLimit=10
 syncLimit=5
 dataDir={data}
 clientPort={port}
-clientPortAddress=127.0.0.1
+clientPortAddress={host}
 maxClientCnxns=0
 # ClickHouse asks for 10 s sessions; allow up to a minute.
 minSessionTimeout=1000
@@ -195,9 +206,11 @@ mod tests {
     }
 
     #[test]
-    fn config_listens_on_loopback_only() {
-        let cfg = zoo_cfg(Path::new("/d"), 2181);
+    fn config_listens_on_its_address_only() {
+        let cfg = zoo_cfg(Path::new("/d"), Ipv4Addr::LOCALHOST, 2181);
         assert!(cfg.contains("clientPortAddress=127.0.0.1"));
+        let own = zoo_cfg(Path::new("/d"), Ipv4Addr::new(198, 18, 3, 12), 2181);
+        assert!(own.contains("clientPortAddress=198.18.3.12"));
         assert!(cfg.contains("clientPort=2181"));
         assert!(cfg.contains("admin.enableServer=false"));
     }

@@ -25,7 +25,8 @@ async fn clickhouse_client_inserts_every_row_into_a_twin_it_drops() {
     let server = NativeClickHouse::start_in(dir.path())
         .await
         .expect("clickhouse");
-    let port = server.tcp_port();
+    let tcp = server.tcp_address();
+    let port = tcp.port();
     client(port, "CREATE DATABASE floor_check");
     client(
         port,
@@ -37,7 +38,7 @@ async fn clickhouse_client_inserts_every_row_into_a_twin_it_drops() {
         "INSERT INTO floor_check.signals SELECT number, concat('charger-', toString(number % 97)), 'a \"quoted\" \\\\ note' FROM system.numbers LIMIT 25000",
     );
     let floor = tokio::task::spawn_blocking(move || {
-        harness::insert_floor::client_insert(port, "floor_check", "signals")
+        harness::insert_floor::client_insert(tcp, "floor_check", "signals")
     })
     .await
     .unwrap()
@@ -59,7 +60,7 @@ async fn clickhouse_client_inserts_every_row_into_a_twin_it_drops() {
     );
     // A table that is not there: an error naming it, nothing left behind.
     let err = tokio::task::spawn_blocking(move || {
-        harness::insert_floor::client_insert(port, "floor_check", "absent")
+        harness::insert_floor::client_insert(tcp, "floor_check", "absent")
     })
     .await
     .unwrap()

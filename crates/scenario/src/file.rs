@@ -103,9 +103,10 @@ pub struct ServicesSettings {
     pub kafka: KafkaServices,
     #[serde(default)]
     pub clickhouse: ClickHouseServices,
-    /// `"loopback"` (default): every server on 127.0.0.1. `"own-addresses"`: each Kafka broker
-    /// in a network namespace of its own, on a private network of the run (198.18.0.0/15),
-    /// which `partition` and `slow-link` faults cut or slow. Native provider, root on Linux.
+    /// `"loopback"` (default): every server on 127.0.0.1. `"own-addresses"`: each server (the
+    /// brokers, the ClickHouse servers, ZooKeeper) in a network namespace of its own, on a
+    /// private network of the run (198.18.0.0/15), which `partition` and `slow-link` faults cut
+    /// or slow. Native provider, root on Linux.
     #[serde(default)]
     pub network: NetworkPlacement,
 }
@@ -117,7 +118,7 @@ pub enum NetworkPlacement {
     /// Every server on the machine's loopback.
     #[default]
     Loopback,
-    /// Each Kafka broker in its own network namespace, on the run's own network.
+    /// Each server in its own network namespace, on the run's own network.
     OwnAddresses,
 }
 
@@ -189,15 +190,11 @@ impl ServicesSettings {
     }
 
     /// The names of the nodes on the run's network (`[services] network = "own-addresses"`):
-    /// the brokers (`kafka`, or `kafka-1` … in a cluster) and `evbench` itself.
+    /// the brokers (`kafka`, or `kafka-1` … in a cluster), the ClickHouse servers
+    /// (`clickhouse`, or `clickhouse-s1r1` …), `zookeeper` with a ClickHouse cluster, and
+    /// `evbench` itself.
     pub fn network_nodes(&self) -> Vec<String> {
-        let mut nodes = if self.kafka.brokers <= 1 {
-            vec!["kafka".to_owned()]
-        } else {
-            (1..=self.kafka.brokers)
-                .map(|id| format!("kafka-{id}"))
-                .collect()
-        };
+        let mut nodes = harness::network_node_names(&self.topology());
         nodes.push(harness::netns::HOST.to_owned());
         nodes
     }
@@ -625,9 +622,9 @@ pub enum Invalid {
         "`[services] network = \"own-addresses\"` places the servers evbench starts: it needs the native provider, not {0}"
     )]
     OwnAddressesNotNative(ProviderKind),
-    /// A `partition` cutting a broker from a node the run does not have.
+    /// A `partition` cutting a server from a node the run does not have.
     #[error(
-        "`partition` cuts the broker from {node:?}, which is not a node of this run (its nodes: {known})"
+        "`partition` cuts the server from {node:?}, which is not a node of this run (its nodes: {known})"
     )]
     NoSuchNetworkNode { node: String, known: String },
     /// `kill-sink` without evbench's sink.
@@ -1065,7 +1062,7 @@ span = "10m"
 "#;
 
     #[test]
-    fn network_faults_need_the_brokers_on_their_own_addresses() {
+    fn network_faults_need_the_servers_on_their_own_addresses() {
         let partition = "[[faults]]\nkind = \"partition\"\nat = \"5s\"\nfor = \"15s\"\n";
         assert!(refusal(&format!("{MINIMAL}{partition}")).contains("own-addresses"));
         let own = "[services]\nnetwork = \"own-addresses\"\n[services.kafka]\nbrokers = 3\n";
@@ -1073,18 +1070,42 @@ span = "10m"
         assert_eq!(parsed.services.network, NetworkPlacement::OwnAddresses);
         assert_eq!(
             parsed.services.network_nodes(),
-            ["kafka-1", "kafka-2", "kafka-3", "evbench"]
+            ["kafka-1", "kafka-2", "kafka-3", "clickhouse", "evbench"]
         );
         assert_eq!(parsed.resolved()["services"]["network"], "own-addresses");
-        // `from` names nodes the run has; `node` a broker it has.
+        // `from` names nodes the run has; `node` a server it has.
         let from = format!("{MINIMAL}{own}{partition}from = [\"kafka-1\", \"zookeeper\"]\n");
         let refused = refusal(&from);
         assert!(refused.contains("\"zookeeper\""), "{refused}");
         assert!(
-            refused.contains("kafka-1, kafka-2, kafka-3, evbench"),
+            refused.contains("kafka-1, kafka-2, kafka-3, clickhouse, evbench"),
             "{refused}"
         );
         assert!(refusal(&format!("{MINIMAL}{own}{partition}node = 4\n")).contains("kafka-4"));
+        // A ClickHouse server or ZooKeeper by name; ZooKeeper only with a ClickHouse cluster.
+        let s1r1 = format!("{MINIMAL}{own}{partition}node = \"s1r1\"\n");
+        let fault = Scenario::parse(&s1r1)
+            .unwrap()
+            .faults
+            .iter()
+            .next()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            fault.node(),
+            Some(harness::NodeRef::ClickHouseReplica {
+                shard: 1,
+                replica: 1
+            })
+        );
+        assert!(
+            refusal(&format!("{MINIMAL}{own}{partition}node = \"zookeeper\"\n"))
+                .contains("zookeeper")
+        );
+        assert!(
+            refusal(&format!("{MINIMAL}{own}{partition}node = \"broker\"\n"))
+                .contains("s<shard>r<replica>")
+        );
         let one_way = format!(
             "{MINIMAL}{own}{partition}node = 2\nfrom = [\"evbench\"]\ndirection = \"outgoing\"\n"
         );

@@ -100,7 +100,7 @@ async fn insert_floor(
     if services.topology.clickhouse_cluster() {
         return Err("measured on a single ClickHouse server only, not on a cluster".into());
     }
-    let port = services.clickhouse_tcp_port().ok_or_else(|| {
+    let tcp = services.clickhouse_tcp_address().ok_or_else(|| {
         format!(
             "the {} provider's ClickHouse is not this machine's to time",
             services.provider
@@ -108,7 +108,7 @@ async fn insert_floor(
     })?;
     let database = database.to_owned();
     tokio::task::spawn_blocking(move || {
-        harness::insert_floor::client_insert(port, &database, schema::table::SIGNALS)
+        harness::insert_floor::client_insert(tcp, &database, schema::table::SIGNALS)
     })
     .await
     .map_err(|e| e.to_string())?

@@ -21,17 +21,18 @@ pub struct NativeClickHouse {
     /// `server.err.log`.
     server: ManagedServer,
     endpoint: ClickHouseEndpoint,
-    http_port: u16,
-    /// The native protocol's port (`clickhouse-client --port`).
-    tcp_port: u16,
+    http: SocketAddr,
+    /// The native protocol's address (`clickhouse-client --host --port`).
+    tcp: SocketAddr,
 }
 
 /// The harness's administrative user on native servers (the pipeline uses its own users).
 const ADMIN_USER: &str = "default";
 
-/// The ports of one ClickHouse server.
+/// Where one ClickHouse server listens: its address and ports.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClickHousePorts {
+    pub host: Ipv4Addr,
     pub http: u16,
     pub tcp: u16,
     /// Replicas fetch parts from each other over it (cluster servers only).
@@ -39,8 +40,10 @@ pub(crate) struct ClickHousePorts {
 }
 
 impl ClickHousePorts {
-    pub(crate) fn free() -> Result<ClickHousePorts> {
+    /// Free ports, on `host` (its own namespace's address, or loopback).
+    pub(crate) fn free_on(host: Ipv4Addr) -> Result<ClickHousePorts> {
         Ok(ClickHousePorts {
+            host,
             http: ports::free_port()?,
             tcp: ports::free_port()?,
             interserver: ports::free_port()?,
@@ -53,7 +56,7 @@ impl ClickHousePorts {
 pub(crate) struct ClusterRole {
     pub shard: u32,
     pub replica: u32,
-    pub zookeeper_port: u16,
+    pub zookeeper: SocketAddr,
     /// Every server's ports, shard by shard (`[shard - 1][replica - 1]`).
     pub servers: Vec<Vec<ClickHousePorts>>,
 }
@@ -67,9 +70,24 @@ impl NativeClickHouse {
 
     /// [`NativeClickHouse::start`] with its directory under `parent`.
     pub async fn start_in(parent: &Path) -> Result<NativeClickHouse> {
-        let mut server = NativeClickHouse::create(parent, ClickHousePorts::free()?, None)?;
+        NativeClickHouse::start_placed(parent, &crate::Placement::loopback()).await
+    }
+
+    /// [`NativeClickHouse::start_in`] at `placement` (its own namespace on the run's network).
+    pub async fn start_placed(
+        parent: &Path,
+        placement: &crate::Placement,
+    ) -> Result<NativeClickHouse> {
+        let ports = ClickHousePorts::free_on(placement.host)?;
+        let mut server = NativeClickHouse::create(parent, ports, None)?;
+        server.place_in(placement.namespace.clone());
         server.start_process().await?;
         Ok(server)
+    }
+
+    /// Runs it in `namespace` from its next start.
+    pub(crate) fn place_in(&mut self, namespace: Option<String>) {
+        self.server.set_namespace(namespace);
     }
 
     /// Writes the server's directory and configuration (it is not started yet).
@@ -96,7 +114,7 @@ impl NativeClickHouse {
             text: "unknown".into(),
         };
         let mut endpoint = ClickHouseEndpoint::single(
-            format!("http://127.0.0.1:{}", ports.http),
+            format!("http://{}:{}", ports.host, ports.http),
             ADMIN_USER.into(),
             Secret::default(),
             placeholder,
@@ -105,8 +123,8 @@ impl NativeClickHouse {
         Ok(NativeClickHouse {
             server: ManagedServer::new(name, dir, program, args).logging_to("server.err.log"),
             endpoint,
-            http_port: ports.http,
-            tcp_port: ports.tcp,
+            http: SocketAddr::from((ports.host, ports.http)),
+            tcp: SocketAddr::from((ports.host, ports.tcp)),
         })
     }
 
@@ -123,15 +141,15 @@ impl NativeClickHouse {
     /// Waits until `/ping` and a query answer (and reads the version).
     pub(crate) async fn wait_ready(&mut self) -> Result<()> {
         let started = Instant::now();
-        let (name, url, port) = (
+        let (name, url, http) = (
             self.server.name().to_owned(),
             self.endpoint.url.clone(),
-            self.http_port,
+            self.http,
         );
         let readiness = Readiness::new(&name, started, START_TIMEOUT, "no answer to /ping yet");
         let version = server::wait_until_ready(&mut [&mut self.server], readiness, || {
             let client =
-                http_ping(port).then(|| client_for(&url, ADMIN_USER, &Secret::default(), None));
+                http_ping(http).then(|| client_for(&url, ADMIN_USER, &Secret::default(), None));
             async move {
                 let Some(client) = client else {
                     return Ok(Probe::NotYet(None));
@@ -157,7 +175,12 @@ impl NativeClickHouse {
 
     /// The native protocol's port, for `clickhouse-client --port`.
     pub fn tcp_port(&self) -> u16 {
-        self.tcp_port
+        self.tcp.port()
+    }
+
+    /// The native protocol's address, for `clickhouse-client --host … --port …`.
+    pub fn tcp_address(&self) -> SocketAddr {
+        self.tcp
     }
 
     /// Adds a users file to `users.d/` (users of the pipeline, with their grants). A running
@@ -219,9 +242,8 @@ fn server_program() -> Result<(PathBuf, Vec<String>)> {
     }
 }
 
-fn http_ping(port: u16) -> bool {
+fn http_ping(addr: SocketAddr) -> bool {
     use std::io::{Read, Write};
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
     };

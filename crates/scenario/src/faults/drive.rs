@@ -211,19 +211,13 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultF
     }
 }
 
-/// The run's network and the name on it of the broker a network fault names.
+/// The run's network and the name on it of the server a network fault names.
 fn network_and_broker<'t>(
     spec: &FaultSpec,
     targets: &'t mut Targets<'_>,
 ) -> Result<(&'t mut harness::netns::RunNetwork, String), FaultFailure> {
-    let Some(harness::NodeRef::KafkaBroker(id)) = spec.node() else {
-        return Err(FaultFailure::NoNode(spec.kind));
-    };
-    let name = if targets.services.topology.kafka_brokers <= 1 {
-        "kafka".to_owned()
-    } else {
-        format!("kafka-{id}")
-    };
+    let node = spec.node().ok_or(FaultFailure::NoNode(spec.kind))?;
+    let name = harness::network_node_name(&node, &targets.services.topology);
     let network = targets
         .services
         .network_mut()

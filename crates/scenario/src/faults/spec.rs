@@ -54,12 +54,13 @@ pub enum FaultKind {
     /// The ZooKeeper of a ClickHouse cluster stopped (replicated tables turn read-only: inserts
     /// wait), started again after `for`.
     StopZookeeper,
-    /// One broker (`node`, default 1) cut off the network for `for`: from `from` (node names;
-    /// default every other broker and evbench itself), both ways unless `direction` says one.
-    /// Needs `[services] network = "own-addresses"`.
+    /// One server cut off the network for `for` (`node`: a broker's id, default 1; a ClickHouse
+    /// server `"s1r2"`; `"zookeeper"`): from `from` (node names; default every other node and
+    /// evbench itself), both ways unless `direction` says one. Needs `[services] network =
+    /// "own-addresses"`.
     Partition,
-    /// One broker's (`node`) link capped at `rate` (e.g. `"1mbit"`) each way for `for`. Needs
-    /// `[services] network = "own-addresses"`.
+    /// One server's (`node`, as for `partition`) link capped at `rate` (e.g. `"1mbit"`) each
+    /// way for `for`. Needs `[services] network = "own-addresses"`.
     SlowLink,
     /// A share of signals followed by a malformed record (six kinds in turn).
     Malformed,
@@ -185,9 +186,9 @@ pub struct FaultSpec {
     /// `"s1r1"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<FaultNode>,
-    /// `partition`: the nodes the broker is cut off from, by name (`"kafka-2"`, or `"kafka"`
-    /// for a single broker; `"evbench"`: evbench itself and the pipeline); default: every other
-    /// broker and evbench.
+    /// `partition`: the nodes the server is cut off from, by name (`"kafka-2"`, `"kafka"` for a
+    /// single broker, `"clickhouse-s1r2"`, `"clickhouse"`, `"zookeeper"`; `"evbench"`: evbench
+    /// itself and the pipeline); default: every other node and evbench.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<Vec<String>>,
     /// `partition`: `"both"` (default), `"outgoing"` (only what the broker sends is dropped) or
@@ -304,6 +305,14 @@ impl FaultSpec {
             (FaultKind::StopClickhouse | FaultKind::KillClickhouse, Some(node)) => node
                 .clickhouse()
                 .map(|(shard, replica)| NodeRef::ClickHouseReplica { shard, replica }),
+            (FaultKind::Partition | FaultKind::SlowLink, Some(FaultNode::Name(name)))
+                if name == "zookeeper" =>
+            {
+                Some(NodeRef::ZooKeeper)
+            }
+            (FaultKind::Partition | FaultKind::SlowLink, Some(node)) => node
+                .clickhouse()
+                .map(|(shard, replica)| NodeRef::ClickHouseReplica { shard, replica }),
             (FaultKind::StopZookeeper, None) => Some(NodeRef::ZooKeeper),
             _ => None,
         }
@@ -404,6 +413,9 @@ impl FaultSpec {
             let expected = match self.kind {
                 FaultKind::StopClickhouse | FaultKind::KillClickhouse => {
                     "a ClickHouse server as \"s<shard>r<replica>\", e.g. \"s1r2\""
+                }
+                FaultKind::Partition | FaultKind::SlowLink => {
+                    "a broker's node id (e.g. 2), a ClickHouse server as \"s<shard>r<replica>\" (\"s1r1\" for a single server) or \"zookeeper\""
                 }
                 _ => "a broker's node id, e.g. 2",
             };

@@ -90,7 +90,7 @@ pub struct Report {
 /// Where the servers were on the network.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct NetworkReport {
-    /// `loopback` (every server on 127.0.0.1) or `own-addresses` (each broker in its own
+    /// `loopback` (every server on 127.0.0.1) or `own-addresses` (each server in its own
     /// network namespace on the run's network).
     pub placement: String,
     /// On own addresses: each node's address by name, `evbench` (the machine's end, where
