@@ -17,6 +17,7 @@
 /// Waits between readiness probes.
 pub(crate) const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
+pub mod delay_proxy;
 pub mod docker;
 mod external;
 pub mod floor;

@@ -91,6 +91,10 @@ pub struct RunNetwork {
     nodes: BTreeMap<String, Node>,
     /// The partitions in place, as nftables rules, to say what is cut.
     partitions: Vec<String>,
+    /// The run's /24, and the index the next node gets (its address is `.10 + index`).
+    subnet: Subnet,
+    short: String,
+    next_index: usize,
 }
 
 impl RunNetwork {
@@ -110,6 +114,7 @@ impl RunNetwork {
                 nodes.len()
             )));
         }
+        // Names checked before anything is made.
         for node in nodes {
             if node.is_empty()
                 || *node == HOST
@@ -132,20 +137,49 @@ impl RunNetwork {
             id,
             nodes: BTreeMap::new(),
             partitions: Vec::new(),
+            subnet,
+            short,
+            next_index: 0,
         };
         // From here on, dropping `network` removes whatever was made.
         network.make_hub()?;
-        for (index, name) in nodes.iter().enumerate() {
-            let node = Node {
-                namespace: format!("{PREFIX}{}-{name}", network.id),
-                address: subnet.host(10 + index as u8),
-                hub_link: format!("ev{short}n{index}"),
-            };
-            network.make_node(&node)?;
-            network.nodes.insert((*name).to_owned(), node);
+        for name in nodes {
+            network.add_node(name)?;
         }
         tracing::info!(id = network.id, host = %network.host_address, nodes = nodes.len(), "run network made");
         Ok(network)
+    }
+
+    /// Adds the node `name` (a namespace with its own address on the bridge), or gives the
+    /// one of that name the network has.
+    pub fn add_node(&mut self, name: &str) -> Result<Node> {
+        if let Some(node) = self.nodes.get(name) {
+            return Ok(node.clone());
+        }
+        if name.is_empty()
+            || name == HOST
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(Error::Network(format!(
+                "{name:?} cannot name a node (letters, digits and '-'; not {HOST:?})"
+            )));
+        }
+        let index = self.next_index;
+        if index >= 200 {
+            return Err(Error::Network(
+                "a run's network holds at most 200 nodes".into(),
+            ));
+        }
+        let node = Node {
+            namespace: format!("{PREFIX}{}-{name}", self.id),
+            address: self.subnet.host(10 + index as u8),
+            hub_link: format!("ev{}n{index}", self.short),
+        };
+        self.next_index += 1;
+        // Inserted first: if making it fails half-way, the drop still removes what was made.
+        self.nodes.insert(name.to_owned(), node.clone());
+        self.make_node(&node)?;
+        Ok(node)
     }
 
     fn make_hub(&mut self) -> Result<()> {
@@ -405,8 +439,12 @@ pub fn remove_leftovers() -> Result<Vec<String>> {
         };
         let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
         if !alive {
-            ip(&["netns", "del", &namespace])?;
-            removed.push(namespace);
+            match ip(&["netns", "del", &namespace]) {
+                Ok(()) => removed.push(namespace),
+                // Another run removing the same leftovers at the same moment got there first.
+                Err(_) if !namespaces()?.contains(&namespace) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(removed)

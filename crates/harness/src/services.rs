@@ -297,6 +297,20 @@ impl Services {
         self.native().and_then(|c| c.network.as_ref())
     }
 
+    /// Where the pipeline's process `name` (`aggregator-0`, `sink-1`) is to run: a namespace of
+    /// its own on the run's network when the servers have their own addresses (made now), else
+    /// `None` (the machine's own network).
+    pub fn place(&mut self, name: &str) -> Result<Option<crate::Placement>> {
+        let Some(network) = self.network_mut() else {
+            return Ok(None);
+        };
+        let node = network.add_node(name)?;
+        Ok(Some(crate::Placement {
+            host: node.address,
+            namespace: Some(node.namespace),
+        }))
+    }
+
     /// The run's network, to cut or slow its links.
     pub fn network_mut(&mut self) -> Option<&mut crate::netns::RunNetwork> {
         match &mut self.backend {

@@ -19,6 +19,8 @@ pub(crate) struct Launch {
     pub env: Vec<(String, String)>,
     /// Where it serves Prometheus metrics (`host:port`), when it does.
     pub metrics_addr: Option<String>,
+    /// Its own namespace and address on the run's network, when the run has one.
+    pub placement: Option<harness::Placement>,
 }
 
 impl Launch {
@@ -39,13 +41,25 @@ impl Launch {
             args,
             env,
             metrics_addr: None,
+            placement: None,
         }
     }
 
-    /// Adds `--metrics-addr 127.0.0.1:<a free port>` (evbench's own services).
+    /// Runs it at `placement` (its own namespace on the run's network), when there is one.
+    pub fn placed(mut self, placement: Option<harness::Placement>) -> Launch {
+        self.placement = placement;
+        self
+    }
+
+    /// Adds `--metrics-addr <its address>:<a free port>` (evbench's own services): loopback,
+    /// or its own address on the run's network (call [`placed`](Self::placed) first).
     pub fn with_metrics(mut self) -> Result<Launch> {
         let port = harness::ports::free_port()?;
-        let addr = format!("127.0.0.1:{port}");
+        let host = self
+            .placement
+            .as_ref()
+            .map_or(std::net::Ipv4Addr::LOCALHOST, |p| p.host);
+        let addr = format!("{host}:{port}");
         self.args.push("--metrics-addr".into());
         self.args.push(addr.clone());
         self.metrics_addr = Some(addr);
@@ -106,10 +120,25 @@ impl Component {
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
+        // In its namespace: `ip netns exec` enters it and execs the program (same pid).
+        let (program, args) = match self
+            .launch
+            .placement
+            .as_ref()
+            .and_then(|p| p.namespace.as_ref())
+        {
+            Some(namespace) => {
+                let mut args = vec!["netns".to_owned(), "exec".to_owned(), namespace.clone()];
+                args.push(self.launch.program.display().to_string());
+                args.extend(self.launch.args.iter().cloned());
+                (PathBuf::from("ip"), args)
+            }
+            None => (self.launch.program.clone(), self.launch.args.clone()),
+        };
         let process = ServerProcess::spawn_logging(
             &self.name,
-            &self.launch.program,
-            &self.launch.args,
+            &program,
+            &args,
             &env,
             self.log_path.clone(),
             append_log,

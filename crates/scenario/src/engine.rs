@@ -87,6 +87,7 @@ fn jvm_engine(
         ],
         env,
         metrics_addr: None,
+        placement: None,
     })
 }
 
@@ -107,6 +108,9 @@ pub struct EngineContext {
     pub parallelism: u32,
     /// The evbench binary (for the `evbench` engine).
     pub evbench: PathBuf,
+    /// Each instance's own place on the run's network (`evbench` and `command` engines, when
+    /// the servers have their own addresses); empty: the machine's own network.
+    pub placements: Vec<harness::Placement>,
 }
 
 /// The environment every engine gets: where the topics are, and how the sessionizer must
@@ -184,8 +188,9 @@ fn launch(
                     state_dir.join("stats.json").display().to_string(),
                 ),
             ];
-            let mut launch =
-                Launch::subcommand(&context.evbench, "aggregate", flags, env).with_metrics()?;
+            let mut launch = Launch::subcommand(&context.evbench, "aggregate", flags, env)
+                .placed(context.placements.get(instance as usize).cloned())
+                .with_metrics()?;
             if !context.exactly_once {
                 launch.args.push("--no-transactions".into());
             }
@@ -196,6 +201,7 @@ fn launch(
             args: settings.command[1..].to_vec(),
             env,
             metrics_addr: None,
+            placement: context.placements.get(instance as usize).cloned(),
         }),
         // Flink's own Prometheus reporter serves on EVBENCH_METRICS_PORT (docs/flink.md).
         EngineKind::Flink => jvm_engine(
@@ -456,6 +462,7 @@ mod tests {
             checkpoint_interval: Duration::from_millis(200),
             parallelism: 2,
             evbench: PathBuf::from("/bin/evbench"),
+            placements: Vec::new(),
         }
     }
 

@@ -623,10 +623,12 @@ pub enum Invalid {
     )]
     OwnAddressesNotNative(ProviderKind),
     /// A `partition` cutting a server from a node the run does not have.
-    #[error(
-        "`partition` cuts the server from {node:?}, which is not a node of this run (its nodes: {known})"
-    )]
-    NoSuchNetworkNode { node: String, known: String },
+    #[error("`{fault}` names {node:?}, which is not a node of this run (its nodes: {known})")]
+    NoSuchNetworkNode {
+        fault: crate::faults::FaultKind,
+        node: String,
+        known: String,
+    },
     /// `kill-sink` without evbench's sink.
     #[error("`kill-sink` faults need `run.ingestion = \"sink\"`")]
     KillSinkWithoutSink,
@@ -901,14 +903,38 @@ impl Scenario {
         if own && self.run.provider != ProviderKind::Native {
             return Err(Invalid::OwnAddressesNotNative(self.run.provider));
         }
-        let known = self.services.network_nodes();
+        let sinks: Vec<String> = (0..self.sink.instances.max(1))
+            .map(|i| format!("sink-{i}"))
+            .collect();
+        for fault in self
+            .faults
+            .iter()
+            .filter(|f| f.kind == crate::faults::FaultKind::Latency)
+        {
+            if let Some(instance) = fault.delayed_sink()
+                && (self.run.ingestion != Ingestion::Sink || instance >= self.sink.instances.max(1))
+            {
+                return Err(Invalid::NoSuchNetworkNode {
+                    fault: fault.kind,
+                    node: format!("sink-{instance}"),
+                    known: if self.run.ingestion == Ingestion::Sink {
+                        sinks.join(", ")
+                    } else {
+                        "no sink: `run.ingestion` is not \"sink\"".into()
+                    },
+                });
+            }
+        }
+        let known = self.network_nodes();
         for fault in self.faults.iter().filter(|f| f.kind.is_network()) {
             if !own {
                 return Err(Invalid::NetworkFaultOnLoopback(fault.kind));
             }
-            for node in fault.from.iter().flatten() {
+            let cut = fault.network_node_name(&self.services.topology());
+            for node in fault.from.iter().flatten().chain(cut.as_ref()) {
                 if !known.contains(node) {
                     return Err(Invalid::NoSuchNetworkNode {
+                        fault: fault.kind,
                         node: node.clone(),
                         known: known.join(", "),
                     });
@@ -916,6 +942,23 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// The names of the nodes on the run's network: the servers
+    /// ([`ServicesSettings::network_nodes`]) and the pipeline's instances that get addresses of
+    /// their own (`aggregator-<n>` of the `evbench` and `command` engines, `sink-<n>`).
+    pub fn network_nodes(&self) -> Vec<String> {
+        let mut nodes = self.services.network_nodes();
+        if matches!(
+            self.aggregator.engine,
+            EngineKind::Evbench | EngineKind::Command
+        ) {
+            nodes.extend((0..self.aggregator.instances.max(1)).map(|i| format!("aggregator-{i}")));
+        }
+        if self.run.ingestion == Ingestion::Sink {
+            nodes.extend((0..self.sink.instances.max(1)).map(|i| format!("sink-{i}")));
+        }
+        nodes
     }
 
     fn validate_thresholds(&self) -> Result<(), Invalid> {
@@ -1072,13 +1115,18 @@ span = "10m"
             parsed.services.network_nodes(),
             ["kafka-1", "kafka-2", "kafka-3", "clickhouse", "evbench"]
         );
+        assert_eq!(
+            parsed.network_nodes()[5..],
+            ["aggregator-0".to_owned(), "sink-0".to_owned()]
+        );
         assert_eq!(parsed.resolved()["services"]["network"], "own-addresses");
         // `from` names nodes the run has; `node` a server it has.
         let from = format!("{MINIMAL}{own}{partition}from = [\"kafka-1\", \"zookeeper\"]\n");
         let refused = refusal(&from);
         assert!(refused.contains("\"zookeeper\""), "{refused}");
         assert!(
-            refused.contains("kafka-1, kafka-2, kafka-3, clickhouse, evbench"),
+            refused
+                .contains("kafka-1, kafka-2, kafka-3, clickhouse, evbench, aggregator-0, sink-0"),
             "{refused}"
         );
         assert!(refusal(&format!("{MINIMAL}{own}{partition}node = 4\n")).contains("kafka-4"));
@@ -1105,6 +1153,24 @@ span = "10m"
         assert!(
             refusal(&format!("{MINIMAL}{own}{partition}node = \"broker\"\n"))
                 .contains("s<shard>r<replica>")
+        );
+        // A pipeline instance by its name, if the run has it.
+        let sink = format!("{MINIMAL}{own}{partition}node = \"sink-0\"\n");
+        let fault = Scenario::parse(&sink)
+            .unwrap()
+            .faults
+            .iter()
+            .next()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            fault.network_node_name(&Topology::single()).as_deref(),
+            Some("sink-0")
+        );
+        let absent = refusal(&format!("{MINIMAL}{own}{partition}node = \"sink-3\"\n"));
+        assert!(
+            absent.contains("\"sink-3\", which is not a node"),
+            "{absent}"
         );
         let one_way = format!(
             "{MINIMAL}{own}{partition}node = 2\nfrom = [\"evbench\"]\ndirection = \"outgoing\"\n"

@@ -32,24 +32,40 @@ pub struct IngestionOutcome {
     pub logs: Vec<PathBuf>,
 }
 
-/// Starts the ingestion the scenario asks for.
+/// Starts the ingestion the scenario asks for (`run.ingestion`, `[sink]`); a sink instance
+/// with a delay proxy in `proxies` reaches ClickHouse through it.
 pub(crate) async fn start(
-    kind: Ingestion,
-    settings: &SinkSettings,
+    scenario: &crate::file::Scenario,
+    proxies: &std::collections::BTreeMap<String, harness::delay_proxy::DelayProxy>,
     services: &mut Services,
     storage: &Storage,
     evbench: &Path,
     work: &Path,
     logs: &Path,
 ) -> Result<Running> {
-    match kind {
+    let settings = &scenario.sink;
+    match scenario.run.ingestion {
         Ingestion::Sink => {
             let mut sinks = Vec::with_capacity(settings.instances as usize);
             for instance in 0..settings.instances.max(1) {
                 let name = format!("sink-{instance}");
                 let state_dir = work.join(&name);
-                let launch =
-                    sink_launch(services, storage, settings, evbench, &state_dir).with_metrics()?;
+                let placement = services.place(&name)?;
+                // A sink whose path a `latency` fault delays reaches ClickHouse through its proxy.
+                let clickhouse = match proxies.get(&name) {
+                    Some(proxy) => format!("http://{}", proxy.local_addr()),
+                    None => services.clickhouse.url.clone(),
+                };
+                let launch = sink_launch(
+                    services,
+                    &clickhouse,
+                    storage,
+                    settings,
+                    evbench,
+                    &state_dir,
+                )
+                .placed(placement)
+                .with_metrics()?;
                 sinks.push(Component::start(
                     &name,
                     launch,
@@ -78,6 +94,7 @@ pub(crate) async fn start(
 
 fn sink_launch(
     services: &Services,
+    clickhouse: &str,
     storage: &Storage,
     settings: &SinkSettings,
     evbench: &Path,
@@ -85,7 +102,7 @@ fn sink_launch(
 ) -> Launch {
     let flags = vec![
         ("--brokers", services.kafka.bootstrap.clone()),
-        ("--clickhouse", services.clickhouse.url.clone()),
+        ("--clickhouse", clickhouse.to_owned()),
         ("--user", storage.ingest.user.clone()),
         (
             "--batch-period",

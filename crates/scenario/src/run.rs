@@ -295,6 +295,48 @@ async fn start_services(scenario: &Scenario, context: &RunContext) -> Result<Ser
     Ok(services)
 }
 
+/// A delay proxy for each sink instance a `latency` fault names, between it and the ClickHouse
+/// server it writes to, listening where the sink reaches it (the machine's end of the run's
+/// network, or loopback).
+async fn delay_proxies(
+    scenario: &Scenario,
+    services: &Services,
+) -> Result<std::collections::BTreeMap<String, harness::delay_proxy::DelayProxy>> {
+    let mut proxies = std::collections::BTreeMap::new();
+    for instance in scenario
+        .faults
+        .iter()
+        .filter_map(crate::faults::FaultSpec::delayed_sink)
+    {
+        let name = format!("sink-{instance}");
+        if proxies.contains_key(&name) {
+            continue;
+        }
+        let url = &services.clickhouse.url;
+        let target = url
+            .strip_prefix("http://")
+            .map(|rest| rest.split('/').next().unwrap_or(rest))
+            .and_then(|authority| {
+                std::net::ToSocketAddrs::to_socket_addrs(authority)
+                    .ok()?
+                    .next()
+            })
+            .ok_or_else(|| Error::Component {
+                component: format!("the delay proxy of {name}"),
+                problem: format!(
+                    "goes before ClickHouse's HTTP port, and {url} is not an http://host:port address"
+                ),
+            })?;
+        let host = services
+            .network()
+            .map_or(std::net::Ipv4Addr::LOCALHOST, |n| n.host_address());
+        let proxy = harness::delay_proxy::DelayProxy::start((host, 0).into(), target).await?;
+        tracing::info!(sink = name, proxy = %proxy.local_addr(), %target, "delay proxy on the sink's path to ClickHouse");
+        proxies.insert(name, proxy);
+    }
+    Ok(proxies)
+}
+
 /// Starts Prometheus beside the services, scraping every metrics endpoint of the pipeline.
 async fn start_prometheus(
     scenario: &Scenario,
@@ -375,6 +417,7 @@ async fn run_load(
     let mut targets = faults::drive::Targets {
         engine: &mut pipeline.engine,
         ingestion: &mut pipeline.ingestion,
+        proxies: &pipeline.proxies,
         services,
         sampler,
     };
@@ -527,6 +570,8 @@ fn produce_options(scenario: &Scenario) -> ProduceOptions {
 struct Pipeline {
     engine: Engine,
     ingestion: Running,
+    /// The delay proxies on sink instances' paths to ClickHouse (`latency` faults), by name.
+    proxies: std::collections::BTreeMap<String, harness::delay_proxy::DelayProxy>,
 }
 
 impl Pipeline {
@@ -541,7 +586,21 @@ impl Pipeline {
         context: &RunContext,
         work: &std::path::Path,
     ) -> Result<Pipeline> {
+        // evbench's own aggregator and `command` engines get addresses of their own on the run's
+        // network (the JVM engines stay on the machine's end).
+        let mut placements = Vec::new();
+        if matches!(
+            scenario.aggregator.engine,
+            crate::file::EngineKind::Evbench | crate::file::EngineKind::Command
+        ) {
+            for instance in 0..scenario.aggregator.instances.max(1) {
+                if let Some(place) = services.place(&format!("aggregator-{instance}"))? {
+                    placements.push(place);
+                }
+            }
+        }
         let engine_context = EngineContext {
+            placements,
             bootstrap: services.kafka.bootstrap.clone(),
             signals_topic: events::SIGNALS_TOPIC.into(),
             sessions_topic: events::SESSIONS_TOPIC.into(),
@@ -558,9 +617,10 @@ impl Pipeline {
             evbench: context.evbench.clone(),
         };
         let mut engine = Engine::start(&scenario.aggregator, &engine_context, work, &context.logs)?;
+        let proxies = delay_proxies(scenario, services).await?;
         let mut ingestion = ingestion::start(
-            scenario.run.ingestion,
-            &scenario.sink,
+            scenario,
+            &proxies,
             services,
             storage,
             &context.evbench,
@@ -576,7 +636,11 @@ impl Pipeline {
                 timeout,
             )
             .await?;
-        Ok(Pipeline { engine, ingestion })
+        Ok(Pipeline {
+            engine,
+            ingestion,
+            proxies,
+        })
     }
 
     /// The metrics endpoints of the pipeline's processes.

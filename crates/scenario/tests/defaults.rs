@@ -195,6 +195,8 @@ fn the_scenario_listing_shows_the_defaults() {
         "load.rate",
         "load.warmup",
         "services.kafka.brokers",
+        // Shown with its default; the resolved scenario leaves default services out.
+        "services.network",
         "checks.min_events_per_s",
         "checks.max_p99_session_ms",
         "checks.max_p99_clickhouse_ms",

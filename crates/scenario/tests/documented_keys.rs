@@ -234,6 +234,8 @@ fn every_fault_key_is_in_the_faults_docs() {
             from,
             direction,
             rate,
+            delay,
+            jitter,
         } = fault;
         for (key, set) in [
             ("at", at.is_some()),
@@ -246,6 +248,8 @@ fn every_fault_key_is_in_the_faults_docs() {
             ("from", from.is_some()),
             ("direction", direction.is_some()),
             ("rate", rate.is_some()),
+            ("delay", delay.is_some()),
+            ("jitter", jitter.is_some()),
         ] {
             if set {
                 listed.insert(key);
@@ -263,6 +267,8 @@ fn every_fault_key_is_in_the_faults_docs() {
         "from",
         "direction",
         "rate",
+        "delay",
+        "jitter",
     ];
     let missing: Vec<_> = every.iter().filter(|k| !listed.contains(*k)).collect();
     assert!(

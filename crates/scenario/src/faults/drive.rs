@@ -54,6 +54,8 @@ pub(crate) enum FaultFailure {
 pub(crate) struct Targets<'a> {
     pub engine: &'a mut Engine,
     pub ingestion: &'a mut Running,
+    /// The delay proxies on sink instances' paths to ClickHouse, by instance name.
+    pub proxies: &'a std::collections::BTreeMap<String, harness::delay_proxy::DelayProxy>,
     pub services: &'a mut Services,
     pub sampler: &'a Sampler,
 }
@@ -198,6 +200,14 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultF
                 .partition(&[broker.as_str()], &others, direction)
                 .map_err(FaultFailure::from)
         }
+        FaultKind::Latency => {
+            let proxy = delay_proxy(spec, targets)?;
+            proxy.set_delay(
+                spec.delay.unwrap_or_default(),
+                spec.jitter.unwrap_or_default(),
+            );
+            Ok(())
+        }
         FaultKind::SlowLink => {
             let bits = spec
                 .rate
@@ -211,13 +221,24 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultF
     }
 }
 
+/// The proxy on the path a `latency` fault delays.
+fn delay_proxy<'t>(
+    spec: &FaultSpec,
+    targets: &'t Targets<'_>,
+) -> Result<&'t harness::delay_proxy::DelayProxy, FaultFailure> {
+    spec.delayed_sink()
+        .and_then(|instance| targets.proxies.get(&format!("sink-{instance}")))
+        .ok_or(FaultFailure::NoNode(spec.kind))
+}
+
 /// The run's network and the name on it of the server a network fault names.
 fn network_and_broker<'t>(
     spec: &FaultSpec,
     targets: &'t mut Targets<'_>,
 ) -> Result<(&'t mut harness::netns::RunNetwork, String), FaultFailure> {
-    let node = spec.node().ok_or(FaultFailure::NoNode(spec.kind))?;
-    let name = harness::network_node_name(&node, &targets.services.topology);
+    let name = spec
+        .network_node_name(&targets.services.topology)
+        .ok_or(FaultFailure::NoNode(spec.kind))?;
     let network = targets
         .services
         .network_mut()
@@ -281,6 +302,10 @@ async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultFai
         FaultKind::SlowLink => {
             let (network, broker) = network_and_broker(spec, targets)?;
             network.restore_link(&broker).map_err(FaultFailure::from)
+        }
+        FaultKind::Latency => {
+            delay_proxy(spec, targets)?.set_delay(Duration::ZERO, Duration::ZERO);
+            Ok(())
         }
         kind if kind.is_node() => {
             let node = spec.node().ok_or(FaultFailure::NoNode(spec.kind))?;

@@ -254,6 +254,8 @@ mod tests {
                 from: None,
                 direction: None,
                 rate: None,
+                delay: None,
+                jitter: None,
             },
             started_ms,
             ended_ms,

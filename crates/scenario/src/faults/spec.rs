@@ -62,6 +62,9 @@ pub enum FaultKind {
     /// One server's (`node`, as for `partition`) link capped at `rate` (e.g. `"1mbit"`) each
     /// way for `for`. Needs `[services] network = "own-addresses"`.
     SlowLink,
+    /// `delay` (± `jitter`) added for `for` on one sink instance's path to ClickHouse (`node =
+    /// "sink-1"`: a proxy sits on that path for the whole run and holds every chunk each way).
+    Latency,
     /// A share of signals followed by a malformed record (six kinds in turn).
     Malformed,
     /// A share of signals sent twice.
@@ -90,6 +93,7 @@ impl FaultKind {
             FaultKind::StopZookeeper => "stop-zookeeper",
             FaultKind::Partition => "partition",
             FaultKind::SlowLink => "slow-link",
+            FaultKind::Latency => "latency",
             FaultKind::Malformed => "malformed",
             FaultKind::Duplicate => "duplicate",
             FaultKind::Reorder => "reorder",
@@ -115,6 +119,7 @@ impl FaultKind {
                 | FaultKind::StopZookeeper
                 | FaultKind::Partition
                 | FaultKind::SlowLink
+                | FaultKind::Latency
         )
     }
 
@@ -199,6 +204,20 @@ pub struct FaultSpec {
     /// second; at least 8 kbit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<String>,
+    /// `latency`: the delay added each way (at most 10 s).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "events::human_duration::option"
+    )]
+    pub delay: Option<Duration>,
+    /// `latency`: how much each chunk's delay may vary, up or down (at most `delay`; default 0).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "events::human_duration::option"
+    )]
+    pub jitter: Option<Duration>,
 }
 
 /// Which way a `partition` cuts.
@@ -218,6 +237,14 @@ impl From<PartitionDirection> for harness::netns::Direction {
             PartitionDirection::Incoming => harness::netns::Direction::Incoming,
         }
     }
+}
+
+/// `aggregator-<n>` or `sink-<n>`: a pipeline instance's name on the run's network.
+fn is_pipeline_instance(name: &str) -> bool {
+    ["aggregator-", "sink-"].iter().any(|prefix| {
+        name.strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    })
 }
 
 /// Bits per second of a `slow-link` rate: `"512kbit"`, `"1mbit"`, `"1gbit"`.
@@ -274,6 +301,8 @@ impl FaultSpec {
             from: None,
             direction: None,
             rate: None,
+            delay: None,
+            jitter: None,
         }
     }
 
@@ -314,6 +343,32 @@ impl FaultSpec {
                 .clickhouse()
                 .map(|(shard, replica)| NodeRef::ClickHouseReplica { shard, replica }),
             (FaultKind::StopZookeeper, None) => Some(NodeRef::ZooKeeper),
+            _ => None,
+        }
+    }
+
+    /// The name on the run's network of the node a network fault cuts or slows: a server's
+    /// (as [`harness::network_node_name`] gives it) or a pipeline instance's (`"aggregator-1"`,
+    /// `"sink-0"`, as written); `None` for other kinds.
+    pub fn network_node_name(&self, topology: &harness::Topology) -> Option<String> {
+        if !self.kind.is_network() {
+            return None;
+        }
+        if let Some(node) = self.node() {
+            return Some(harness::network_node_name(&node, topology));
+        }
+        match &self.node {
+            Some(FaultNode::Name(name)) if is_pipeline_instance(name) => Some(name.clone()),
+            _ => None,
+        }
+    }
+
+    /// The sink instance a `latency` fault delays (`node = "sink-<n>"`), `None` otherwise.
+    pub fn delayed_sink(&self) -> Option<u32> {
+        match (&self.kind, &self.node) {
+            (FaultKind::Latency, Some(FaultNode::Name(name))) => {
+                name.strip_prefix("sink-")?.parse().ok()
+            }
             _ => None,
         }
     }
@@ -366,6 +421,35 @@ impl FaultSpec {
             self.rate.is_some() && self.kind != FaultKind::SlowLink,
             "rate",
         )?;
+        refuse(
+            self.delay.is_some() && self.kind != FaultKind::Latency,
+            "delay",
+        )?;
+        refuse(
+            self.jitter.is_some() && self.kind != FaultKind::Latency,
+            "jitter",
+        )?;
+        if self.kind == FaultKind::Latency {
+            if self.delayed_sink().is_none() {
+                return Err(FaultProblem::Missing {
+                    key: "node",
+                    hint: "the sink instance whose path to ClickHouse is delayed, e.g. \"sink-1\"",
+                });
+            }
+            let delay = self.delay.ok_or(FaultProblem::Missing {
+                key: "delay",
+                hint: "the delay added each way, e.g. \"50ms\"",
+            })?;
+            if delay.is_zero() || delay > Duration::from_secs(10) {
+                return Err(out_of_range(
+                    "delay",
+                    "must be longer than zero and at most 10s".into(),
+                ));
+            }
+            if self.jitter.is_some_and(|j| j > delay) {
+                return Err(out_of_range("jitter", "must be at most `delay`".into()));
+            }
+        }
         if self.kind == FaultKind::SlowLink {
             let rate = self.rate.as_deref().ok_or(FaultProblem::Missing {
                 key: "rate",
@@ -406,16 +490,19 @@ impl FaultSpec {
                         | FaultKind::KillClickhouse
                         | FaultKind::Partition
                         | FaultKind::SlowLink
+                        | FaultKind::Latency
                 ),
             "node",
         )?;
-        if self.node.is_some() && self.node().is_none() {
+        let pipeline_instance = (self.kind.is_network() || self.kind == FaultKind::Latency)
+            && matches!(&self.node, Some(FaultNode::Name(name)) if is_pipeline_instance(name));
+        if self.node.is_some() && self.node().is_none() && !pipeline_instance {
             let expected = match self.kind {
                 FaultKind::StopClickhouse | FaultKind::KillClickhouse => {
                     "a ClickHouse server as \"s<shard>r<replica>\", e.g. \"s1r2\""
                 }
                 FaultKind::Partition | FaultKind::SlowLink => {
-                    "a broker's node id (e.g. 2), a ClickHouse server as \"s<shard>r<replica>\" (\"s1r1\" for a single server) or \"zookeeper\""
+                    "a broker's node id (e.g. 2), a ClickHouse server as \"s<shard>r<replica>\" (\"s1r1\" for a single server), \"zookeeper\", or a pipeline instance (\"aggregator-1\", \"sink-0\")"
                 }
                 _ => "a broker's node id, e.g. 2",
             };
@@ -442,6 +529,8 @@ impl FaultSpec {
         refuse(self.from.is_some(), "from")?;
         refuse(self.direction.is_some(), "direction")?;
         refuse(self.rate.is_some(), "rate")?;
+        refuse(self.delay.is_some(), "delay")?;
+        refuse(self.jitter.is_some(), "jitter")?;
         if self.kind == FaultKind::ClockSkew {
             refuse(self.share.is_some(), "share")?;
             let by = self.by.ok_or(FaultProblem::Missing {
