@@ -425,6 +425,24 @@ impl Drop for RunNetwork {
     }
 }
 
+/// The command line that runs `program args…` in `namespace` (when one is given): `ip netns
+/// exec` enters it and execs the program, so the pid stays the program's.
+pub fn command_line(
+    namespace: Option<&str>,
+    program: &std::path::Path,
+    args: &[String],
+) -> (std::path::PathBuf, Vec<String>) {
+    match namespace {
+        Some(namespace) => {
+            let mut wrapped = vec!["netns".to_owned(), "exec".to_owned(), namespace.to_owned()];
+            wrapped.push(program.display().to_string());
+            wrapped.extend(args.iter().cloned());
+            (std::path::PathBuf::from("ip"), wrapped)
+        }
+        None => (program.to_owned(), args.to_vec()),
+    }
+}
+
 /// Removes the namespaces of runs whose process is gone (a run SIGKILLed before it could
 /// remove its own). Returns their names.
 pub fn remove_leftovers() -> Result<Vec<String>> {
@@ -532,4 +550,47 @@ fn run(command: &mut Command) -> Result<String> {
         )));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pure logic only (the namespaces themselves are tested in `tests/netns.rs`).
+    #[test]
+    fn a_command_in_a_namespace_is_run_through_ip_netns_exec() {
+        let args = vec!["--config".to_owned(), "a b".to_owned()];
+        let program = std::path::Path::new("/usr/bin/clickhouse-server");
+        let (wrapped, wrapped_args) = command_line(Some("evbench-1-0-clickhouse"), program, &args);
+        assert_eq!(wrapped, std::path::PathBuf::from("ip"));
+        assert_eq!(
+            wrapped_args,
+            [
+                "netns",
+                "exec",
+                "evbench-1-0-clickhouse",
+                "/usr/bin/clickhouse-server",
+                "--config",
+                "a b"
+            ]
+        );
+        assert_eq!(
+            command_line(None, program, &args),
+            (program.to_owned(), args)
+        );
+    }
+
+    #[test]
+    fn subnets_are_in_the_benchmarking_range() {
+        let low = Subnet {
+            second: 18,
+            third: 0,
+        };
+        let high = Subnet {
+            second: 19,
+            third: 255,
+        };
+        assert_eq!(low.host(1), Ipv4Addr::new(198, 18, 0, 1));
+        assert_eq!(high.host(10), Ipv4Addr::new(198, 19, 255, 10));
+    }
 }

@@ -114,16 +114,8 @@ impl ManagedServer {
 
     /// Starts the process (see [`wait_until_ready`]).
     pub(crate) fn spawn(&mut self) -> Result<()> {
-        // `ip netns exec` enters the namespace and execs the server: the pid stays the server's.
-        let (program, args) = match &self.namespace {
-            Some(namespace) => {
-                let mut args = vec!["netns".to_owned(), "exec".to_owned(), namespace.clone()];
-                args.push(self.program.display().to_string());
-                args.extend(self.args.iter().cloned());
-                (PathBuf::from("ip"), args)
-            }
-            None => (self.program.clone(), self.args.clone()),
-        };
+        let (program, args) =
+            crate::netns::command_line(self.namespace.as_deref(), &self.program, &self.args);
         self.process = Some(ServerProcess::spawn_logging(
             &self.name,
             &program,

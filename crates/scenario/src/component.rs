@@ -120,21 +120,13 @@ impl Component {
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
-        // In its namespace: `ip netns exec` enters it and execs the program (same pid).
-        let (program, args) = match self
+        let namespace = self
             .launch
             .placement
             .as_ref()
-            .and_then(|p| p.namespace.as_ref())
-        {
-            Some(namespace) => {
-                let mut args = vec!["netns".to_owned(), "exec".to_owned(), namespace.clone()];
-                args.push(self.launch.program.display().to_string());
-                args.extend(self.launch.args.iter().cloned());
-                (PathBuf::from("ip"), args)
-            }
-            None => (self.launch.program.clone(), self.launch.args.clone()),
-        };
+            .and_then(|p| p.namespace.as_deref());
+        let (program, args) =
+            harness::netns::command_line(namespace, &self.launch.program, &self.launch.args);
         let process = ServerProcess::spawn_logging(
             &self.name,
             &program,
