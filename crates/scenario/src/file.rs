@@ -63,7 +63,7 @@ pub struct Scenario {
     pub sink: SinkSettings,
     /// How many servers of each kind (`[services.kafka] brokers`, `[services.clickhouse]
     /// shards`, `replicas`); one of each when absent (and then left out of reports).
-    #[serde(default, skip_serializing_if = "ServicesSettings::is_single")]
+    #[serde(default, skip_serializing_if = "ServicesSettings::is_default")]
     pub services: ServicesSettings,
     /// What goes wrong during the run (`[[faults]]`; see [`crate::faults`]).
     #[serde(default)]
@@ -94,8 +94,8 @@ fn default_max_partitions() -> u32 {
 }
 
 /// The shape of the services: `[services.kafka] brokers = 3` starts a KRaft cluster (topics with
-/// 3 replicas and `min.insync.replicas = 2`); `[services.clickhouse] shards`, `replicas` are read
-/// but a ClickHouse cluster is refused until the schema renders for one.
+/// 3 replicas and `min.insync.replicas = 2`); `[services.clickhouse] shards`, `replicas` a
+/// ClickHouse cluster with a ZooKeeper; `[services] network` where they are on the network.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServicesSettings {
@@ -197,6 +197,11 @@ impl ServicesSettings {
         let mut nodes = harness::network_node_names(&self.topology());
         nodes.push(harness::netns::HOST.to_owned());
         nodes
+    }
+
+    /// Every setting its default (left out of the resolved scenario).
+    pub fn is_default(&self) -> bool {
+        *self == ServicesSettings::default()
     }
 
     /// One broker and one ClickHouse server (the default).
@@ -586,11 +591,6 @@ pub enum Invalid {
     /// `[services]` is not a topology the harness can start.
     #[error("[services]")]
     Services(#[source] harness::TopologyError),
-    /// A ClickHouse cluster with the Kafka engine's ingestion, which is rendered for one server.
-    #[error(
-        "[services.clickhouse]: {shards} shards × {replicas} replicas with [run] ingestion = \"kafka-engine\": the Kafka engine path runs on one ClickHouse server only; use ingestion = \"sink\" on a cluster"
-    )]
-    ClickHouseCluster { shards: u32, replicas: u32 },
     /// A Kafka release that is no release name, or asked of a provider that runs its own.
     #[error(
         "[services.kafka] version = {version:?}: a release such as \"4.1.1\", for the native provider only (the {provider} provider was asked for)"
@@ -870,12 +870,6 @@ impl Scenario {
     fn validate_services(&self) -> Result<(), Invalid> {
         let topology = self.services.topology();
         topology.validate().map_err(Invalid::Services)?;
-        if topology.clickhouse_cluster() && self.run.ingestion == Ingestion::KafkaEngine {
-            return Err(Invalid::ClickHouseCluster {
-                shards: topology.clickhouse_shards,
-                replicas: topology.clickhouse_replicas,
-            });
-        }
         if topology.is_cluster() && self.run.provider == ProviderKind::Docker {
             return Err(Invalid::DockerCluster {
                 topology: topology.to_string(),
@@ -1192,6 +1186,12 @@ span = "10m"
         assert!(refusal(&format!("{MINIMAL}{own}{slow}rate = \"fast\"\n")).contains("kbit"));
         assert!(refusal(&format!("{MINIMAL}{own}{slow}rate = \"4kbit\"\n")).contains("8kbit"));
         Scenario::parse(&format!("{MINIMAL}{own}{slow}rate = \"2mbit\"\n")).unwrap();
+        // One server of each on its own address: the resolved scenario still says so.
+        let single = Scenario::parse(&format!(
+            "{MINIMAL}[services]\nnetwork = \"own-addresses\"\n{slow}rate = \"2mbit\"\n"
+        ))
+        .unwrap();
+        assert_eq!(single.resolved()["services"]["network"], "own-addresses");
         // Keys of other kinds are refused, and the docker provider cannot place servers.
         assert!(
             refusal(&format!(
@@ -1241,7 +1241,9 @@ span = "10m"
         let err = |extra: &str| refusal(&format!("{MINIMAL}{extra}"));
         let cluster = "[services.clickhouse]\nshards = 2\nreplicas = 2\n";
         let engine = MINIMAL.replace("[run]\n", "[run]\ningestion = \"kafka-engine\"\n");
-        assert!(refusal(&format!("{engine}{cluster}")).contains("Kafka engine path runs on one"));
+        // The Kafka engine's ingestion runs on a cluster too (a consumer on every server).
+        let on_cluster = Scenario::parse(&format!("{engine}{cluster}")).unwrap();
+        assert_eq!(on_cluster.run.ingestion, Ingestion::KafkaEngine);
         let fault = |kind: &str, node: &str| {
             format!("{MINIMAL}{cluster}[[faults]]\nkind = \"{kind}\"\nat = \"1s\"\n{node}")
         };

@@ -78,15 +78,14 @@ pub(crate) async fn start(
         }
         Ingestion::KafkaEngine => {
             let config = schema::kafka_engine::KafkaEngineConfig::new(&services.kafka.bootstrap);
-            match services.native_clickhouse() {
-                // Native servers get the engine's <kafka> settings (read_committed) and a restart.
-                Some(native) => {
-                    schema::kafka_engine::install_native(native, &storage.schema, &config).await?
-                }
-                None => {
-                    schema::kafka_engine::apply(&storage.admin, &storage.schema, &config).await?
-                }
+            // Native servers get the engine's <kafka> settings (read_committed) and a restart,
+            // every server of a cluster (each consumes its share of the topics, in one group).
+            for server in services.native_clickhouse_servers() {
+                schema::kafka_engine::configure_native(server, &storage.schema, &config).await?;
             }
+            // The tables and views, ON CLUSTER on a cluster (their views write through the
+            // Distributed tables: each row to its charger's shard).
+            schema::kafka_engine::apply(&storage.admin, &storage.schema, &config).await?;
             Ok(Running::KafkaEngine)
         }
     }

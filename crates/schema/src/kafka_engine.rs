@@ -1,6 +1,9 @@
 //! The study's ingestion path: ClickHouse reads Kafka itself, through Kafka engine tables and
 //! materialized views into the same tables the sink fills.
 //!
+//! On a cluster every statement runs `ON CLUSTER`: each server has its own Kafka tables, all in
+//! one consumer group, and its views write through the `Distributed` tables.
+//!
 //! Per topic, one Kafka engine table with a single `raw String` column (the message as it came)
 //! and two materialized views: one parses valid messages into `signals` / `sessions`, the other
 //! writes the rest into `dead_letters` with the reason. Parsing never fails inside the engine, so
@@ -466,27 +469,43 @@ fn views(schema: &Schema, config: &KafkaEngineConfig) -> Vec<String> {
     ]
 }
 
-/// The Kafka engine's tables are rendered for one server only: on a cluster every server would
-/// need its own consumer and views writing through the `Distributed` tables (not built yet).
-fn refuse_cluster(schema: &Schema) -> Result<()> {
-    match schema.cluster() {
-        None => Ok(()),
-        Some(cluster) => Err(crate::Error::Invalid(format!(
-            "the Kafka engine ingestion is not available on a ClickHouse cluster yet (cluster {cluster}); use evbench's sink"
-        ))),
-    }
+/// On a cluster, the statement runs `ON CLUSTER`: the clause goes right after the name of the
+/// table or view it creates or drops. Every server then has its own Kafka tables, consuming in
+/// one group (the topic's partitions spread over the servers), and its views write through the
+/// `Distributed` tables, so that each row lands on its charger's shard whoever consumed it.
+fn clustered(schema: &Schema, statement: String) -> String {
+    let Some(cluster) = schema.cluster() else {
+        return statement;
+    };
+    let Some(start) = ["IF NOT EXISTS ", "IF EXISTS "]
+        .iter()
+        .find_map(|marker| statement.find(marker).map(|at| at + marker.len()))
+    else {
+        return statement;
+    };
+    let end = statement[start..]
+        .find(char::is_whitespace)
+        .map_or(statement.len(), |n| start + n);
+    format!(
+        "{} ON CLUSTER {cluster}{}",
+        &statement[..end],
+        &statement[end..]
+    )
 }
 
-/// Kafka engine tables and their materialized views (apply after the migrations).
+/// Kafka engine tables and their materialized views (apply after the migrations); on a
+/// cluster, on every server ([`clustered`]).
 pub fn statements(schema: &Schema, config: &KafkaEngineConfig) -> Result<Vec<String>> {
     config.validate()?;
-    refuse_cluster(schema)?;
     let mut out = vec![
         source_table(schema, SIGNALS_SOURCE, &config.signals_topic, config),
         source_table(schema, SESSIONS_SOURCE, &config.sessions_topic, config),
     ];
     out.extend(views(schema, config));
-    Ok(out)
+    Ok(out
+        .into_iter()
+        .map(|statement| clustered(schema, statement))
+        .collect())
 }
 
 /// The same views over `Null` tables instead of Kafka (a `raw String` column, plus
@@ -494,7 +513,6 @@ pub fn statements(schema: &Schema, config: &KafkaEngineConfig) -> Result<Vec<Str
 /// messages, where no Kafka engine runs (chDB) or without waiting for one.
 pub fn stand_in_statements(schema: &Schema, config: &KafkaEngineConfig) -> Result<Vec<String>> {
     config.validate()?;
-    refuse_cluster(schema)?;
     let columns = if json_for(schema.dialect()).modern {
         "raw String, _partition UInt64, _offset UInt64"
     } else {
@@ -511,7 +529,10 @@ pub fn stand_in_statements(schema: &Schema, config: &KafkaEngineConfig) -> Resul
         ),
     ];
     out.extend(views(schema, config));
-    Ok(out)
+    Ok(out
+        .into_iter()
+        .map(|statement| clustered(schema, statement))
+        .collect())
 }
 
 /// Drops the views, then the Kafka tables (before stopping Kafka: an 18.16 Kafka table whose
@@ -524,7 +545,9 @@ pub fn drop_statements(schema: &Schema) -> Vec<String> {
     for source in [SIGNALS_SOURCE, SESSIONS_SOURCE] {
         out.push(format!("DROP TABLE IF EXISTS {}", schema.qualified(source)));
     }
-    out
+    out.into_iter()
+        .map(|statement| clustered(schema, statement))
+        .collect()
 }
 
 /// The server's `<kafka>` section for the engine's librdkafka: `read_committed` (sessions come
@@ -635,6 +658,32 @@ mod tests {
     }
 
     #[test]
+    fn on_a_cluster_every_statement_runs_on_every_server_and_views_write_through_distributed() {
+        let schema = Schema::new(Dialect::legacy()).on_cluster("prod").unwrap();
+        let config = KafkaEngineConfig::new("b:1");
+        let all = statements(&schema, &config).unwrap();
+        assert_eq!(all.len(), 6);
+        for statement in &all {
+            let head = statement.lines().next().unwrap();
+            assert!(head.contains(" ON CLUSTER prod"), "{head}");
+            assert!(!statement.contains("_local"), "{statement}");
+        }
+        assert!(
+            all[0]
+                .starts_with("CREATE TABLE IF NOT EXISTS evbench.kafka_signals ON CLUSTER prod\n")
+        );
+        assert!(all[2].starts_with(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS evbench.kafka_signals_mv ON CLUSTER prod TO evbench.signals AS"
+        ));
+        for statement in drop_statements(&schema) {
+            assert!(statement.ends_with(" ON CLUSTER prod"), "{statement}");
+        }
+        // One server: no clause.
+        let single = statements(&Schema::new(Dialect::legacy()), &config).unwrap();
+        assert!(single.iter().all(|s| !s.contains("ON CLUSTER")));
+    }
+
+    #[test]
     fn text_is_quoted() {
         let schema = Schema::new(Dialect::legacy());
         let mut config = KafkaEngineConfig::new("b:1");
@@ -643,17 +692,5 @@ mod tests {
         assert!(all.contains(r"kafka_group_name = 'it\'s'"));
         config.brokers = String::new();
         assert!(statements(&schema, &config).is_err());
-    }
-
-    #[test]
-    fn a_cluster_is_refused_with_the_reason() {
-        let schema = Schema::new(Dialect::legacy()).on_cluster("prod").unwrap();
-        let config = KafkaEngineConfig::new("b:1");
-        let error = statements(&schema, &config).unwrap_err().to_string();
-        assert!(
-            error.contains("not available on a ClickHouse cluster"),
-            "{error}"
-        );
-        assert!(stand_in_statements(&schema, &config).is_err());
     }
 }
