@@ -294,38 +294,11 @@ pub fn run(
             "commit_interval must be longer than zero".into(),
         ));
     }
-    let consumer: BaseConsumer<RebalanceFlag> = kafka
-        .client_config()
-        .set("group.id", &options.group_id)
-        .set(
-            "client.id",
-            format!("{}-{}", options.group_id, options.instance),
-        )
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "1000")
-        // Thin input must not wait for a fuller fetch: that wait would be latency.
-        .set("fetch.wait.max.ms", "5")
-        // librdkafka stops fetching for 1 s (the default) whenever 100k messages wait in the
-        // local queue: a backlog would come in 1 s gulps.
-        .set("fetch.queue.backoff.ms", "10")
-        .set(
-            "statistics.interval.ms",
-            crate::metrics::STATISTICS_INTERVAL_MS,
-        )
-        .set("log_level", "4")
-        .create_with_context(RebalanceFlag {
-            moved: AtomicBool::new(false),
-            lag: Arc::clone(&stats.lag),
-        })?;
     let mut delivery = Delivery::new(options, kafka.client_config())?;
-    consumer.subscribe(&[&options.input_topic])?;
     let mut runner = Runner {
         options,
         stats,
-        consumer: &consumer,
+        consumer: Arc::new(new_consumer(kafka, options, stats)?),
         state: State::new(options)?,
         encoder: Encoder::new(),
         outputs: Vec::with_capacity(16),
@@ -341,7 +314,8 @@ pub fn run(
     // came back may not answer the offset fetch at once, and that is retried like any failure.
     let mut must_rebuild = false;
     while !stop.load(Ordering::Relaxed) {
-        let result = if must_rebuild {
+        let rebuilding = must_rebuild;
+        let result = if rebuilding {
             runner.rebuild(true)
         } else {
             runner.step(&mut delivery, &mut consumer_errors)
@@ -356,6 +330,15 @@ pub fn run(
             transactions_then = transactions;
             if recoveries > MAX_RECOVERIES_WITHOUT_A_COMMIT {
                 return Err(error);
+            }
+            if rebuilding {
+                // The committed offsets could not be read after a recovery. Seen after a broker
+                // restart: the consumer's request to its coordinator sat in its out-queue and
+                // every fetch of the committed offsets timed out, for minutes. A new consumer
+                // (the old one closes on a thread of its own, leaving the group) joins afresh.
+                tracing::warn!(%error, "the committed offsets cannot be read: making a new consumer");
+                runner.renew_consumer(kafka)?;
+                continue;
             }
             // A transaction the client failed (fenced producers, an abortable state after a
             // broker came back) fails whatever it is asked next: a send, a begin, a commit.
@@ -392,7 +375,9 @@ pub fn run(
 struct Runner<'a> {
     options: &'a AggregateOptions,
     stats: &'a AggregateStats,
-    consumer: &'a BaseConsumer<RebalanceFlag>,
+    /// Shared with the message a step holds (a step borrows it from its own handle), and
+    /// replaced whole when it is wedged ([`Runner::renew_consumer`]).
+    consumer: Arc<BaseConsumer<RebalanceFlag>>,
     state: State,
     encoder: Encoder,
     outputs: Vec<Output>,
@@ -506,7 +491,7 @@ impl Runner<'_> {
         // Offsets of this plan are remembered once the commit went through.
         let offsets = plan.offsets.clone();
         self.pending = Some(plan);
-        if let Some(committed) = delivery.commit(self.options, self.consumer, offsets)? {
+        if let Some(committed) = delivery.commit(self.options, &self.consumer, offsets)? {
             self.finish_commit(delivery, committed)?;
         }
         Ok(())
@@ -543,7 +528,8 @@ impl Runner<'_> {
     fn step(&mut self, delivery: &mut Delivery, consumer_errors: &mut u64) -> Result<()> {
         // Short polls while a commit runs, to start the next transaction as soon as it is done.
         let wait = if delivery.committing() { 1 } else { 10 };
-        let message = self.consumer.poll(Duration::from_millis(wait));
+        let consumer = Arc::clone(&self.consumer);
+        let message = consumer.poll(Duration::from_millis(wait));
         if self.consumer.context().moved.swap(false, Ordering::SeqCst) {
             // Whatever is uncommitted belongs to the old assignment: drop it and replay. A
             // message polled together with the rebalance belongs to the new assignment and is
@@ -571,9 +557,25 @@ impl Runner<'_> {
         self.maybe_commit(delivery)
     }
 
+    /// Replaces the consumer with a new one in the same group. The old one is closed on a
+    /// thread of its own (a wedged client must not hold the loop); until the new one is
+    /// assigned, the state is empty and the next rebalance rebuilds it.
+    fn renew_consumer(&mut self, kafka: &KafkaEndpoint) -> Result<()> {
+        let fresh = Arc::new(new_consumer(kafka, self.options, self.stats)?);
+        let old = std::mem::replace(&mut self.consumer, fresh);
+        let _ = std::thread::Builder::new()
+            .name("old-consumer".into())
+            .spawn(move || drop(old));
+        self.pending = None;
+        self.state = State::new(self.options)?;
+        self.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
     fn rebuild(&mut self, seek: bool) -> Result<()> {
         self.pending = None;
-        self.state.rebuild(self.consumer, self.options, seek)?;
+        self.state.rebuild(&self.consumer, self.options, seek)?;
         self.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
         self.stats.assigned_partitions.store(
             self.consumer
@@ -585,6 +587,42 @@ impl Runner<'_> {
         self.last_commit = Instant::now();
         Ok(())
     }
+}
+
+/// The aggregator's consumer of the input topic, subscribed.
+fn new_consumer(
+    kafka: &KafkaEndpoint,
+    options: &AggregateOptions,
+    stats: &AggregateStats,
+) -> Result<BaseConsumer<RebalanceFlag>> {
+    let consumer: BaseConsumer<RebalanceFlag> = kafka
+        .client_config()
+        .set("group.id", &options.group_id)
+        .set(
+            "client.id",
+            format!("{}-{}", options.group_id, options.instance),
+        )
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "1000")
+        // Thin input must not wait for a fuller fetch: that wait would be latency.
+        .set("fetch.wait.max.ms", "5")
+        // librdkafka stops fetching for 1 s (the default) whenever 100k messages wait in the
+        // local queue: a backlog would come in 1 s gulps.
+        .set("fetch.queue.backoff.ms", "10")
+        .set(
+            "statistics.interval.ms",
+            crate::metrics::STATISTICS_INTERVAL_MS,
+        )
+        .set("log_level", "4")
+        .create_with_context(RebalanceFlag {
+            moved: AtomicBool::new(false),
+            lag: Arc::clone(&stats.lag),
+        })?;
+    consumer.subscribe(&[&options.input_topic])?;
+    Ok(consumer)
 }
 
 /// Runs the aggregator on a thread until `stop` is set; the returned handle gives its result.
