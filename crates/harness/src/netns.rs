@@ -70,6 +70,19 @@ fn which(program: &str) -> Option<std::path::PathBuf> {
     })
 }
 
+/// Refuses a node name that cannot be part of a namespace's name, or names evbench's own end.
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name == HOST
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(Error::Network(format!(
+            "{name:?} cannot name a node (letters, digits and '-'; not {HOST:?})"
+        )));
+    }
+    Ok(())
+}
+
 /// One node's place on the network.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -116,14 +129,7 @@ impl RunNetwork {
         }
         // Names checked before anything is made.
         for node in nodes {
-            if node.is_empty()
-                || *node == HOST
-                || !node.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            {
-                return Err(Error::Network(format!(
-                    "{node:?} cannot name a node (letters, digits and '-'; not {HOST:?})"
-                )));
-            }
+            check_name(node)?;
         }
         let pid = std::process::id();
         let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
@@ -156,14 +162,7 @@ impl RunNetwork {
         if let Some(node) = self.nodes.get(name) {
             return Ok(node.clone());
         }
-        if name.is_empty()
-            || name == HOST
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
-            return Err(Error::Network(format!(
-                "{name:?} cannot name a node (letters, digits and '-'; not {HOST:?})"
-            )));
-        }
+        check_name(name)?;
         let index = self.next_index;
         if index >= 200 {
             return Err(Error::Network(

@@ -1084,6 +1084,17 @@ pub(crate) fn describe_toml_error(text: &str, error: toml::de::Error) -> Invalid
 mod tests {
     use super::*;
 
+    /// The first fault of the scenario `text` (which must parse).
+    fn first_fault(text: &str) -> crate::faults::FaultSpec {
+        Scenario::parse(text)
+            .unwrap()
+            .faults
+            .iter()
+            .next()
+            .unwrap()
+            .clone()
+    }
+
     /// Why `text` is refused, causes and all, as a person reads it.
     fn refusal(text: &str) -> String {
         crate::error_chain(&Scenario::parse(text).unwrap_err())
@@ -1126,13 +1137,7 @@ span = "10m"
         assert!(refusal(&format!("{MINIMAL}{own}{partition}node = 4\n")).contains("kafka-4"));
         // A ClickHouse server or ZooKeeper by name; ZooKeeper only with a ClickHouse cluster.
         let s1r1 = format!("{MINIMAL}{own}{partition}node = \"s1r1\"\n");
-        let fault = Scenario::parse(&s1r1)
-            .unwrap()
-            .faults
-            .iter()
-            .next()
-            .unwrap()
-            .clone();
+        let fault = first_fault(&s1r1);
         assert_eq!(
             fault.node(),
             Some(harness::NodeRef::ClickHouseReplica {
@@ -1150,13 +1155,7 @@ span = "10m"
         );
         // A pipeline instance by its name, if the run has it.
         let sink = format!("{MINIMAL}{own}{partition}node = \"sink-0\"\n");
-        let fault = Scenario::parse(&sink)
-            .unwrap()
-            .faults
-            .iter()
-            .next()
-            .unwrap()
-            .clone();
+        let fault = first_fault(&sink);
         assert_eq!(
             fault.network_node_name(&Topology::single()).as_deref(),
             Some("sink-0")
@@ -1169,13 +1168,7 @@ span = "10m"
         let one_way = format!(
             "{MINIMAL}{own}{partition}node = 2\nfrom = [\"evbench\"]\ndirection = \"outgoing\"\n"
         );
-        let fault = Scenario::parse(&one_way)
-            .unwrap()
-            .faults
-            .iter()
-            .next()
-            .unwrap()
-            .clone();
+        let fault = first_fault(&one_way);
         assert_eq!(
             fault.direction,
             Some(crate::faults::spec::PartitionDirection::Outgoing)

@@ -181,13 +181,13 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultF
                 .map_err(FaultFailure::from)
         }
         FaultKind::Partition => {
-            let (network, broker) = network_and_broker(spec, targets)?;
+            let (network, node) = network_and_node(spec, targets)?;
             let others: Vec<String> = match &spec.from {
                 Some(from) => from.clone(),
                 None => network
                     .nodes()
                     .map(|(name, _)| name.to_owned())
-                    .filter(|name| *name != broker)
+                    .filter(|name| *name != node)
                     .chain([harness::netns::HOST.to_owned()])
                     .collect(),
             };
@@ -197,7 +197,7 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultF
                 .unwrap_or(super::spec::PartitionDirection::Both)
                 .into();
             network
-                .partition(&[broker.as_str()], &others, direction)
+                .partition(&[node.as_str()], &others, direction)
                 .map_err(FaultFailure::from)
         }
         FaultKind::Latency => {
@@ -214,8 +214,8 @@ async fn begin(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultF
                 .as_deref()
                 .and_then(super::spec::parse_rate)
                 .ok_or(FaultFailure::NoNode(spec.kind))?;
-            let (network, broker) = network_and_broker(spec, targets)?;
-            network.slow_link(&broker, bits).map_err(FaultFailure::from)
+            let (network, node) = network_and_node(spec, targets)?;
+            network.slow_link(&node, bits).map_err(FaultFailure::from)
         }
         data => Err(FaultFailure::NotAProcessFault(data)),
     }
@@ -232,7 +232,7 @@ fn delay_proxy<'t>(
 }
 
 /// The run's network and the name on it of the server a network fault names.
-fn network_and_broker<'t>(
+fn network_and_node<'t>(
     spec: &FaultSpec,
     targets: &'t mut Targets<'_>,
 ) -> Result<(&'t mut harness::netns::RunNetwork, String), FaultFailure> {
@@ -296,12 +296,12 @@ async fn end(spec: &FaultSpec, targets: &mut Targets<'_>) -> Result<(), FaultFai
             Ok(())
         }
         FaultKind::Partition => {
-            let (network, _) = network_and_broker(spec, targets)?;
+            let (network, _) = network_and_node(spec, targets)?;
             network.heal().map_err(FaultFailure::from)
         }
         FaultKind::SlowLink => {
-            let (network, broker) = network_and_broker(spec, targets)?;
-            network.restore_link(&broker).map_err(FaultFailure::from)
+            let (network, node) = network_and_node(spec, targets)?;
+            network.restore_link(&node).map_err(FaultFailure::from)
         }
         FaultKind::Latency => {
             delay_proxy(spec, targets)?.set_delay(Duration::ZERO, Duration::ZERO);
