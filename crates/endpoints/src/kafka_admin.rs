@@ -61,6 +61,38 @@ pub fn partition_count(bootstrap: &str, topic: &str, timeout: Duration) -> Resul
         .map(|t| t.partitions().len()))
 }
 
+/// Each partition's end offset (high watermark) of `topic`, indexed by partition (blocking);
+/// empty when the topic does not exist. Fails when any partition's end cannot be read.
+pub fn partition_ends(bootstrap: &str, topic: &str, timeout: Duration) -> Result<Vec<i64>> {
+    let consumer: BaseConsumer = base_config(bootstrap).create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let partitions = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map_or(0, |t| t.partitions().len());
+    (0..partitions)
+        .map(|p| {
+            let partition = i32::try_from(p).unwrap_or(i32::MAX);
+            let (_, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+            Ok(high)
+        })
+        .collect()
+}
+
+/// Records appended between two readings of [`partition_ends`] (a partition missing from
+/// `before` counts from 0).
+pub fn records_appended(before: &[i64], after: &[i64]) -> u64 {
+    after
+        .iter()
+        .enumerate()
+        .map(|(p, &end)| {
+            let start = before.get(p).copied().unwrap_or(0);
+            u64::try_from(end.saturating_sub(start)).unwrap_or(0)
+        })
+        .sum()
+}
+
 /// How a topic is created: partitions, replication, and topic-level settings.
 #[derive(Debug, Clone, Copy)]
 pub struct TopicSpec<'a> {
@@ -220,5 +252,14 @@ mod tests {
             TopicSpec::replicated(4, 2).configs,
             [("min.insync.replicas", "1")]
         );
+    }
+
+    #[test]
+    fn appended_records_are_counted_per_partition() {
+        assert_eq!(records_appended(&[10, 0, 5], &[15, 3, 5]), 8);
+        // A partition added after the first reading counts from its start.
+        assert_eq!(records_appended(&[10], &[12, 4]), 6);
+        // An end that went backwards (a truncated log) adds nothing rather than wrapping.
+        assert_eq!(records_appended(&[10], &[7]), 0);
     }
 }

@@ -159,6 +159,7 @@ pub async fn run_keeping(
         scenario.aggregator.output_partitions,
     )
     .await?;
+    let signals_before = signal_ends(&services.kafka.bootstrap).await;
 
     let compression = offered_compression(scenario, &fleet).await?;
 
@@ -228,6 +229,12 @@ pub async fn run_keeping(
     let (engine, ingestion_outcome) = pipeline.stop(&storage).await;
     let resources = sampler.finish();
     let observed = observers.finish().await;
+    let signals_in_topic = match (signals_before, signal_ends(&services.kafka.bootstrap).await) {
+        (Some(before), Some(after)) => {
+            Some(endpoints::kafka_admin::records_appended(&before, &after))
+        }
+        _ => None,
+    };
     let load_started_ms = loaded.started_ms;
     let mut report = conclude(
         scenario,
@@ -235,7 +242,7 @@ pub async fn run_keeping(
         &storage,
         &fleet,
         loaded,
-        (drained, lag_at_end),
+        (drained, lag_at_end, signals_in_topic),
         observed,
         (engine, ingestion_outcome),
         started_at_ms,
@@ -271,6 +278,28 @@ pub async fn run_keeping(
         prometheus,
     };
     Ok((report, kept))
+}
+
+/// The signals topic's partition ends, or `None` (with a warning) when they cannot be read:
+/// read before and after the load, they count the records Kafka took in during the run.
+async fn signal_ends(bootstrap: &str) -> Option<Vec<i64>> {
+    let bootstrap = bootstrap.to_owned();
+    let read = tokio::task::spawn_blocking(move || {
+        endpoints::kafka_admin::partition_ends(
+            &bootstrap,
+            events::SIGNALS_TOPIC,
+            Duration::from_secs(10),
+        )
+    })
+    .await;
+    match read {
+        Ok(Ok(ends)) => Some(ends),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "could not read the signals topic's ends; the raw-signals check cannot see the producer's retried copies");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// Starts Kafka and ClickHouse where the run's data is to go (the command line's
@@ -463,7 +492,7 @@ async fn conclude(
     storage: &Storage,
     fleet: &FleetConfig,
     loaded: Loaded,
-    (drained, lag_at_end): (Drained, drain::LagAtEnd),
+    (drained, lag_at_end, signals_in_topic): (Drained, drain::LagAtEnd, Option<u64>),
     observed: Observed,
     (engine, ingestion_outcome): (
         crate::engine::EngineOutcome,
@@ -512,6 +541,7 @@ async fn conclude(
         stored_sessions: stored.sessions,
         topic_sessions: observed.sessions.into_iter().map(|s| s.session).collect(),
         stored_signals: stored.signals,
+        signals_in_topic,
         dead_letters: observed.dead_letters,
         stored_dead_letters: stored.dead_letters,
         ingestion: scenario.run.ingestion,
@@ -814,6 +844,7 @@ fn assemble(
             produced: evidence.produced.records,
             produced_bytes: evidence.produced.bytes,
             stored: evidence.stored_signals,
+            in_topic: evidence.signals_in_topic,
             dead_lettered: evidence.dead_letters.len() as u64,
         },
         sessions,

@@ -43,6 +43,8 @@ pub(crate) struct Evidence {
     /// Sessions read from `charging-sessions` (`read_committed`), every copy.
     pub topic_sessions: Vec<Session>,
     pub stored_signals: u64,
+    /// Records Kafka took into the signals topic during the run, when its ends could be read.
+    pub signals_in_topic: Option<u64>,
     /// Records in the dead-letter topic (`read_committed`).
     pub dead_letters: Vec<SeenDeadLetter>,
     /// Rows in ClickHouse's `dead_letters` (what the sink could not store).

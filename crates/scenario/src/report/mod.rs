@@ -393,6 +393,9 @@ pub struct EventCounts {
     /// JSON bytes of the signals produced (injected copies and malformed records left out).
     pub produced_bytes: u64,
     pub stored: u64,
+    /// Records Kafka took into the signals topic during the run (`None` when its ends could not
+    /// be read): more than `produced` when the producer's retries wrote some twice.
+    pub in_topic: Option<u64>,
     pub dead_lettered: u64,
 }
 
@@ -607,6 +610,7 @@ mod tests {
                 produced: 5000,
                 produced_bytes: 1_050_000,
                 stored: 5000,
+                in_topic: Some(5000),
                 dead_lettered: 0,
             },
             sessions: SessionComparison {
