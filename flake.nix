@@ -112,14 +112,15 @@
           # rdkafka (default-features off; `tokio`, `libz`) builds its bundled librdkafka with
           # librdkafka's own mklove `./configure` (bash) and `make libs`, which runs
           # `lds-gen.py` (python3) for the linker script; `which` finds `install`; libz-sys
-          # finds zlib through pkg-config. No cmake (that is rdkafka's `cmake-build` feature),
-          # no OpenSSL, SASL or zstd (features off).
+          # finds zlib through pkg-config; the `ssl` feature links the system's OpenSSL (TLS,
+          # and SCRAM for SASL). No cmake (that is rdkafka's `cmake-build` feature), no Cyrus
+          # SASL or zstd (features off).
           nativeBuildInputs = with pkgs; [
             pkg-config
             python3
             which
           ];
-          buildInputs = [ pkgs.zlib ];
+          buildInputs = [ pkgs.zlib pkgs.openssl ];
 
           # The vendored crates are copied without shebang patching: `./configure` and
           # `lds-gen.py` start with `#!/usr/bin/env …`, which the build sandbox lacks.
@@ -181,9 +182,11 @@
               # Every node on its own address: namespaces, partitions, slow links (root only).
               iproute2
               nftables
+              # A secured run's certificates.
+              openssl
             ]
           );
-          buildInputs = [ pkgs.zlib ];
+          buildInputs = [ pkgs.zlib pkgs.openssl ];
 
           # The harness takes Kafka's jars from here (ci/setup then fetches nothing).
           EVBENCH_KAFKA_LIBS = "${kafka}/libs";

@@ -13,24 +13,55 @@ use rdkafka::error::RDKafkaErrorCode;
 
 use crate::{Error, Result};
 
-fn base_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("log_level", "3");
-    config
+/// A cluster an admin call can reach: a bootstrap list (an open cluster), or an endpoint, which
+/// brings its security along.
+pub trait AdminTarget {
+    /// The client configuration admin calls start from.
+    fn admin_config(&self) -> ClientConfig;
+}
+
+impl AdminTarget for str {
+    fn admin_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", self).set("log_level", "3");
+        config
+    }
+}
+
+impl AdminTarget for String {
+    fn admin_config(&self) -> ClientConfig {
+        self.as_str().admin_config()
+    }
+}
+
+impl AdminTarget for crate::KafkaEndpoint {
+    fn admin_config(&self) -> ClientConfig {
+        let mut config = self.client_config();
+        config.set("log_level", "3");
+        config
+    }
+}
+
+impl AdminTarget for ClientConfig {
+    fn admin_config(&self) -> ClientConfig {
+        self.clone()
+    }
+}
+
+fn base_config(cluster: &(impl AdminTarget + ?Sized)) -> ClientConfig {
+    cluster.admin_config()
 }
 
 /// How many brokers a metadata request lists (blocking; used as the readiness probe).
-pub fn broker_count(bootstrap: &str, timeout: Duration) -> Result<usize> {
-    let consumer: BaseConsumer = base_config(bootstrap).create()?;
+pub fn broker_count(cluster: &(impl AdminTarget + ?Sized), timeout: Duration) -> Result<usize> {
+    let consumer: BaseConsumer = base_config(cluster).create()?;
     let metadata = consumer.fetch_metadata(None, timeout)?;
     Ok(metadata.brokers().len())
 }
 
 /// The node ids of the brokers a metadata request lists, sorted (blocking).
-pub fn broker_ids(bootstrap: &str, timeout: Duration) -> Result<Vec<i32>> {
-    let consumer: BaseConsumer = base_config(bootstrap).create()?;
+pub fn broker_ids(cluster: &(impl AdminTarget + ?Sized), timeout: Duration) -> Result<Vec<i32>> {
+    let consumer: BaseConsumer = base_config(cluster).create()?;
     let metadata = consumer.fetch_metadata(None, timeout)?;
     let mut ids: Vec<i32> = metadata.brokers().iter().map(|b| b.id()).collect();
     ids.sort_unstable();
@@ -39,8 +70,12 @@ pub fn broker_ids(bootstrap: &str, timeout: Duration) -> Result<Vec<i32>> {
 
 /// Partitions of `topic` (of every topic when `None`) whose in-sync replicas are fewer than
 /// their replicas (blocking): 0 once a restarted broker has caught up.
-pub fn under_replicated(bootstrap: &str, topic: Option<&str>, timeout: Duration) -> Result<usize> {
-    let consumer: BaseConsumer = base_config(bootstrap).create()?;
+pub fn under_replicated(
+    cluster: &(impl AdminTarget + ?Sized),
+    topic: Option<&str>,
+    timeout: Duration,
+) -> Result<usize> {
+    let consumer: BaseConsumer = base_config(cluster).create()?;
     let metadata = consumer.fetch_metadata(topic, timeout)?;
     Ok(metadata
         .topics()
@@ -51,8 +86,12 @@ pub fn under_replicated(bootstrap: &str, topic: Option<&str>, timeout: Duration)
 }
 
 /// The number of partitions of `topic`, or `None` when it does not exist (blocking).
-pub fn partition_count(bootstrap: &str, topic: &str, timeout: Duration) -> Result<Option<usize>> {
-    let consumer: BaseConsumer = base_config(bootstrap).create()?;
+pub fn partition_count(
+    cluster: &(impl AdminTarget + ?Sized),
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<usize>> {
+    let consumer: BaseConsumer = base_config(cluster).create()?;
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
     Ok(metadata
         .topics()
@@ -63,8 +102,12 @@ pub fn partition_count(bootstrap: &str, topic: &str, timeout: Duration) -> Resul
 
 /// Each partition's end offset (high watermark) of `topic`, indexed by partition (blocking);
 /// empty when the topic does not exist. Fails when any partition's end cannot be read.
-pub fn partition_ends(bootstrap: &str, topic: &str, timeout: Duration) -> Result<Vec<i64>> {
-    let consumer: BaseConsumer = base_config(bootstrap).create()?;
+pub fn partition_ends(
+    cluster: &(impl AdminTarget + ?Sized),
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i64>> {
+    let consumer: BaseConsumer = base_config(cluster).create()?;
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
     let partitions = metadata
         .topics()
@@ -138,8 +181,13 @@ const PARTITIONS_PER_REQUEST: usize = 5000;
 
 /// Creates `topic` as `spec` says, or, when it exists with fewer partitions, adds partitions up
 /// to `spec.partitions`; returns once the metadata shows every partition. Idempotent.
-pub async fn ensure_topic(bootstrap: &str, topic: &str, spec: TopicSpec<'_>) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = base_config(bootstrap).create()?;
+pub async fn ensure_topic(
+    cluster: &(impl AdminTarget + ?Sized),
+    topic: &str,
+    spec: TopicSpec<'_>,
+) -> Result<()> {
+    let config = base_config(cluster);
+    let admin: AdminClient<DefaultClientContext> = config.create()?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let partitions = spec.partitions;
     i32::try_from(partitions).map_err(|_| Error::TooManyPartitions(partitions))?;
@@ -167,7 +215,7 @@ pub async fn ensure_topic(bootstrap: &str, topic: &str, spec: TopicSpec<'_>) -> 
             }
         }
     }
-    let mut existing = blocking_partition_count(bootstrap, topic).await?;
+    let mut existing = blocking_partition_count(&config, topic).await?;
     if existing == 0 {
         // Just created: the metadata may not show it yet.
         existing = first;
@@ -186,7 +234,7 @@ pub async fn ensure_topic(bootstrap: &str, topic: &str, spec: TopicSpec<'_>) -> 
     }
     // Creation is asynchronous in the controller: wait until the metadata shows every partition.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while blocking_partition_count(bootstrap, topic).await? < partitions {
+    while blocking_partition_count(&config, topic).await? < partitions {
         if Instant::now() > deadline {
             return Err(Error::Timeout {
                 what: format!("topic {topic} showing {partitions} partitions"),
@@ -198,8 +246,8 @@ pub async fn ensure_topic(bootstrap: &str, topic: &str, spec: TopicSpec<'_>) -> 
     Ok(())
 }
 
-async fn blocking_partition_count(bootstrap: &str, topic: &str) -> Result<usize> {
-    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+async fn blocking_partition_count(config: &ClientConfig, topic: &str) -> Result<usize> {
+    let (bootstrap, topic) = (config.clone(), topic.to_owned());
     Ok(tokio::task::spawn_blocking(move || {
         partition_count(&bootstrap, &topic, Duration::from_secs(5))
     })
@@ -209,8 +257,11 @@ async fn blocking_partition_count(bootstrap: &str, topic: &str) -> Result<usize>
 
 /// [`TopicSpec::replicated`] for the cluster at `bootstrap` (as many brokers as a metadata
 /// request lists).
-pub async fn replicated_spec(bootstrap: &str, partitions: usize) -> Result<TopicSpec<'static>> {
-    let bootstrap = bootstrap.to_owned();
+pub async fn replicated_spec(
+    cluster: &(impl AdminTarget + ?Sized),
+    partitions: usize,
+) -> Result<TopicSpec<'static>> {
+    let bootstrap = base_config(cluster);
     let brokers =
         tokio::task::spawn_blocking(move || broker_count(&bootstrap, Duration::from_secs(10)))
             .await??;
@@ -218,8 +269,8 @@ pub async fn replicated_spec(bootstrap: &str, partitions: usize) -> Result<Topic
 }
 
 /// Deletes `topic` (missing topics are fine).
-pub async fn delete_topic(bootstrap: &str, topic: &str) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = base_config(bootstrap).create()?;
+pub async fn delete_topic(cluster: &(impl AdminTarget + ?Sized), topic: &str) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = base_config(cluster).create()?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for result in admin.delete_topics(&[topic], &options).await? {
         match result {

@@ -12,12 +12,15 @@
 pub mod clickhouse_admin;
 pub mod failover;
 pub mod kafka_admin;
+pub mod security;
 pub mod smoke;
 
 use std::fmt;
 use std::future::Future;
 
 use rdkafka::ClientConfig;
+
+pub use security::{KafkaSecurity, SaslMechanism};
 
 /// Errors of endpoint and administration calls.
 #[derive(Debug, thiserror::Error)]
@@ -155,13 +158,28 @@ pub struct KafkaEndpoint {
     pub bootstrap: String,
     /// The broker's version, where the provider can tell it.
     pub version: String,
+    /// How clients log in to a secured cluster; `None` for plaintext.
+    pub security: Option<KafkaSecurity>,
 }
 
 impl KafkaEndpoint {
-    /// A client configuration with the bootstrap servers set; add what the client needs.
+    /// An open (plaintext) cluster at `bootstrap`.
+    pub fn plaintext(bootstrap: impl Into<String>, version: impl Into<String>) -> KafkaEndpoint {
+        KafkaEndpoint {
+            bootstrap: bootstrap.into(),
+            version: version.into(),
+            security: None,
+        }
+    }
+
+    /// A client configuration with the bootstrap servers and the security settings set; add
+    /// what the client needs.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap);
+        if let Some(security) = &self.security {
+            security.apply(&mut config);
+        }
         config
     }
 }

@@ -264,6 +264,7 @@ pub(crate) async fn start() -> Result<DockerServices> {
     let kafka = KafkaEndpoint {
         bootstrap: format!("127.0.0.1:{kafka_port}"),
         version: KAFKA_IMAGE.rsplit(':').next().unwrap_or("").to_owned(),
+        security: None,
     };
     let url = format!("http://127.0.0.1:{http_port}");
     let started = Instant::now();

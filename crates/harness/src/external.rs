@@ -48,6 +48,7 @@ pub(crate) async fn connect(
     let kafka = KafkaEndpoint {
         bootstrap,
         version: "unknown (external)".into(),
+        security: None,
     };
     let clickhouse = ClickHouseEndpoint {
         url: url.clone(),

@@ -36,7 +36,10 @@ mod topology;
 pub mod zookeeper;
 
 pub use layout::KafkaLibsError;
-pub use native::{KAFKA_VERSION, NativeClickHouse, NativeKafka, cache_dir, kafka_libs_dir};
+pub use native::{
+    Grant, KAFKA_VERSION, KafkaUser, NativeClickHouse, NativeKafka, PipelineNames, SecuredKafka,
+    TlsFiles, cache_dir, grants, kafka_libs_dir,
+};
 pub use server::{ManagedServer, Placement};
 pub use services::{
     ProviderKind, Services, UnknownProvider, network_node_name, network_node_names,

@@ -230,6 +230,7 @@ impl Services {
                 let kafka = KafkaEndpoint {
                     bootstrap: cluster.bootstrap.clone(),
                     version: libs.version.clone(),
+                    security: None,
                 };
                 let mut clickhouse = cluster.clickhouse[0].endpoint().clone();
                 clickhouse.failover = cluster.clickhouse[1..]

@@ -110,6 +110,7 @@ pub async fn aggregate(args: AggregateArgs) -> Result<(), Failure> {
     let kafka = KafkaEndpoint {
         bootstrap: args.brokers.clone(),
         version: "unknown".into(),
+        security: None,
     };
     aggregate::prepare_topics(&kafka, &options)
         .await

@@ -223,6 +223,7 @@ async fn to_kafka(
     let kafka = KafkaEndpoint {
         bootstrap: brokers.to_owned(),
         version: "unknown".into(),
+        security: None,
     };
     let options = ProduceOptions {
         max_partitions: args.max_partitions,

@@ -119,6 +119,7 @@ pub async fn run(args: SinkArgs) -> Result<(), Failure> {
     let kafka = KafkaEndpoint {
         bootstrap: args.brokers.clone(),
         version: "unknown".into(),
+        security: None,
     };
     let sink =
         pipeline::Sink::new(config, &kafka, endpoint.client()).context("starting the sink")?;

@@ -91,6 +91,19 @@ impl NativeKafka {
         parent: &Path,
         placements: &[Placement],
     ) -> Result<Vec<NativeKafka>> {
+        NativeKafka::start_cluster_secured(found, parent, placements, None)
+    }
+
+    /// [`NativeKafka::start_cluster_placed`], secured when `security` is given: `SASL_SSL`
+    /// listeners, its users created with the storage, the `StandardAuthorizer` with no access
+    /// but what ACLs grant ([`SecuredKafka`](super::SecuredKafka)). The nodes' endpoints then
+    /// log in as the admin user.
+    pub fn start_cluster_secured(
+        found: &crate::layout::KafkaLibs,
+        parent: &Path,
+        placements: &[Placement],
+        security: Option<&super::SecuredKafka>,
+    ) -> Result<Vec<NativeKafka>> {
         tracing::debug!(dir = %found.dir.display(), found_by = found.found_by, version = %found.version, "Kafka jars");
         let java = server::java()?;
         let brokers = placements.len().max(1) as u32;
@@ -106,7 +119,7 @@ impl NativeKafka {
             .collect::<Result<Vec<_>>>()?;
         let cluster_id = cluster_id()?;
         let started = Instant::now();
-        let mut nodes = prepare_nodes(parent, &java, found, &ports, &cluster_id)?;
+        let mut nodes = prepare_nodes(parent, &java, found, &ports, &cluster_id, security)?;
         for (node, place) in nodes.iter_mut().zip(placements) {
             node.server.set_namespace(place.namespace.clone());
         }
@@ -119,7 +132,12 @@ impl NativeKafka {
             .collect::<Vec<_>>()
             .join(",");
         let readiness = Readiness::new("kafka", started, START_TIMEOUT, "port not open yet");
-        server::block_on(wait_listed(&mut nodes, &bootstrap, readiness))?;
+        let cluster = KafkaEndpoint {
+            bootstrap: bootstrap.clone(),
+            version: found.version.clone(),
+            security: nodes[0].endpoint.security.clone(),
+        };
+        server::block_on(wait_listed(&mut nodes, &cluster, readiness))?;
         tracing::info!(%bootstrap, brokers, version = %found.version, ms = started.elapsed().as_millis() as u64, "kafka ready");
         Ok(nodes)
     }
@@ -132,6 +150,7 @@ impl NativeKafka {
         node_id: u32,
         all_ports: &[KafkaPorts],
         cluster_id: &str,
+        security: Option<&super::SecuredKafka>,
     ) -> Result<NativeKafka> {
         let own = all_ports[node_id as usize - 1];
         let name = if all_ports.len() == 1 {
@@ -141,9 +160,13 @@ impl NativeKafka {
         };
         let dir = ManagedServer::create_dir(parent, &name, "Kafka")?;
         let properties = dir.path().join("server.properties");
-        let mut text = server_properties(dir.path(), node_id, all_ports);
+        let mut text = server_properties(dir.path(), node_id, all_ports, security);
         push_extra_properties(&mut text);
-        write_file(&properties, &text)?;
+        match security {
+            // It holds the broker's password.
+            Some(_) => super::kafka_security::write_private(&properties, &text)?,
+            None => write_file(&properties, &text)?,
+        }
         let log4j = dir.path().join("log4j2.properties");
         write_file(
             &log4j,
@@ -161,6 +184,7 @@ impl NativeKafka {
             &properties,
             cluster_id,
             all_ports.len() == 1,
+            &security.map(|s| s.format_arguments()).unwrap_or_default(),
             &dir.path().join("format.log"),
         )?;
         let args = broker_args(jvm_common, &properties);
@@ -169,6 +193,7 @@ impl NativeKafka {
             endpoint: KafkaEndpoint {
                 bootstrap: format!("{}:{}", own.host, own.client),
                 version: libs.version.clone(),
+                security: security.map(|s| s.security_for(super::KafkaUser::Admin)),
             },
             node_id,
             listener: SocketAddr::from((own.host, own.client)),
@@ -212,7 +237,11 @@ impl NativeKafka {
         let started = Instant::now();
         self.server.spawn()?;
         let readiness = Readiness::new(name, started, START_TIMEOUT, "port not open yet");
-        wait_listed(std::slice::from_mut(self), bootstrap, readiness).await?;
+        let cluster = KafkaEndpoint {
+            bootstrap: bootstrap.to_owned(),
+            ..self.endpoint.clone()
+        };
+        wait_listed(std::slice::from_mut(self), &cluster, readiness).await?;
         tracing::info!(name = %self.name(), ms = started.elapsed().as_millis() as u64, "kafka broker back");
         Ok(())
     }
@@ -228,12 +257,13 @@ fn prepare_nodes(
     libs: &crate::layout::KafkaLibs,
     ports: &[KafkaPorts],
     cluster_id: &str,
+    security: Option<&super::SecuredKafka>,
 ) -> Result<Vec<NativeKafka>> {
     let formatted: Vec<Result<NativeKafka>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (1..=ports.len() as u32)
             .map(|node_id| {
                 scope.spawn(move || {
-                    NativeKafka::prepare(parent, java, libs, node_id, ports, cluster_id)
+                    NativeKafka::prepare(parent, java, libs, node_id, ports, cluster_id, security)
                 })
             })
             .collect();
@@ -256,6 +286,7 @@ fn format_storage(
     properties: &Path,
     cluster_id: &str,
     standalone: bool,
+    users: &[String],
     format_log: &Path,
 ) -> Result<()> {
     let mut format_args = vec!["-Xmx256m".to_owned(), "-XX:TieredStopAtLevel=1".to_owned()];
@@ -266,6 +297,7 @@ fn format_storage(
     }
     format_args.extend(["-t", cluster_id, "-c"].map(str::to_owned));
     format_args.push(properties.display().to_string());
+    format_args.extend(users.iter().cloned());
     let status = std::process::Command::new(java)
         .args(&format_args)
         .stdout(std::fs::File::create(format_log).map_err(|e| Error::io("create format log", e))?)
@@ -311,7 +343,7 @@ fn broker_args(jvm_common: [String; 4], properties: &Path) -> Vec<String> {
 /// Waits until `nodes` run and a metadata request to `bootstrap` lists every one of them.
 async fn wait_listed(
     nodes: &mut [NativeKafka],
-    bootstrap: &str,
+    cluster: &KafkaEndpoint,
     readiness: Readiness<'_>,
 ) -> Result<()> {
     let listeners: Vec<SocketAddr> = nodes.iter().map(|n| n.listener).collect();
@@ -319,13 +351,13 @@ async fn wait_listed(
     let mut servers: Vec<&mut ManagedServer> = nodes.iter_mut().map(|n| &mut n.server).collect();
     server::wait_until_ready(&mut servers, readiness, || {
         let open = listeners.iter().all(port_open);
-        let (bootstrap, ids) = (bootstrap.to_owned(), ids.clone());
+        let (cluster, ids) = (cluster.clone(), ids.clone());
         async move {
             if !open {
                 return Ok(Probe::NotYet(None));
             }
             let listed = crate::blocking("kafka probe", move || {
-                kafka_admin::broker_ids(&bootstrap, Duration::from_secs(5))
+                kafka_admin::broker_ids(&cluster, Duration::from_secs(5))
             })
             .await?;
             Ok(match listed {
@@ -380,7 +412,12 @@ fn push_extra_properties(text: &mut String) {
     }
 }
 
-fn server_properties(dir: &Path, node_id: u32, all: &[KafkaPorts]) -> String {
+fn server_properties(
+    dir: &Path,
+    node_id: u32,
+    all: &[KafkaPorts],
+    security: Option<&super::SecuredKafka>,
+) -> String {
     let data = dir.join("data");
     let own = all[node_id as usize - 1];
     let (host, port, controller_port) = (own.host, own.client, own.controller);
@@ -404,16 +441,22 @@ fn server_properties(dir: &Path, node_id: u32, all: &[KafkaPorts]) -> String {
     } else {
         format!("node {node_id} of a {brokers}-node KRaft cluster")
     };
-    format!(
-        "# Generated by evbench's native provider: {kind} at {host}.
-process.roles=broker,controller
-node.id={node_id}
-listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
+    let listeners = match security {
+        Some(secured) => secured.server_properties(host, port, controller_port),
+        None => format!(
+            "listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
 advertised.listeners=PLAINTEXT://{host}:{port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-{quorum}
+"
+        ),
+    };
+    format!(
+        "# Generated by evbench's native provider: {kind} at {host}.
+process.roles=broker,controller
+node.id={node_id}
+{listeners}{quorum}
 log.dirs={data}
 num.partitions=1
 default.replication.factor={replicas}

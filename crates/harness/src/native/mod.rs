@@ -7,6 +7,8 @@
 mod clickhouse;
 mod clickhouse_config;
 mod kafka;
+mod kafka_security;
+mod tls;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +16,8 @@ use std::time::Duration;
 pub use clickhouse::NativeClickHouse;
 pub(crate) use clickhouse::{ClickHousePorts, ClusterRole};
 pub use kafka::{KAFKA_VERSION, NativeKafka, kafka_libs_dir};
+pub use kafka_security::{Grant, KafkaUser, PipelineNames, SecuredKafka, grants};
+pub use tls::TlsFiles;
 
 /// How long a server may take to answer after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(90);

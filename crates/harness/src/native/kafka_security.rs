@@ -1,0 +1,430 @@
+//! A secured native Kafka, as production clusters are: `SASL_SSL` with SCRAM-SHA-512 for every
+//! client, TLS with client certificates between the nodes' controllers, KRaft's
+//! `StandardAuthorizer` with no access where no ACL grants it, and one user per part of the
+//! pipeline holding only what that part does.
+//!
+//! The users and their passwords exist from the first start: they are written into the
+//! metadata when the storage is formatted (`kafka-storage format --add-scram`), so no client
+//! ever talks to an open broker. The controller listener cannot use SCRAM (its credentials live
+//! in the metadata the controllers serve), so it is TLS with a required client certificate: the
+//! nodes present the run's server certificate ([`super::tls`]), whose subject is a super user.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use endpoints::{KafkaSecurity, SaslMechanism, Secret};
+
+use super::tls::{SERVER_SUBJECT, TlsFiles};
+use crate::{Error, Result};
+
+/// The mechanism of every user of a secured native Kafka.
+pub const MECHANISM: SaslMechanism = SaslMechanism::ScramSha512;
+
+/// Who talks to a secured Kafka.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KafkaUser {
+    /// Topic and ACL administration; nothing of the pipeline runs as it.
+    Admin,
+    /// The nodes themselves (replication); a super user.
+    Broker,
+    /// The load's producer: writes the signals.
+    Producer,
+    /// Reads signals; writes sessions and dead letters in transactions of its own ids.
+    Aggregator,
+    /// Reads signals and sessions for ClickHouse.
+    Sink,
+    /// evbench's observers: read sessions and dead letters.
+    Observer,
+}
+
+impl KafkaUser {
+    /// Every user, in a stable order.
+    pub const ALL: [KafkaUser; 6] = [
+        KafkaUser::Admin,
+        KafkaUser::Broker,
+        KafkaUser::Producer,
+        KafkaUser::Aggregator,
+        KafkaUser::Sink,
+        KafkaUser::Observer,
+    ];
+
+    /// The user's name (its principal is `User:<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            KafkaUser::Admin => "admin",
+            KafkaUser::Broker => "broker",
+            KafkaUser::Producer => "producer",
+            KafkaUser::Aggregator => "aggregator",
+            KafkaUser::Sink => "sink",
+            KafkaUser::Observer => "observer",
+        }
+    }
+}
+
+/// One ACL: `operations` on the resources named (literally, or every name with the prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub user: KafkaUser,
+    pub operations: &'static [&'static str],
+    /// `topic`, `group` or `transactional-id` (AclCommand's option names).
+    pub resource: &'static str,
+    pub names: Vec<String>,
+    pub prefixed: bool,
+}
+
+/// The names the pipeline's parts use, which their grants cover.
+#[derive(Debug, Clone)]
+pub struct PipelineNames {
+    pub signals_topic: String,
+    pub sessions_topic: String,
+    pub dead_letter_topic: String,
+    /// The aggregator's consumer group; its transactional ids start with it too.
+    pub aggregator_group: String,
+    /// The sink's consumer group (instances may add a suffix).
+    pub sink_group: String,
+    /// Prefix of the observers' groups.
+    pub observer_group_prefix: String,
+}
+
+impl Default for PipelineNames {
+    fn default() -> Self {
+        PipelineNames {
+            signals_topic: "charger-station-signals".into(),
+            sessions_topic: "charging-sessions".into(),
+            dead_letter_topic: "charger-station-signals-dead-letter".into(),
+            aggregator_group: "evbench-aggregator".into(),
+            sink_group: "evbench-sink".into(),
+            observer_group_prefix: "evbench-run-observer".into(),
+        }
+    }
+}
+
+/// Least privilege, per part. Reading or writing a topic implies describing it; creating,
+/// deleting or altering anything is the admin's alone.
+pub fn grants(names: &PipelineNames) -> Vec<Grant> {
+    let topic = |user, operations, list: &[&String]| Grant {
+        user,
+        operations,
+        resource: "topic",
+        names: list.iter().map(|n| (*n).clone()).collect(),
+        prefixed: false,
+    };
+    let prefixed = |user, operations, resource, name: &String| Grant {
+        user,
+        operations,
+        resource,
+        names: vec![name.clone()],
+        prefixed: true,
+    };
+    vec![
+        topic(KafkaUser::Producer, &["Write"], &[&names.signals_topic]),
+        topic(KafkaUser::Aggregator, &["Read"], &[&names.signals_topic]),
+        topic(
+            KafkaUser::Aggregator,
+            &["Write"],
+            &[&names.sessions_topic, &names.dead_letter_topic],
+        ),
+        prefixed(
+            KafkaUser::Aggregator,
+            &["Read"],
+            "group",
+            &names.aggregator_group,
+        ),
+        prefixed(
+            KafkaUser::Aggregator,
+            &["Write", "Describe"],
+            "transactional-id",
+            &names.aggregator_group,
+        ),
+        topic(
+            KafkaUser::Sink,
+            &["Read"],
+            &[&names.signals_topic, &names.sessions_topic],
+        ),
+        prefixed(KafkaUser::Sink, &["Read"], "group", &names.sink_group),
+        topic(
+            KafkaUser::Observer,
+            &["Read"],
+            &[&names.sessions_topic, &names.dead_letter_topic],
+        ),
+        prefixed(
+            KafkaUser::Observer,
+            &["Read"],
+            "group",
+            &names.observer_group_prefix,
+        ),
+    ]
+}
+
+/// A secured Kafka's material for one run: the TLS files and every user's password.
+#[derive(Debug, Clone)]
+pub struct SecuredKafka {
+    pub tls: TlsFiles,
+    passwords: BTreeMap<KafkaUser, Secret>,
+    /// The admin's client properties for Kafka's Java tools (mode 0600).
+    admin_properties: PathBuf,
+}
+
+impl SecuredKafka {
+    /// A new CA and server certificate for `addresses` and a new password for every user, in
+    /// `dir`.
+    pub fn create(dir: &Path, addresses: &[Ipv4Addr]) -> Result<SecuredKafka> {
+        let tls = TlsFiles::create(&dir.join("tls"), addresses)?;
+        let mut passwords = BTreeMap::new();
+        for user in KafkaUser::ALL {
+            passwords.insert(user, new_password()?);
+        }
+        let secured = SecuredKafka {
+            admin_properties: dir.join("admin.properties"),
+            tls,
+            passwords,
+        };
+        write_private(
+            &secured.admin_properties,
+            &secured.java_client_properties(KafkaUser::Admin),
+        )?;
+        Ok(secured)
+    }
+
+    /// How `user` logs in (its password, the run's CA).
+    pub fn security_for(&self, user: KafkaUser) -> KafkaSecurity {
+        KafkaSecurity {
+            mechanism: MECHANISM,
+            username: user.name().to_owned(),
+            password: self.password(user),
+            ca_file: Some(self.tls.ca.clone()),
+        }
+    }
+
+    fn password(&self, user: KafkaUser) -> Secret {
+        self.passwords.get(&user).cloned().unwrap_or_default()
+    }
+
+    /// The admin's client properties file, for Kafka's Java tools (`--command-config`).
+    pub fn admin_properties(&self) -> &Path {
+        &self.admin_properties
+    }
+
+    /// The broker's settings that replace its plaintext listeners (`host`: its address).
+    pub(crate) fn server_properties(
+        &self,
+        host: Ipv4Addr,
+        port: u16,
+        controller_port: u16,
+    ) -> String {
+        let mechanism = MECHANISM.as_str();
+        let lower = mechanism.to_ascii_lowercase();
+        format!(
+            "listeners=SASL_SSL://{host}:{port},CONTROLLER://{host}:{controller_port}
+advertised.listeners=SASL_SSL://{host}:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL
+sasl.enabled.mechanisms={mechanism}
+sasl.mechanism.inter.broker.protocol={mechanism}
+listener.name.sasl_ssl.{lower}.sasl.jaas.config={jaas}
+ssl.keystore.type=PEM
+ssl.keystore.location={keystore}
+ssl.truststore.type=PEM
+ssl.truststore.location={ca}
+listener.name.controller.ssl.client.auth=required
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:{admin};User:{broker};User:{SERVER_SUBJECT}
+",
+            jaas = jaas(KafkaUser::Broker.name(), &self.password(KafkaUser::Broker)),
+            keystore = self.tls.server_keystore.display(),
+            ca = self.tls.ca.display(),
+            admin = KafkaUser::Admin.name(),
+            broker = KafkaUser::Broker.name(),
+        )
+    }
+
+    /// `kafka-storage format` arguments that create every user.
+    pub(crate) fn format_arguments(&self) -> Vec<String> {
+        KafkaUser::ALL
+            .iter()
+            .flat_map(|user| {
+                [
+                    "--add-scram".to_owned(),
+                    format!(
+                        "{}=[name={},password={}]",
+                        MECHANISM.as_str(),
+                        user.name(),
+                        self.password(*user).expose()
+                    ),
+                ]
+            })
+            .collect()
+    }
+
+    /// A Java client's properties for `user` (Kafka's tools, the JVM engines).
+    pub fn java_client_properties(&self, user: KafkaUser) -> String {
+        format!(
+            "security.protocol=SASL_SSL
+sasl.mechanism={}
+sasl.jaas.config={}
+ssl.truststore.type=PEM
+ssl.truststore.location={}
+",
+            MECHANISM.as_str(),
+            jaas(user.name(), &self.password(user)),
+            self.tls.ca.display()
+        )
+    }
+}
+
+impl SecuredKafka {
+    /// Adds `grants` to the cluster at `bootstrap` as the admin, with Kafka's own `AclCommand`
+    /// on the jars of `libs` (one JVM per grant; blocking). `log` receives its output.
+    pub fn grant(
+        &self,
+        libs: &crate::layout::KafkaLibs,
+        bootstrap: &str,
+        grants: &[Grant],
+        log: &Path,
+    ) -> Result<()> {
+        let java = crate::server::java()?;
+        for grant in grants {
+            let mut args = vec![
+                "-Xmx128m".to_owned(),
+                "-XX:TieredStopAtLevel=1".to_owned(),
+                "-cp".to_owned(),
+                format!("{}/*", libs.dir.display()),
+                "org.apache.kafka.tools.AclCommand".to_owned(),
+                "--bootstrap-server".to_owned(),
+                bootstrap.to_owned(),
+                "--command-config".to_owned(),
+                self.admin_properties.display().to_string(),
+                "--add".to_owned(),
+                "--allow-principal".to_owned(),
+                format!("User:{}", grant.user.name()),
+            ];
+            for operation in grant.operations {
+                args.extend(["--operation".to_owned(), (*operation).to_owned()]);
+            }
+            for name in &grant.names {
+                args.extend([format!("--{}", grant.resource), name.clone()]);
+            }
+            if grant.prefixed {
+                args.extend(["--resource-pattern-type".to_owned(), "prefixed".to_owned()]);
+            }
+            let output = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .map_err(|e| Error::io("open the ACL log", e))?;
+            let errors = output
+                .try_clone()
+                .map_err(|e| Error::io("open the ACL log", e))?;
+            let status = std::process::Command::new(&java)
+                .args(&args)
+                .stdout(output)
+                .stderr(errors)
+                .status()
+                .map_err(|e| Error::io("run Kafka's AclCommand", e))?;
+            if !status.success() {
+                return Err(Error::ServerExited {
+                    name: format!("kafka AclCommand for {}", grant.user.name()),
+                    status: status.to_string(),
+                    log_tail: crate::process::tail_of(log, 20),
+                });
+            }
+        }
+        tracing::debug!(grants = grants.len(), "kafka ACLs added");
+        Ok(())
+    }
+}
+
+/// Kafka's JAAS line for a SCRAM user.
+fn jaas(user: &str, password: &Secret) -> String {
+    format!(
+        "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{user}\" password=\"{}\";",
+        password.expose()
+    )
+}
+
+/// Writes a file only its owner may read (it holds a password).
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::io(format!("write {}", path.display()), e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io(format!("restrict {} to its owner", path.display()), e))
+}
+
+/// 24 random alphanumeric characters from the operating system's generator.
+fn new_password() -> Result<Secret> {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(Error::Random)?;
+    Ok(Secret::new(
+        bytes
+            .iter()
+            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+            .collect::<String>(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_part_may_create_alter_or_delete_anything() {
+        for grant in grants(&PipelineNames::default()) {
+            assert_ne!(grant.user, KafkaUser::Admin);
+            for op in grant.operations {
+                assert!(
+                    ["Read", "Write", "Describe"].contains(op),
+                    "{grant:?} grants {op}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_producer_writes_the_signals_and_nothing_else() {
+        let names = PipelineNames::default();
+        let producer: Vec<Grant> = grants(&names)
+            .into_iter()
+            .filter(|g| g.user == KafkaUser::Producer)
+            .collect();
+        assert_eq!(producer.len(), 1);
+        assert_eq!(producer[0].operations, ["Write"]);
+        assert_eq!(producer[0].names, std::slice::from_ref(&names.signals_topic));
+        // Only the aggregator writes sessions.
+        let writers: Vec<KafkaUser> = grants(&names)
+            .into_iter()
+            .filter(|g| g.resource == "topic" && g.operations.contains(&"Write"))
+            .filter(|g| g.names.contains(&names.sessions_topic))
+            .map(|g| g.user)
+            .collect();
+        assert_eq!(writers, [KafkaUser::Aggregator]);
+    }
+
+    #[test]
+    fn passwords_are_in_the_material_but_not_in_its_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let secured = SecuredKafka::create(dir.path(), &[Ipv4Addr::LOCALHOST]).unwrap();
+        let admin = secured.password(KafkaUser::Admin);
+        assert_eq!(admin.expose().len(), 24);
+        assert_ne!(admin, secured.password(KafkaUser::Sink));
+        assert!(!format!("{secured:?}").contains(admin.expose()));
+        let properties = std::fs::read_to_string(secured.admin_properties()).unwrap();
+        assert!(properties.contains(admin.expose()));
+        let mode = std::fs::metadata(secured.admin_properties())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0);
+        let server = secured.server_properties(Ipv4Addr::LOCALHOST, 9092, 9093);
+        assert!(server.contains("listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL"));
+        assert!(server.contains("super.users=User:admin;User:broker;User:CN=evbench-server"));
+        assert!(
+            !server.contains(admin.expose()),
+            "the admin's password is not the broker's business"
+        );
+        assert_eq!(secured.format_arguments().len(), 2 * KafkaUser::ALL.len());
+    }
+}
