@@ -93,6 +93,124 @@ impl KafkaSecurity {
     }
 }
 
+/// The environment variables a process reads its Kafka security from (evbench's own commands,
+/// and what the runner gives the processes it starts).
+pub mod env {
+    /// `SCRAM-SHA-512` (default), `SCRAM-SHA-256` or `PLAIN`.
+    pub const MECHANISM: &str = "EVBENCH_KAFKA_SASL_MECHANISM";
+    /// The SASL user.
+    pub const USERNAME: &str = "EVBENCH_KAFKA_SASL_USERNAME";
+    /// Its password…
+    pub const PASSWORD: &str = "EVBENCH_KAFKA_SASL_PASSWORD";
+    /// …or a file holding it (first line), which keeps it out of the process's environment.
+    pub const PASSWORD_FILE: &str = "EVBENCH_KAFKA_SASL_PASSWORD_FILE";
+    /// PEM file of the CA the brokers' certificates chain to (default: the system's CAs).
+    pub const CA_FILE: &str = "EVBENCH_KAFKA_CA_FILE";
+    /// Every one of them.
+    pub const ALL: [&str; 5] = [MECHANISM, USERNAME, PASSWORD, PASSWORD_FILE, CA_FILE];
+}
+
+/// Why the environment's Kafka security settings cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Kafka security settings: {0}")]
+pub struct SettingsError(pub String);
+
+impl KafkaSecurity {
+    /// The settings in the environment ([`env`]): `None` when none is set (plaintext), an error
+    /// when they are half there (a user without a password, a password or CA without a user,
+    /// both a password and a password file, an unknown mechanism, an unreadable file). Nothing
+    /// read is printed.
+    pub fn from_env() -> Result<Option<KafkaSecurity>, SettingsError> {
+        KafkaSecurity::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// [`KafkaSecurity::from_env`] over any lookup (tests).
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<KafkaSecurity>, SettingsError> {
+        let set: Vec<&str> = env::ALL
+            .iter()
+            .copied()
+            .filter(|n| get(n).is_some())
+            .collect();
+        if set.is_empty() {
+            return Ok(None);
+        }
+        let Some(username) = get(env::USERNAME) else {
+            return Err(SettingsError(format!(
+                "{} set without {}: a secured cluster needs a user",
+                set.join(", "),
+                env::USERNAME
+            )));
+        };
+        let password = match (get(env::PASSWORD), get(env::PASSWORD_FILE)) {
+            (Some(_), Some(_)) => {
+                return Err(SettingsError(format!(
+                    "both {} and {} are set: give one",
+                    env::PASSWORD,
+                    env::PASSWORD_FILE
+                )));
+            }
+            (Some(password), None) => password,
+            (None, Some(file)) => std::fs::read_to_string(&file)
+                .map_err(|e| SettingsError(format!("{} {file}: {e}", env::PASSWORD_FILE)))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            (None, None) => {
+                return Err(SettingsError(format!(
+                    "{} is set but neither {} nor {}",
+                    env::USERNAME,
+                    env::PASSWORD,
+                    env::PASSWORD_FILE
+                )));
+            }
+        };
+        if password.is_empty() {
+            return Err(SettingsError(format!(
+                "the password of {username} is empty"
+            )));
+        }
+        let mechanism = match get(env::MECHANISM) {
+            Some(name) => name.parse().map_err(SettingsError)?,
+            None => SaslMechanism::ScramSha512,
+        };
+        let ca_file = get(env::CA_FILE).map(PathBuf::from);
+        if let Some(ca) = &ca_file
+            && !ca.is_file()
+        {
+            return Err(SettingsError(format!(
+                "{} {}: no such file",
+                env::CA_FILE,
+                ca.display()
+            )));
+        }
+        Ok(Some(KafkaSecurity {
+            mechanism,
+            username,
+            password: Secret::new(password),
+            ca_file,
+        }))
+    }
+
+    /// The environment a child process reads these settings from ([`KafkaSecurity::from_env`]).
+    pub fn to_env(&self) -> Vec<(String, String)> {
+        let mut vars = vec![
+            (
+                env::MECHANISM.to_owned(),
+                self.mechanism.as_str().to_owned(),
+            ),
+            (env::USERNAME.to_owned(), self.username.clone()),
+            (env::PASSWORD.to_owned(), self.password.expose().to_owned()),
+        ];
+        if let Some(ca) = &self.ca_file {
+            vars.push((env::CA_FILE.to_owned(), ca.display().to_string()));
+        }
+        vars
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +263,72 @@ mod tests {
         }
         assert_eq!("scram-sha-512".parse(), Ok(SaslMechanism::ScramSha512));
         assert!("GSSAPI".parse::<SaslMechanism>().is_err());
+    }
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn nothing_set_is_plaintext_and_the_environment_round_trips() {
+        assert_eq!(KafkaSecurity::from_lookup(lookup(&[])), Ok(None));
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        let given = KafkaSecurity {
+            ca_file: Some(ca.path().to_owned()),
+            ..scram()
+        };
+        let vars = given.to_env();
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(KafkaSecurity::from_lookup(lookup(&pairs)), Ok(Some(given)));
+    }
+
+    #[test]
+    fn half_configured_settings_are_refused() {
+        let refused =
+            |vars: &[(&str, &str)]| KafkaSecurity::from_lookup(lookup(vars)).unwrap_err().0;
+        assert!(refused(&[(env::PASSWORD, "pw")]).contains("without EVBENCH_KAFKA_SASL_USERNAME"));
+        assert!(refused(&[(env::CA_FILE, "/tmp/ca.pem")]).contains("needs a user"));
+        assert!(refused(&[(env::USERNAME, "sink")]).contains("neither"));
+        assert!(
+            refused(&[
+                (env::USERNAME, "sink"),
+                (env::PASSWORD, "a"),
+                (env::PASSWORD_FILE, "/f")
+            ])
+            .contains("give one")
+        );
+        assert!(
+            refused(&[
+                (env::USERNAME, "sink"),
+                (env::PASSWORD, "pw"),
+                (env::MECHANISM, "GSSAPI")
+            ])
+            .contains("unknown SASL mechanism")
+        );
+        let missing_ca = refused(&[
+            (env::USERNAME, "sink"),
+            (env::PASSWORD, "pw"),
+            (env::CA_FILE, "/nonexistent/ca.pem"),
+        ]);
+        assert!(missing_ca.contains("no such file"), "{missing_ca}");
+        assert!(!missing_ca.contains("pw"));
+    }
+
+    #[test]
+    fn a_password_file_keeps_the_password_out_of_the_environment() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "from-the-file\n").unwrap();
+        let path = file.path().display().to_string();
+        let read = KafkaSecurity::from_lookup(lookup(&[
+            (env::USERNAME, "sink"),
+            (env::PASSWORD_FILE, &path),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(read.password.expose(), "from-the-file");
     }
 }

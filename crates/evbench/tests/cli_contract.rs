@@ -106,6 +106,52 @@ fn a_malformed_clickhouse_url_is_bad_input_and_an_absent_server_could_not_run() 
 }
 
 #[test]
+fn half_configured_kafka_security_is_bad_input_before_anything_connects() {
+    // A user without a password: every command that connects to Kafka refuses to start
+    // (port 1: nothing listens there, so getting further would be exit 3).
+    for args in [
+        &["aggregate", "--brokers", "127.0.0.1:1"][..],
+        &[
+            "sink",
+            "--brokers",
+            "127.0.0.1:1",
+            "--clickhouse",
+            "http://127.0.0.1:1",
+            "--password",
+            "x",
+        ],
+        &[
+            "simulate",
+            "--chargers",
+            "2",
+            "--span",
+            "1m",
+            "--brokers",
+            "127.0.0.1:1",
+        ],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_evbench"))
+            .args(args)
+            .env("EVBENCH_KAFKA_SASL_USERNAME", "sink")
+            .env_remove("EVBENCH_KAFKA_SASL_PASSWORD")
+            .env_remove("EVBENCH_KAFKA_SASL_PASSWORD_FILE")
+            .output()
+            .unwrap();
+        assert_fails(&output, 2, "EVBENCH_KAFKA_SASL_PASSWORD");
+    }
+    // A password given twice names both, and prints neither.
+    let output = Command::new(env!("CARGO_BIN_EXE_evbench"))
+        .args(["aggregate", "--brokers", "127.0.0.1:1"])
+        .env("EVBENCH_KAFKA_SASL_USERNAME", "aggregator")
+        .env("EVBENCH_KAFKA_SASL_PASSWORD", "s3cret-value")
+        .env("EVBENCH_KAFKA_SASL_PASSWORD_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_fails(&output, 2, "give one");
+    assert!(!stderr(&output).contains("s3cret-value"));
+}
+
+#[test]
 fn printing_users_without_passwords_prints_nothing() {
     let output = evbench(&["schema", "print", "--users"]);
     assert_fails(&output, 2, "EVBENCH_INGEST_PASSWORD");

@@ -34,7 +34,13 @@ pub(crate) async fn connect(
     let user = std::env::var("EVBENCH_CLICKHOUSE_USER").unwrap_or_else(|_| "default".into());
     let password = Secret::new(std::env::var("EVBENCH_CLICKHOUSE_PASSWORD").unwrap_or_default());
 
-    let brokers = kafka_brokers(&bootstrap, topology).await?;
+    // A secured cluster's login (EVBENCH_KAFKA_SASL_*): every part of the pipeline uses it.
+    let kafka = KafkaEndpoint {
+        bootstrap,
+        version: "unknown (external)".into(),
+        security: endpoints::KafkaSecurity::from_env()?,
+    };
+    let brokers = kafka_brokers(&kafka, topology).await?;
     let client = client_with_failover(url, failover, &user, &password, None);
     let version = endpoints::clickhouse_server_version(&client).await?;
     let (clickhouse_shards, clickhouse_replicas) =
@@ -44,12 +50,8 @@ pub(crate) async fn connect(
         clickhouse_shards,
         clickhouse_replicas,
     };
-    // Kafka does not report its release over the protocol; say so rather than guess.
-    let kafka = KafkaEndpoint {
-        bootstrap,
-        version: "unknown (external)".into(),
-        security: None,
-    };
+    // Kafka does not report its release over the protocol: its version says so rather than
+    // guess.
     let clickhouse = ClickHouseEndpoint {
         url: url.clone(),
         user,
@@ -63,8 +65,8 @@ pub(crate) async fn connect(
 
 /// How many brokers the Kafka at `bootstrap` lists: at least one, and as many as `topology`
 /// asks for.
-async fn kafka_brokers(bootstrap: &str, topology: &Topology) -> Result<u32> {
-    let probe = bootstrap.to_owned();
+async fn kafka_brokers(kafka: &KafkaEndpoint, topology: &Topology) -> Result<u32> {
+    let (probe, bootstrap) = (kafka.clone(), kafka.bootstrap.as_str());
     let brokers = crate::blocking("kafka probe", move || {
         kafka_admin::broker_count(&probe, Duration::from_secs(10))
     })

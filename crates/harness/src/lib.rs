@@ -145,6 +145,14 @@ pub enum Error {
     /// Nodes cannot have their own addresses on this machine; says why.
     #[error("nodes cannot have their own addresses here: {0}")]
     NetworkUnavailable(String),
+    /// The environment's Kafka security settings are half there or unreadable.
+    #[error(transparent)]
+    KafkaSecuritySettings(#[from] endpoints::security::SettingsError),
+    /// A secured Kafka was asked of a provider whose servers evbench does not configure.
+    #[error(
+        "a secured Kafka is made by the native provider only; the {provider} provider's security is its own (set EVBENCH_KAFKA_SASL_* for an external cluster)"
+    )]
+    SecurityNotNative { provider: &'static str },
     /// A task of the harness (a blocking probe, a server's start-up) panicked or was cancelled.
     #[error("the {task} task failed")]
     Join {

@@ -108,6 +108,9 @@ struct NativeCluster {
     topology: Topology,
     /// The jars the brokers run (their tools too).
     kafka_libs: std::path::PathBuf,
+    /// A secured Kafka's users and TLS files, and the directory holding them (removed with it).
+    security: Option<crate::SecuredKafka>,
+    _security_dir: Option<tempfile::TempDir>,
     /// The run's network when the brokers have their own addresses. Last: removed once every
     /// server is down.
     network: Option<crate::netns::RunNetwork>,
@@ -175,7 +178,15 @@ impl Services {
         topology: &Topology,
         kafka_version: Option<&str>,
     ) -> Result<Services> {
-        Services::start_placed(provider, services_dir, topology, kafka_version, false).await
+        Services::start_placed(
+            provider,
+            services_dir,
+            topology,
+            kafka_version,
+            false,
+            false,
+        )
+        .await
     }
 
     /// [`Services::start_with`]; with `own_addresses`, each native server (broker, ClickHouse
@@ -188,8 +199,14 @@ impl Services {
         topology: &Topology,
         kafka_version: Option<&str>,
         own_addresses: bool,
+        secured: bool,
     ) -> Result<Services> {
         topology.validate()?;
+        if secured && provider != ProviderKind::Native {
+            return Err(Error::SecurityNotNative {
+                provider: provider.as_str(),
+            });
+        }
         if own_addresses && provider != ProviderKind::Native {
             return Err(Error::NetworkUnavailable(format!(
                 "the {} provider's servers are not evbench's to place on a network",
@@ -226,11 +243,14 @@ impl Services {
                 } else {
                     None
                 };
-                let cluster = start_native(services_dir, topology, &libs, network).await?;
+                let cluster = start_native(services_dir, topology, &libs, network, secured).await?;
                 let kafka = KafkaEndpoint {
                     bootstrap: cluster.bootstrap.clone(),
                     version: libs.version.clone(),
-                    security: None,
+                    security: cluster
+                        .security
+                        .as_ref()
+                        .map(|s| s.security_for(crate::KafkaUser::Admin)),
                 };
                 let mut clickhouse = cluster.clickhouse[0].endpoint().clone();
                 clickhouse.failover = cluster.clickhouse[1..]
@@ -294,6 +314,42 @@ impl Services {
     }
 
     /// The run's network, when the servers have their own addresses.
+    /// A secured Kafka's users and TLS files (`None`: plaintext).
+    pub fn kafka_security(&self) -> Option<&crate::SecuredKafka> {
+        self.native().and_then(|c| c.security.as_ref())
+    }
+
+    /// How `user` reaches Kafka: its own login on a secured cluster, else the cluster's
+    /// endpoint as it is.
+    pub fn kafka_for(&self, user: crate::KafkaUser) -> KafkaEndpoint {
+        match self.kafka_security() {
+            Some(secured) => KafkaEndpoint {
+                security: Some(secured.security_for(user)),
+                ..self.kafka.clone()
+            },
+            None => self.kafka.clone(),
+        }
+    }
+
+    /// On a secured Kafka, grants each part of the pipeline what it does with `names`
+    /// ([`crate::grants`]), as the admin; nothing on a plaintext one.
+    pub async fn grant_kafka(&self, names: &crate::PipelineNames) -> Result<()> {
+        let (Some(secured), Some(cluster)) = (self.kafka_security(), self.native()) else {
+            return Ok(());
+        };
+        let (libs, secured, bootstrap, grants) = (
+            cluster.kafka_libs.clone(),
+            secured.clone(),
+            self.kafka.bootstrap.clone(),
+            crate::grants(names),
+        );
+        let log = secured.admin_properties().with_file_name("acl.log");
+        crate::blocking("kafka ACLs", move || {
+            secured.grant(&libs, &bootstrap, &grants, &log)
+        })
+        .await?
+    }
+
     pub fn network(&self) -> Option<&crate::netns::RunNetwork> {
         self.native().and_then(|c| c.network.as_ref())
     }
@@ -657,16 +713,29 @@ async fn start_native(
     topology: &Topology,
     libs: &crate::layout::KafkaLibs,
     network: Option<crate::netns::RunNetwork>,
+    secured: bool,
 ) -> Result<NativeCluster> {
     let kafka_dir = services_dir.to_path_buf();
     let placements = kafka_node_names(topology.kafka_brokers)
         .iter()
         .map(|name| placement_of(network.as_ref(), name))
         .collect::<Result<Vec<_>>>()?;
+    let (security, security_dir) = if secured {
+        let addresses: Vec<std::net::Ipv4Addr> = placements.iter().map(|p| p.host).collect();
+        let dir =
+            crate::ManagedServer::create_dir(services_dir, "kafka-security", "Kafka's security")?;
+        (
+            Some(crate::SecuredKafka::create(dir.path(), &addresses)?),
+            Some(dir),
+        )
+    } else {
+        (None, None)
+    };
     let found = libs.clone();
+    let secured_kafka = security.clone();
     // Started at once, awaited at the end.
     let kafka = crate::blocking("kafka start-up", move || {
-        NativeKafka::start_cluster_placed(&found, &kafka_dir, &placements)
+        NativeKafka::start_cluster_secured(&found, &kafka_dir, &placements, secured_kafka.as_ref())
     });
     let (zookeeper, clickhouse) = if topology.clickhouse_cluster() {
         let zk_dir = services_dir.to_path_buf();
@@ -704,6 +773,8 @@ async fn start_native(
         bootstrap,
         topology: *topology,
         kafka_libs: libs.dir.clone(),
+        security,
+        _security_dir: security_dir,
         network,
     })
 }

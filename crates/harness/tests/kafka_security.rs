@@ -75,7 +75,7 @@ async fn start() -> Secured {
             dir.path().join("acl.log"),
         );
         let grants = harness::grants(&names);
-        tokio::task::spawn_blocking(move || secured.grant(&libs, &bootstrap, &grants, &log))
+        tokio::task::spawn_blocking(move || secured.grant(&libs.dir, &bootstrap, &grants, &log))
             .await
             .unwrap()
             .expect("the admin adds the ACLs");

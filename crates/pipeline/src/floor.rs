@@ -80,9 +80,9 @@ pub async fn exactly_once_floor(
         ..options.clone()
     };
     kafka_admin::ensure_topic(
-        &kafka.bootstrap,
+        kafka,
         &options.input_topic,
-        kafka_admin::replicated_spec(&kafka.bootstrap, load.partitions as usize).await?,
+        kafka_admin::replicated_spec(kafka, load.partitions as usize).await?,
     )
     .await?;
     aggregate::prepare_topics(kafka, &options).await?;

@@ -15,6 +15,9 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::{Error, Result, now_ms};
 
+/// What the observers' consumer groups start with (a secured Kafka grants them by it).
+pub const OBSERVER_GROUP_PREFIX: &str = "evbench-run-observer";
+
 /// How long [`TopicReader::finish`] reads on towards the topic's end.
 const READ_TO_END_AT_MOST: Duration = Duration::from_secs(15);
 
@@ -66,15 +69,15 @@ impl<T: Send + 'static> TopicReader<T> {
     /// arrival times are measured (that wait would count as latency), longer elsewhere (every
     /// fetch costs the broker CPU).
     pub fn start(
-        bootstrap: &str,
+        kafka: &endpoints::KafkaEndpoint,
         topic: &str,
         fetch_wait: Duration,
         mut keep: impl FnMut(&BorrowedMessage<'_>, i64) -> Option<T> + Send + 'static,
         key: fn(&T) -> &str,
     ) -> Result<TopicReader<T>> {
-        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("group.id", format!("evbench-run-observer-{topic}"))
+        let consumer: BaseConsumer = kafka
+            .client_config()
+            .set("group.id", format!("{OBSERVER_GROUP_PREFIX}-{topic}"))
             .set("isolation.level", "read_committed")
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", fetch_wait.as_millis().to_string())

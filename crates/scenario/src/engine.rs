@@ -95,6 +95,9 @@ fn jvm_engine(
 #[derive(Debug, Clone)]
 pub struct EngineContext {
     pub bootstrap: String,
+    /// How the aggregator logs in to a secured Kafka ([`endpoints::security::env`]); empty
+    /// on a plaintext one.
+    pub kafka_env: Vec<(String, String)>,
     pub signals_topic: String,
     pub sessions_topic: String,
     pub dead_letter_topic: String,
@@ -154,6 +157,7 @@ pub fn environment(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(context.kafka_env.iter().cloned())
     .collect()
 }
 
@@ -451,6 +455,7 @@ mod tests {
     fn test_context() -> EngineContext {
         EngineContext {
             bootstrap: "127.0.0.1:9092".into(),
+            kafka_env: Vec::new(),
             signals_topic: "s".into(),
             sessions_topic: "t".into(),
             dead_letter_topic: "d".into(),

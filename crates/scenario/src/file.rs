@@ -109,6 +109,32 @@ pub struct ServicesSettings {
     /// or slow. Native provider, root on Linux.
     #[serde(default)]
     pub network: NetworkPlacement,
+    /// `"none"` (default): plaintext Kafka open to anyone. `"sasl-ssl"`: Kafka as production
+    /// clusters run it — TLS, SCRAM-SHA-512 users, and ACLs giving each part of the pipeline
+    /// only what it does (docs/security.md). Native provider, `evbench` engine, `sink`
+    /// ingestion.
+    #[serde(default)]
+    pub security: SecurityMode,
+}
+
+/// How Kafka is secured (`[services] security`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecurityMode {
+    /// Plaintext, no users, no ACLs.
+    #[default]
+    None,
+    /// `SASL_SSL` listeners, SCRAM-SHA-512, the `StandardAuthorizer` and per-part ACLs.
+    SaslSsl,
+}
+
+impl SecurityMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityMode::None => "none",
+            SecurityMode::SaslSsl => "sasl-ssl",
+        }
+    }
 }
 
 /// Where the servers are on the network (`[services] network`).
@@ -622,6 +648,9 @@ pub enum Invalid {
         "`[services] network = \"own-addresses\"` places the servers evbench starts: it needs the native provider, not {0}"
     )]
     OwnAddressesNotNative(ProviderKind),
+    /// A secured run asked of something that cannot run secured yet.
+    #[error("`[services] security = \"sasl-ssl\"` {0}")]
+    SecurityUnsupported(String),
     /// A `partition` cutting a server from a node the run does not have.
     #[error("`{fault}` names {node:?}, which is not a node of this run (its nodes: {known})")]
     NoSuchNetworkNode {
@@ -733,6 +762,7 @@ impl Scenario {
             }
         }
         self.validate_network()?;
+        self.validate_security()?;
         if self.run.ingestion != Ingestion::Sink
             && self.faults.has(crate::faults::FaultKind::KillSink)
         {
@@ -892,6 +922,36 @@ impl Scenario {
     }
 
     /// Network faults need the nodes on their own addresses, and name nodes the run has.
+    /// A secured Kafka is the native provider's; the parts that log in to it so far are
+    /// evbench's own.
+    fn validate_security(&self) -> Result<(), Invalid> {
+        if self.services.security == SecurityMode::None {
+            return Ok(());
+        }
+        let refuse = |why: String| Err(Invalid::SecurityUnsupported(why));
+        if self.run.provider != ProviderKind::Native {
+            return refuse(format!(
+                "makes a secured Kafka of the native provider; the {} provider's security is its own (EVBENCH_KAFKA_SASL_*)",
+                self.run.provider.as_str()
+            ));
+        }
+        if self.aggregator.engine != EngineKind::Evbench {
+            return refuse(format!(
+                "runs the `evbench` engine only: the {} engine does not log in to a secured Kafka yet",
+                self.aggregator.engine.as_str()
+            ));
+        }
+        if self.run.ingestion != Ingestion::Sink {
+            return refuse(
+                "runs the `sink` ingestion only: ClickHouse 18.16's Kafka engine cannot log in to a secured Kafka".into(),
+            );
+        }
+        if self.load.floors {
+            return refuse("cannot measure floors yet (`[load] floors`): Kafka's tools there run without a login".into());
+        }
+        Ok(())
+    }
+
     fn validate_network(&self) -> Result<(), Invalid> {
         let own = self.services.network == NetworkPlacement::OwnAddresses;
         if own && self.run.provider != ProviderKind::Native {
@@ -1108,6 +1168,35 @@ chargers = 10
 [run]
 span = "10m"
 "#;
+
+    #[test]
+    fn a_secured_run_refuses_what_cannot_log_in_yet() {
+        let secured =
+            format!("{MINIMAL}ingestion = \"sink\"\n[services]\nsecurity = \"sasl-ssl\"\n");
+        let parsed = Scenario::parse(&secured).unwrap();
+        assert_eq!(parsed.services.security, SecurityMode::SaslSsl);
+        assert_eq!(parsed.resolved()["services"]["security"], "sasl-ssl");
+        assert_eq!(
+            Scenario::parse(MINIMAL).unwrap().services.security,
+            SecurityMode::None
+        );
+        let flink = format!("{secured}[aggregator]\nengine = \"flink\"\n");
+        assert!(
+            refusal(&flink).contains("the flink engine does not log in"),
+            "{}",
+            refusal(&flink)
+        );
+        let kafka_engine = secured.replace("ingestion = \"sink\"", "ingestion = \"kafka-engine\"");
+        assert!(refusal(&kafka_engine).contains("`sink` ingestion only"));
+        let floors = format!("{secured}[load]\nfloors = true\n");
+        assert!(refusal(&floors).contains("floors"));
+        let external = secured.replace("[run]\n", "[run]\nprovider = \"external\"\n");
+        assert!(refusal(&external).contains("the external provider's security is its own"));
+        assert!(
+            refusal(&format!("{MINIMAL}[services]\nsecurity = \"tls\"\n"))
+                .contains("unknown variant")
+        );
+    }
 
     #[test]
     fn network_faults_need_the_servers_on_their_own_addresses() {

@@ -125,10 +125,13 @@ fn sink_launch(
         ),
     ];
     // The password travels in the environment, never on a command line others can read.
-    let env = vec![(
+    let mut env = vec![(
         schema::users::INGEST_PASSWORD_ENV.to_owned(),
         storage.ingest.password.expose().to_owned(),
     )];
+    if let Some(secured) = services.kafka_security() {
+        env.extend(secured.env_for(harness::KafkaUser::Sink));
+    }
     let mut launch = Launch::subcommand(evbench, "sink", flags, env);
     if storage.ingest.administrative {
         launch.args.push("--allow-admin-user".into());

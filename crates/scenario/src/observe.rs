@@ -38,9 +38,12 @@ pub(crate) struct SeenDeadLetter {
 }
 
 /// Watches `charging-sessions`: every session that decodes, with when it arrived.
-pub(crate) fn sessions(bootstrap: &str, topic: &str) -> Result<TopicObserver<SeenSession>> {
+pub(crate) fn sessions(
+    kafka: &endpoints::KafkaEndpoint,
+    topic: &str,
+) -> Result<TopicObserver<SeenSession>> {
     Ok(TopicObserver::start(
-        bootstrap,
+        kafka,
         topic,
         Duration::from_millis(5),
         |message, received_ms| {
@@ -55,9 +58,12 @@ pub(crate) fn sessions(bootstrap: &str, topic: &str) -> Result<TopicObserver<See
 }
 
 /// Watches the dead-letter topic: every record with its reason and source.
-pub(crate) fn dead_letters(bootstrap: &str, topic: &str) -> Result<TopicObserver<SeenDeadLetter>> {
+pub(crate) fn dead_letters(
+    kafka: &endpoints::KafkaEndpoint,
+    topic: &str,
+) -> Result<TopicObserver<SeenDeadLetter>> {
     Ok(TopicObserver::start(
-        bootstrap,
+        kafka,
         topic,
         Duration::from_millis(200),
         |message, _| {

@@ -159,7 +159,8 @@ pub async fn run_keeping(
         scenario.aggregator.output_partitions,
     )
     .await?;
-    let signals_before = signal_ends(&services.kafka.bootstrap).await;
+    services.grant_kafka(&pipeline_names()).await?;
+    let signals_before = signal_ends(&services.kafka).await;
 
     let compression = offered_compression(scenario, &fleet).await?;
 
@@ -229,7 +230,7 @@ pub async fn run_keeping(
     let (engine, ingestion_outcome) = pipeline.stop(&storage).await;
     let resources = sampler.finish();
     let observed = observers.finish().await;
-    let signals_in_topic = match (signals_before, signal_ends(&services.kafka.bootstrap).await) {
+    let signals_in_topic = match (signals_before, signal_ends(&services.kafka).await) {
         (Some(before), Some(after)) => {
             Some(endpoints::kafka_admin::records_appended(&before, &after))
         }
@@ -282,11 +283,11 @@ pub async fn run_keeping(
 
 /// The signals topic's partition ends, or `None` (with a warning) when they cannot be read:
 /// read before and after the load, they count the records Kafka took in during the run.
-async fn signal_ends(bootstrap: &str) -> Option<Vec<i64>> {
-    let bootstrap = bootstrap.to_owned();
+async fn signal_ends(kafka: &endpoints::KafkaEndpoint) -> Option<Vec<i64>> {
+    let kafka = kafka.clone();
     let read = tokio::task::spawn_blocking(move || {
         endpoints::kafka_admin::partition_ends(
-            &bootstrap,
+            &kafka,
             events::SIGNALS_TOPIC,
             Duration::from_secs(10),
         )
@@ -299,6 +300,18 @@ async fn signal_ends(bootstrap: &str) -> Option<Vec<i64>> {
             None
         }
         Err(_) => None,
+    }
+}
+
+/// The topics and groups the pipeline's parts use, which a secured Kafka grants them.
+fn pipeline_names() -> harness::PipelineNames {
+    harness::PipelineNames {
+        signals_topic: events::SIGNALS_TOPIC.into(),
+        sessions_topic: events::SESSIONS_TOPIC.into(),
+        dead_letter_topic: events::DEAD_LETTER_TOPIC.into(),
+        aggregator_group: GROUP_ID.into(),
+        sink_group: pipeline::sink::SinkConfig::default().group_id,
+        observer_group_prefix: pipeline::observe::OBSERVER_GROUP_PREFIX.into(),
     }
 }
 
@@ -316,6 +329,7 @@ async fn start_services(scenario: &Scenario, context: &RunContext) -> Result<Ser
         &scenario.services.topology(),
         scenario.services.kafka.version.as_deref(),
         scenario.services.network == crate::file::NetworkPlacement::OwnAddresses,
+        scenario.services.security == crate::file::SecurityMode::SaslSsl,
     )
     .await?;
     if let Some(storage) = &services.storage {
@@ -441,7 +455,7 @@ async fn run_load(
 ) -> Result<Loaded> {
     let started_ms = observe::now_ms();
     let started = Instant::now();
-    let kafka = services.kafka.clone();
+    let kafka = services.kafka_for(harness::KafkaUser::Producer);
     let process_faults = scenario.faults.process_faults();
     let mut targets = faults::drive::Targets {
         engine: &mut pipeline.engine,
@@ -632,6 +646,10 @@ impl Pipeline {
         let engine_context = EngineContext {
             placements,
             bootstrap: services.kafka.bootstrap.clone(),
+            kafka_env: services
+                .kafka_security()
+                .map(|s| s.env_for(harness::KafkaUser::Aggregator))
+                .unwrap_or_default(),
             signals_topic: events::SIGNALS_TOPIC.into(),
             sessions_topic: events::SESSIONS_TOPIC.into(),
             dead_letter_topic: events::DEAD_LETTER_TOPIC.into(),
@@ -737,10 +755,10 @@ impl Observers {
         storage: &Storage,
         poll: crate::file::ClickHousePoll,
     ) -> Result<Observers> {
-        let bootstrap = &services.kafka.bootstrap;
+        let kafka = services.kafka_for(harness::KafkaUser::Observer);
         Ok(Observers {
-            sessions: observe::sessions(bootstrap, events::SESSIONS_TOPIC)?,
-            dead_letters: observe::dead_letters(bootstrap, events::DEAD_LETTER_TOPIC)?,
+            sessions: observe::sessions(&kafka, events::SESSIONS_TOPIC)?,
+            dead_letters: observe::dead_letters(&kafka, events::DEAD_LETTER_TOPIC)?,
             visibility: VisibilityPoller::start(
                 storage.admin.clone(),
                 storage.schema.clone(),
@@ -835,6 +853,7 @@ fn assemble(
         provider: scenario.run.provider.as_str().to_owned(),
         ingestion: scenario.run.ingestion.as_str().to_owned(),
         network: crate::report::NetworkReport::of(services),
+        security: crate::report::SecurityReport::of(scenario.services.security),
         versions: Versions {
             kafka: services.kafka.version.clone(),
             clickhouse: services.clickhouse.version.text.clone(),

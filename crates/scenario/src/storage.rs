@@ -100,10 +100,9 @@ pub(crate) async fn prepare_topics(
     let output = AggregateOptions::default();
     for topic in [&output.sessions_topic, &output.dead_letter_topic] {
         kafka_admin::ensure_topic(
-            &services.kafka.bootstrap,
+            &services.kafka,
             topic,
-            kafka_admin::replicated_spec(&services.kafka.bootstrap, output_partitions as usize)
-                .await?,
+            kafka_admin::replicated_spec(&services.kafka, output_partitions as usize).await?,
         )
         .await?;
     }

@@ -197,6 +197,7 @@ fn the_scenario_listing_shows_the_defaults() {
         "services.kafka.brokers",
         // Shown with its default; the resolved scenario leaves default services out.
         "services.network",
+        "services.security",
         "checks.min_events_per_s",
         "checks.max_p99_session_ms",
         "checks.max_p99_clickhouse_ms",

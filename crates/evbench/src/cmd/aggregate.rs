@@ -53,6 +53,9 @@ impl SessionizerArgs {
 #[derive(Debug, Args)]
 pub struct AggregateArgs {
     /// Kafka bootstrap servers, `host:port[,…]`.
+    /// A secured cluster's login comes from the environment: EVBENCH_KAFKA_SASL_USERNAME,
+    /// EVBENCH_KAFKA_SASL_PASSWORD (or _PASSWORD_FILE), EVBENCH_KAFKA_SASL_MECHANISM
+    /// (SCRAM-SHA-512 by default) and EVBENCH_KAFKA_CA_FILE; SASL over TLS whenever a user is set.
     #[arg(long, env = "EVBENCH_KAFKA_BOOTSTRAP")]
     brokers: String,
     /// This instance's name: unique among running instances, the same across its restarts
@@ -110,7 +113,7 @@ pub async fn aggregate(args: AggregateArgs) -> Result<(), Failure> {
     let kafka = KafkaEndpoint {
         bootstrap: args.brokers.clone(),
         version: "unknown".into(),
-        security: None,
+        security: super::kafka_security()?,
     };
     aggregate::prepare_topics(&kafka, &options)
         .await

@@ -26,3 +26,9 @@ pub fn serve_metrics(
     );
     Ok(Some(server))
 }
+
+/// How this process logs in to Kafka: from `EVBENCH_KAFKA_SASL_*` and `EVBENCH_KAFKA_CA_FILE`
+/// (plaintext when none is set); half-configured settings are bad input (exit 2).
+pub fn kafka_security() -> Result<Option<endpoints::KafkaSecurity>, crate::Failure> {
+    endpoints::KafkaSecurity::from_env().map_err(crate::Failure::input)
+}

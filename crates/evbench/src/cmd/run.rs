@@ -278,6 +278,13 @@ async fn keep_until_interrupted(kept: scenario::run::Kept, out: &Path) -> Result
     let services = &kept.services;
     println!("services kept running with the run's data; Ctrl-C stops them");
     println!("  kafka       {}", services.kafka.bootstrap);
+    if let Some(secured) = services.kafka_security() {
+        println!(
+            "              SASL_SSL: the admin's client properties (password included) in {}, the CA in {}",
+            secured.admin_properties().display(),
+            secured.tls.ca.display()
+        );
+    }
     println!(
         "  clickhouse  {}  database {}",
         services.clickhouse.url, kept.database

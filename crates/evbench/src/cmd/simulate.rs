@@ -39,6 +39,9 @@ pub struct SimulateArgs {
     #[arg(long)]
     start: Option<String>,
     /// Produce to this Kafka cluster (`host:port[,…]`), topic `charger-station-signals`.
+    /// A secured cluster's login comes from the environment: EVBENCH_KAFKA_SASL_USERNAME,
+    /// EVBENCH_KAFKA_SASL_PASSWORD (or _PASSWORD_FILE), EVBENCH_KAFKA_SASL_MECHANISM
+    /// (SCRAM-SHA-512 by default) and EVBENCH_KAFKA_CA_FILE; SASL over TLS whenever a user is set.
     #[arg(long, conflicts_with = "out", required_unless_present = "out")]
     brokers: Option<String>,
     /// Write the events here, one JSON object per line.
@@ -223,7 +226,7 @@ async fn to_kafka(
     let kafka = KafkaEndpoint {
         bootstrap: brokers.to_owned(),
         version: "unknown".into(),
-        security: None,
+        security: super::kafka_security()?,
     };
     let options = ProduceOptions {
         max_partitions: args.max_partitions,

@@ -15,6 +15,9 @@ use crate::cmd::status_file;
 #[derive(Debug, Args)]
 pub struct SinkArgs {
     /// Kafka bootstrap servers, `host:port[,host:port…]`.
+    /// A secured cluster's login comes from the environment: EVBENCH_KAFKA_SASL_USERNAME,
+    /// EVBENCH_KAFKA_SASL_PASSWORD (or _PASSWORD_FILE), EVBENCH_KAFKA_SASL_MECHANISM
+    /// (SCRAM-SHA-512 by default) and EVBENCH_KAFKA_CA_FILE; SASL over TLS whenever a user is set.
     #[arg(long, env = "EVBENCH_KAFKA_BOOTSTRAP")]
     brokers: String,
     /// ClickHouse HTTP URL.
@@ -110,17 +113,17 @@ fn settings(args: &SinkArgs) -> Result<SinkConfig, Failure> {
 pub async fn run(args: SinkArgs) -> Result<(), Failure> {
     let config = settings(&args)?;
     let group = config.group_id.clone();
+    let kafka = KafkaEndpoint {
+        bootstrap: args.brokers.clone(),
+        version: "unknown".into(),
+        security: super::kafka_security()?,
+    };
     let endpoint = super::schema::connect(
         args.clickhouse.clone(),
         args.user.clone(),
         Secret::new(args.password.clone()),
     )
     .await?;
-    let kafka = KafkaEndpoint {
-        bootstrap: args.brokers.clone(),
-        version: "unknown".into(),
-        security: None,
-    };
     let sink =
         pipeline::Sink::new(config, &kafka, endpoint.client()).context("starting the sink")?;
     let progress = sink.progress();

@@ -185,6 +185,12 @@ impl SecuredKafka {
             &secured.admin_properties,
             &secured.java_client_properties(KafkaUser::Admin),
         )?;
+        for user in KafkaUser::ALL {
+            write_private(
+                &secured.password_file(user),
+                &format!("{}\n", secured.password(user).expose()),
+            )?;
+        }
         Ok(secured)
     }
 
@@ -196,6 +202,28 @@ impl SecuredKafka {
             password: self.password(user),
             ca_file: Some(self.tls.ca.clone()),
         }
+    }
+
+    /// The file holding `user`'s password (mode 0600): what a child process is given, so the
+    /// password stays out of its environment and command line.
+    pub fn password_file(&self, user: KafkaUser) -> PathBuf {
+        self.admin_properties
+            .with_file_name(format!("{}.password", user.name()))
+    }
+
+    /// The environment a child process running as `user` reads its login from
+    /// ([`KafkaSecurity::from_env`]): mechanism, user, password file, CA.
+    pub fn env_for(&self, user: KafkaUser) -> Vec<(String, String)> {
+        use endpoints::security::env;
+        vec![
+            (env::MECHANISM.to_owned(), MECHANISM.as_str().to_owned()),
+            (env::USERNAME.to_owned(), user.name().to_owned()),
+            (
+                env::PASSWORD_FILE.to_owned(),
+                self.password_file(user).display().to_string(),
+            ),
+            (env::CA_FILE.to_owned(), self.tls.ca.display().to_string()),
+        ]
     }
 
     fn password(&self, user: KafkaUser) -> Secret {
@@ -278,21 +306,15 @@ ssl.truststore.location={}
 
 impl SecuredKafka {
     /// Adds `grants` to the cluster at `bootstrap` as the admin, with Kafka's own `AclCommand`
-    /// on the jars of `libs` (one JVM per grant; blocking). `log` receives its output.
-    pub fn grant(
-        &self,
-        libs: &crate::layout::KafkaLibs,
-        bootstrap: &str,
-        grants: &[Grant],
-        log: &Path,
-    ) -> Result<()> {
+    /// on the jars in `libs` (one JVM per grant; blocking). `log` receives its output.
+    pub fn grant(&self, libs: &Path, bootstrap: &str, grants: &[Grant], log: &Path) -> Result<()> {
         let java = crate::server::java()?;
         for grant in grants {
             let mut args = vec![
                 "-Xmx128m".to_owned(),
                 "-XX:TieredStopAtLevel=1".to_owned(),
                 "-cp".to_owned(),
-                format!("{}/*", libs.dir.display()),
+                format!("{}/*", libs.display()),
                 "org.apache.kafka.tools.AclCommand".to_owned(),
                 "--bootstrap-server".to_owned(),
                 bootstrap.to_owned(),
@@ -392,7 +414,10 @@ mod tests {
             .collect();
         assert_eq!(producer.len(), 1);
         assert_eq!(producer[0].operations, ["Write"]);
-        assert_eq!(producer[0].names, std::slice::from_ref(&names.signals_topic));
+        assert_eq!(
+            producer[0].names,
+            std::slice::from_ref(&names.signals_topic)
+        );
         // Only the aggregator writes sessions.
         let writers: Vec<KafkaUser> = grants(&names)
             .into_iter()

@@ -242,10 +242,9 @@ pub struct CommitTimings {
 pub async fn prepare_topics(kafka: &KafkaEndpoint, options: &AggregateOptions) -> Result<()> {
     for topic in [&options.sessions_topic, &options.dead_letter_topic] {
         kafka_admin::ensure_topic(
-            &kafka.bootstrap,
+            kafka,
             topic,
-            kafka_admin::replicated_spec(&kafka.bootstrap, options.output_partitions as usize)
-                .await?,
+            kafka_admin::replicated_spec(kafka, options.output_partitions as usize).await?,
         )
         .await?;
     }

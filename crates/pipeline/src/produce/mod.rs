@@ -112,9 +112,9 @@ pub async fn prepare_topic(
 ) -> Result<u32> {
     let partitions = options.partitions_for(chargers);
     kafka_admin::ensure_topic(
-        &kafka.bootstrap,
+        kafka,
         &options.topic,
-        kafka_admin::replicated_spec(&kafka.bootstrap, partitions as usize).await?,
+        kafka_admin::replicated_spec(kafka, partitions as usize).await?,
     )
     .await?;
     Ok(partitions)

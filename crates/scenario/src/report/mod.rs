@@ -37,6 +37,8 @@ pub struct Report {
     pub ingestion: String,
     /// Where the servers were on the network (`[services] network`).
     pub network: NetworkReport,
+    /// How the run's servers were secured (`[services] security`).
+    pub security: SecurityReport,
     pub versions: Versions,
     pub events: EventCounts,
     pub sessions: SessionComparison,
@@ -387,6 +389,34 @@ pub struct Versions {
     pub evbench: String,
 }
 
+/// How the run's servers were secured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SecurityReport {
+    /// `none` or `sasl-ssl` (`[services] security`).
+    pub mode: String,
+    /// Kafka's side, in words.
+    pub kafka: String,
+    /// ClickHouse's side, in words.
+    pub clickhouse: String,
+}
+
+impl SecurityReport {
+    pub fn of(mode: crate::file::SecurityMode) -> SecurityReport {
+        let kafka = match mode {
+            crate::file::SecurityMode::None => "plaintext, no users, no ACLs".to_owned(),
+            crate::file::SecurityMode::SaslSsl => format!(
+                "SASL_SSL with {} users (a CA and certificate made for the run), TLS with client certificates between the nodes, StandardAuthorizer: producer, aggregator, sink and observer each granted only their own topics, groups and transactional ids; topics and ACLs made by the admin",
+                endpoints::SaslMechanism::ScramSha512
+            ),
+        };
+        SecurityReport {
+            mode: mode.as_str().to_owned(),
+            kafka,
+            clickhouse: "HTTP without TLS; the sink inserts as `ingest`, Grafana reads as `grafana` (SELECT only)".to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct EventCounts {
     pub produced: u64,
@@ -488,6 +518,9 @@ impl Report {
         );
         if !self.network.addresses.is_empty() {
             let _ = writeln!(out, "  network    {}", self.network.summary());
+        }
+        if self.security.mode != crate::file::SecurityMode::None.as_str() {
+            let _ = writeln!(out, "  security   kafka {}", self.security.kafka);
         }
         let _ = writeln!(out, "  machine    {}", self.environment.summary());
         let e = &self.events;
@@ -600,6 +633,7 @@ mod tests {
             seed: 1,
             provider: "native".into(),
             network: NetworkReport::default(),
+            security: SecurityReport::of(crate::file::SecurityMode::None),
             ingestion: "sink".into(),
             versions: Versions {
                 kafka: "4.1.1".into(),
