@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use endpoints::{ClickHouseEndpoint, KafkaEndpoint};
+use endpoints::{ClickHouseEndpoint, KafkaEndpoint, Secret};
 
 use crate::native::{ClickHousePorts, ClusterRole};
 use crate::server::{Probe, Readiness};
@@ -753,11 +753,23 @@ async fn start_native(
         .await?;
         (Some(zookeeper), servers)
     } else {
-        // ClickHouse starts in well under a second; Kafka's JVM starts beside it.
+        // ClickHouse starts in well under a second; Kafka's JVM starts beside it. A secured
+        // run gives its administrative user a password (its file beside Kafka's users').
         let place = placement_of(network.as_ref(), "clickhouse")?;
+        let admin_password = match (&security, &security_dir) {
+            (Some(_), Some(dir)) => {
+                let password = crate::native::new_password()?;
+                crate::native::write_private(
+                    &dir.path().join("clickhouse-admin.password"),
+                    &format!("{}\n", password.expose()),
+                )?;
+                password
+            }
+            _ => Secret::default(),
+        };
         (
             None,
-            vec![NativeClickHouse::start_placed(services_dir, &place).await?],
+            vec![NativeClickHouse::start_secured(services_dir, &place, &admin_password).await?],
         )
     };
     let kafka = kafka.await??;
@@ -807,7 +819,12 @@ async fn start_clickhouse_cluster(
                 servers: servers_ports.clone(),
             };
             let ports = servers_ports[shard as usize - 1][replica as usize - 1];
-            servers.push(NativeClickHouse::create(services_dir, ports, Some(&role))?);
+            servers.push(NativeClickHouse::create(
+                services_dir,
+                ports,
+                Some(&role),
+                &Secret::default(),
+            )?);
         }
     }
     for (server, place) in servers.iter_mut().zip(placements) {

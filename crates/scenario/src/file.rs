@@ -946,6 +946,11 @@ impl Scenario {
                 "runs the `sink` ingestion only: ClickHouse 18.16's Kafka engine cannot log in to a secured Kafka".into(),
             );
         }
+        if self.services.topology().clickhouse_cluster() {
+            return refuse(
+                "runs on a single ClickHouse server only: a cluster's servers would need the administrative password between them".into(),
+            );
+        }
         if self.load.floors {
             return refuse("cannot measure floors yet (`[load] floors`): Kafka's tools there run without a login".into());
         }
@@ -1190,6 +1195,8 @@ span = "10m"
         assert!(refusal(&kafka_engine).contains("`sink` ingestion only"));
         let floors = format!("{secured}[load]\nfloors = true\n");
         assert!(refusal(&floors).contains("floors"));
+        let clickhouse_cluster = format!("{secured}[services.clickhouse]\nshards = 2\n");
+        assert!(refusal(&clickhouse_cluster).contains("single ClickHouse server"));
         let external = secured.replace("[run]\n", "[run]\nprovider = \"external\"\n");
         assert!(refusal(&external).contains("the external provider's security is its own"));
         assert!(

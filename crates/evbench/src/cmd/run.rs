@@ -289,6 +289,15 @@ async fn keep_until_interrupted(kept: scenario::run::Kept, out: &Path) -> Result
         "  clickhouse  {}  database {}",
         services.clickhouse.url, kept.database
     );
+    if let Some(secured) = services.kafka_security() {
+        println!(
+            "              user default's password in {}",
+            secured
+                .admin_properties()
+                .with_file_name("clickhouse-admin.password")
+                .display()
+        );
+    }
     if let Some(prometheus) = &kept.prometheus {
         println!(
             "  prometheus  {}  the run's metrics of the aggregator and the sink (grafana/prometheus/alerts.yml loaded)",

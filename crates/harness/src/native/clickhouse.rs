@@ -78,8 +78,18 @@ impl NativeClickHouse {
         parent: &Path,
         placement: &crate::Placement,
     ) -> Result<NativeClickHouse> {
+        NativeClickHouse::start_secured(parent, placement, &Secret::default()).await
+    }
+
+    /// [`NativeClickHouse::start_placed`] with a password for its administrative user `default`
+    /// (none when empty): what a secured run does, so that no client gets in without one.
+    pub async fn start_secured(
+        parent: &Path,
+        placement: &crate::Placement,
+        admin_password: &Secret,
+    ) -> Result<NativeClickHouse> {
         let ports = ClickHousePorts::free_on(placement.host)?;
-        let mut server = NativeClickHouse::create(parent, ports, None)?;
+        let mut server = NativeClickHouse::create(parent, ports, None, admin_password)?;
         server.place_in(placement.namespace.clone());
         server.start_process().await?;
         Ok(server)
@@ -95,6 +105,7 @@ impl NativeClickHouse {
         parent: &Path,
         ports: ClickHousePorts,
         role: Option<&ClusterRole>,
+        admin_password: &Secret,
     ) -> Result<NativeClickHouse> {
         let (program, mut args) = server_program()?;
         let name = match role {
@@ -102,7 +113,7 @@ impl NativeClickHouse {
             Some(role) => format!("clickhouse-s{}r{}", role.shard, role.replica),
         };
         let dir = ManagedServer::create_dir(parent, &name, "ClickHouse")?;
-        write_server_files(dir.path(), &program, ports, role)?;
+        write_server_files(dir.path(), &program, ports, role, admin_password)?;
         args.push(format!(
             "--config-file={}",
             dir.path().join("config.xml").display()
@@ -116,7 +127,7 @@ impl NativeClickHouse {
         let mut endpoint = ClickHouseEndpoint::single(
             format!("http://{}:{}", ports.host, ports.http),
             ADMIN_USER.into(),
-            Secret::default(),
+            admin_password.clone(),
             placeholder,
         );
         endpoint.cluster = role.map(|_| crate::CLICKHOUSE_CLUSTER.to_owned());
@@ -141,15 +152,15 @@ impl NativeClickHouse {
     /// Waits until `/ping` and a query answer (and reads the version).
     pub(crate) async fn wait_ready(&mut self) -> Result<()> {
         let started = Instant::now();
-        let (name, url, http) = (
+        let (name, url, http, password) = (
             self.server.name().to_owned(),
             self.endpoint.url.clone(),
             self.http,
+            self.endpoint.password.clone(),
         );
         let readiness = Readiness::new(&name, started, START_TIMEOUT, "no answer to /ping yet");
         let version = server::wait_until_ready(&mut [&mut self.server], readiness, || {
-            let client =
-                http_ping(http).then(|| client_for(&url, ADMIN_USER, &Secret::default(), None));
+            let client = http_ping(http).then(|| client_for(&url, ADMIN_USER, &password, None));
             async move {
                 let Some(client) = client else {
                     return Ok(Probe::NotYet(None));

@@ -17,6 +17,7 @@ pub(super) fn write_server_files(
     program: &Path,
     ports: ClickHousePorts,
     role: Option<&ClusterRole>,
+    admin_password: &endpoints::Secret,
 ) -> Result<()> {
     for sub in [
         "data",
@@ -33,7 +34,10 @@ pub(super) fn write_server_files(
         &dir.join("config.xml"),
         &clickhouse_config(dir, ports.host, ports.http, ports.tcp),
     )?;
-    write_file(&dir.join("users.xml"), &users_xml(ports.host))?;
+    write_file(
+        &dir.join("users.xml"),
+        &users_xml(ports.host, admin_password),
+    )?;
     if let Some(users) = binary_version(program).as_ref().and_then(access_management) {
         write_file(&dir.join("users.d").join("evbench-access.xml"), users)?;
     }
@@ -182,13 +186,25 @@ const CLUSTER_USERS: &str = include_str!("xml/cluster-users.xml");
 /// `users.xml` for a server at `host`: on loopback, `default` from loopback only; at its own
 /// address on the run's network, also from the run's /24 (evbench's end and the other servers,
 /// whose distributed queries arrive as `default`), which nothing outside the run reaches.
-fn users_xml(host: std::net::Ipv4Addr) -> String {
+/// `users.xml`: `default` from loopback (and the run's /24 when `host` is on it), without a
+/// password, or with `admin_password` (its SHA-256: the file never holds the password).
+fn users_xml(host: std::net::Ipv4Addr, admin_password: &endpoints::Secret) -> String {
     const LOOPBACK: &str = "<networks><ip>127.0.0.1</ip><ip>::1</ip></networks>";
+    let mut users = CLICKHOUSE_USERS.to_owned();
+    if !admin_password.expose().is_empty() {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(admin_password.expose().as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        users = users.replace(
+            "<password></password>",
+            &format!("<password_sha256_hex>{hex}</password_sha256_hex>"),
+        );
+    }
     if host.is_loopback() {
-        return CLICKHOUSE_USERS.to_owned();
+        return users;
     }
     let [a, b, c, _] = host.octets();
-    CLICKHOUSE_USERS.replace(
+    users.replace(
         LOOPBACK,
         &format!("<networks><ip>127.0.0.1</ip><ip>::1</ip><ip>{a}.{b}.{c}.0/24</ip></networks>"),
     )
@@ -204,13 +220,29 @@ mod tests {
 
     #[test]
     fn default_is_reachable_from_loopback_and_only_the_runs_own_network() {
-        let loopback = users_xml(std::net::Ipv4Addr::LOCALHOST);
+        let open = endpoints::Secret::default();
+        let loopback = users_xml(std::net::Ipv4Addr::LOCALHOST, &open);
         assert_eq!(loopback, CLICKHOUSE_USERS);
         assert!(!loopback.contains("198."));
-        let own = users_xml(std::net::Ipv4Addr::new(198, 19, 7, 11));
+        let own = users_xml(std::net::Ipv4Addr::new(198, 19, 7, 11), &open);
         assert!(own.contains("<ip>198.19.7.0/24</ip>"), "{own}");
         assert!(own.contains("<ip>127.0.0.1</ip>"));
         assert!(!own.contains("::/0") && !own.contains("0.0.0.0"));
+    }
+
+    #[test]
+    fn a_secured_default_user_has_a_password_kept_as_its_hash() {
+        let password = endpoints::Secret::new("s3cret-admin");
+        let users = users_xml(std::net::Ipv4Addr::LOCALHOST, &password);
+        assert!(!users.contains("<password></password>"), "{users}");
+        assert!(!users.contains("s3cret-admin"));
+        // sha256("s3cret-admin"), as `echo -n s3cret-admin | sha256sum` prints it.
+        use sha2::Digest;
+        let hex: String = sha2::Sha256::digest(b"s3cret-admin")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(users.contains(&format!("<password_sha256_hex>{hex}</password_sha256_hex>")));
     }
 
     #[test]

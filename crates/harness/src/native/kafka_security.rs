@@ -376,7 +376,7 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 /// 24 random alphanumeric characters from the operating system's generator.
-fn new_password() -> Result<Secret> {
+pub(crate) fn new_password() -> Result<Secret> {
     const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).map_err(Error::Random)?;

@@ -17,6 +17,7 @@ pub use clickhouse::NativeClickHouse;
 pub(crate) use clickhouse::{ClickHousePorts, ClusterRole};
 pub use kafka::{KAFKA_VERSION, NativeKafka, kafka_libs_dir};
 pub use kafka_security::{Grant, KafkaUser, PipelineNames, SecuredKafka, grants};
+pub(crate) use kafka_security::{new_password, write_private};
 pub use tls::TlsFiles;
 
 /// How long a server may take to answer after it was started.

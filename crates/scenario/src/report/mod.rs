@@ -409,10 +409,20 @@ impl SecurityReport {
                 endpoints::SaslMechanism::ScramSha512
             ),
         };
+        let admin = match mode {
+            crate::file::SecurityMode::None => {
+                "the administrative user `default` without a password (loopback and the run's network only)"
+            }
+            crate::file::SecurityMode::SaslSsl => {
+                "the administrative user `default` with a password made for the run"
+            }
+        };
         SecurityReport {
             mode: mode.as_str().to_owned(),
             kafka,
-            clickhouse: "HTTP without TLS; the sink inserts as `ingest`, Grafana reads as `grafana` (SELECT only)".to_owned(),
+            clickhouse: format!(
+                "HTTP without TLS; {admin}; the sink inserts as `ingest`, Grafana reads as `grafana` (SELECT only)"
+            ),
         }
     }
 }
@@ -521,6 +531,7 @@ impl Report {
         }
         if self.security.mode != crate::file::SecurityMode::None.as_str() {
             let _ = writeln!(out, "  security   kafka {}", self.security.kafka);
+            let _ = writeln!(out, "             clickhouse {}", self.security.clickhouse);
         }
         let _ = writeln!(out, "  machine    {}", self.environment.summary());
         let e = &self.events;
