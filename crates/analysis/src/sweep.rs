@@ -176,8 +176,9 @@ fn scenario_of(table: toml::Table) -> Result<Scenario, scenario::file::Invalid> 
     Ok(scenario)
 }
 
-/// Every `--set` alone on the base file: a bad key or value is named by its own `--set`,
-/// before any point is built.
+/// Every `--set` alone on the base file (with the other `--set`s of one value, which every point
+/// has): a bad key or value is named by its own `--set`, before any point is built. A value
+/// refused only beside another swept value is named by its point instead.
 fn check_sets(table: &toml::Table, sets: &[Set]) -> Result<()> {
     if sets.is_empty() {
         return Err(Error::Set {
@@ -193,9 +194,17 @@ fn check_sets(table: &toml::Table, sets: &[Set]) -> Result<()> {
         if sets[..i].iter().any(|s| s.key == set.key) {
             return Err(refused(SetError::Twice(set.key.clone())));
         }
-        // Each value alone on the base: a bad key or value is named by its own --set.
+        // Each value on the base and the constants: a bad key or value is named by its own --set.
+        let mut base = table.clone();
+        for constant in sets
+            .iter()
+            .filter(|other| other.key != set.key && other.values.len() == 1)
+        {
+            // A bad constant is named when its own turn comes.
+            let _ = apply(&mut base, &constant.key, constant.values[0].clone());
+        }
         for value in &set.values {
-            let mut alone = table.clone();
+            let mut alone = base.clone();
             apply(&mut alone, &set.key, value.clone()).map_err(refused)?;
             scenario_of(alone).map_err(|source| {
                 refused(if set.values.len() > 1 {
@@ -673,6 +682,42 @@ span = "10m"
         for bad in ["fleet.chargers", "=1", "a..b=1", "a=1,,2", "a=[1", "a b=1"] {
             assert!(bad.parse::<Set>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_value_is_checked_with_the_settings_every_point_has() {
+        // Alone, a secured run with floors is refused; with `load.floors=false` set for every
+        // point it is what the sweep runs.
+        let (_dir, path) = file(&format!(
+            "{BASE}ingestion = \"sink\"\n[load]\nfloors = true\n"
+        ));
+        let plan = plan(
+            &path,
+            &[
+                set("services.security=none,sasl-ssl"),
+                set("load.floors=false"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(plan.points.len(), 2);
+        assert!(plan.points.iter().all(|p| !p.scenario.load.floors));
+        // Without it, the refusal names the --set of the value.
+        let refused = plan_error(&path, &[set("services.security=none,sasl-ssl")]);
+        assert!(
+            refused.contains("services.security") && refused.contains("floors"),
+            "{refused}"
+        );
+    }
+
+    fn plan_error(path: &std::path::Path, sets: &[Set]) -> String {
+        let error = plan(path, sets).unwrap_err();
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
     }
 
     #[test]
