@@ -313,7 +313,6 @@ impl Services {
             .map(NativeClickHouse::tcp_address)
     }
 
-    /// The run's network, when the servers have their own addresses.
     /// A secured Kafka's users and TLS files (`None`: plaintext).
     pub fn kafka_security(&self) -> Option<&crate::SecuredKafka> {
         self.native().and_then(|c| c.security.as_ref())
@@ -350,6 +349,7 @@ impl Services {
         .await?
     }
 
+    /// The run's network, when the servers have their own addresses.
     pub fn network(&self) -> Option<&crate::netns::RunNetwork> {
         self.native().and_then(|c| c.network.as_ref())
     }
