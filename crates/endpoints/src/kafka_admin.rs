@@ -48,20 +48,16 @@ impl AdminTarget for ClientConfig {
     }
 }
 
-fn base_config(cluster: &(impl AdminTarget + ?Sized)) -> ClientConfig {
-    cluster.admin_config()
-}
-
 /// How many brokers a metadata request lists (blocking; used as the readiness probe).
 pub fn broker_count(cluster: &(impl AdminTarget + ?Sized), timeout: Duration) -> Result<usize> {
-    let consumer: BaseConsumer = base_config(cluster).create()?;
+    let consumer: BaseConsumer = cluster.admin_config().create()?;
     let metadata = consumer.fetch_metadata(None, timeout)?;
     Ok(metadata.brokers().len())
 }
 
 /// The node ids of the brokers a metadata request lists, sorted (blocking).
 pub fn broker_ids(cluster: &(impl AdminTarget + ?Sized), timeout: Duration) -> Result<Vec<i32>> {
-    let consumer: BaseConsumer = base_config(cluster).create()?;
+    let consumer: BaseConsumer = cluster.admin_config().create()?;
     let metadata = consumer.fetch_metadata(None, timeout)?;
     let mut ids: Vec<i32> = metadata.brokers().iter().map(|b| b.id()).collect();
     ids.sort_unstable();
@@ -75,7 +71,7 @@ pub fn under_replicated(
     topic: Option<&str>,
     timeout: Duration,
 ) -> Result<usize> {
-    let consumer: BaseConsumer = base_config(cluster).create()?;
+    let consumer: BaseConsumer = cluster.admin_config().create()?;
     let metadata = consumer.fetch_metadata(topic, timeout)?;
     Ok(metadata
         .topics()
@@ -91,7 +87,17 @@ pub fn partition_count(
     topic: &str,
     timeout: Duration,
 ) -> Result<Option<usize>> {
-    let consumer: BaseConsumer = base_config(cluster).create()?;
+    let consumer: BaseConsumer = cluster.admin_config().create()?;
+    topic_partitions(&consumer, topic, timeout)
+}
+
+/// How many partitions the metadata lists for `topic`; `None` when it does not exist (or the
+/// client may not see it).
+fn topic_partitions(
+    consumer: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<usize>> {
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
     Ok(metadata
         .topics()
@@ -107,13 +113,8 @@ pub fn partition_ends(
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<i64>> {
-    let consumer: BaseConsumer = base_config(cluster).create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    let partitions = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map_or(0, |t| t.partitions().len());
+    let consumer: BaseConsumer = cluster.admin_config().create()?;
+    let partitions = topic_partitions(&consumer, topic, timeout)?.unwrap_or(0);
     (0..partitions)
         .map(|p| {
             let partition = i32::try_from(p).unwrap_or(i32::MAX);
@@ -186,7 +187,7 @@ pub async fn ensure_topic(
     topic: &str,
     spec: TopicSpec<'_>,
 ) -> Result<()> {
-    let config = base_config(cluster);
+    let config = cluster.admin_config();
     let admin: AdminClient<DefaultClientContext> = config.create()?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let partitions = spec.partitions;
@@ -277,7 +278,7 @@ pub async fn replicated_spec(
     cluster: &(impl AdminTarget + ?Sized),
     partitions: usize,
 ) -> Result<TopicSpec<'static>> {
-    let bootstrap = base_config(cluster);
+    let bootstrap = cluster.admin_config();
     let brokers =
         tokio::task::spawn_blocking(move || broker_count(&bootstrap, Duration::from_secs(10)))
             .await??;
@@ -286,7 +287,7 @@ pub async fn replicated_spec(
 
 /// Deletes `topic` (missing topics are fine).
 pub async fn delete_topic(cluster: &(impl AdminTarget + ?Sized), topic: &str) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = base_config(cluster).create()?;
+    let admin: AdminClient<DefaultClientContext> = cluster.admin_config().create()?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for result in admin.delete_topics(&[topic], &options).await? {
         match result {

@@ -92,6 +92,30 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A new password: 24 random alphanumeric characters from the operating system's
+    /// generator.
+    pub fn generate() -> Result<Secret, getrandom::Error> {
+        const ALPHABET: &[u8; 62] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut bytes = [0u8; 24];
+        getrandom::fill(&mut bytes)?;
+        Ok(Secret(
+            bytes
+                .iter()
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+                .collect(),
+        ))
+    }
+
+    /// Its SHA-256, lowercase hex: what ClickHouse keeps of a password (`password_sha256_hex`).
+    pub fn sha256_hex(&self) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(self.0.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 impl fmt::Debug for Secret {

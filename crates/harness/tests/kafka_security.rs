@@ -118,6 +118,43 @@ fn assigned_consumer(kafka: &KafkaEndpoint, group: &str) -> BaseConsumer {
         .unwrap()
 }
 
+/// The first record (key, payload) `kafka` reads from any of `topic`'s first `partitions`, as a
+/// member of `group` (assigned, committing nothing, `read_committed`), or the error.
+async fn first_record(
+    kafka: &KafkaEndpoint,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<(Vec<u8>, Vec<u8>), KafkaError> {
+    let (kafka, group, topic) = (kafka.clone(), group.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer = assigned_consumer(&kafka, &group);
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(&topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::time::Instant::now() < deadline {
+            if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+                return m.map(|m| {
+                    (
+                        m.key().unwrap_or_default().to_vec(),
+                        m.payload().unwrap_or_default().to_vec(),
+                    )
+                });
+            }
+        }
+        Err(KafkaError::MessageConsumption(
+            RDKafkaErrorCode::OperationTimedOut,
+        ))
+    })
+    .await
+    .unwrap()
+}
+
 /// Whether `kafka` may see `topic` (its metadata): reading or writing it needs that first.
 fn sees(kafka: &KafkaEndpoint, topic: &str) -> Result<(), RDKafkaErrorCode> {
     let consumer: BaseConsumer = kafka.client_config().create().unwrap();
@@ -195,33 +232,9 @@ async fn a_secured_kafka_lets_each_part_do_its_job_and_nothing_else() {
 
     // The sink reads the signal; it may not produce sessions.
     let sink = kafka.as_user(KafkaUser::Sink);
-    {
-        let sink = sink.clone();
-        let topic = names.signals_topic.clone();
-        // Partition 0 may be empty (the key chose another): read every partition's first.
-        let found = tokio::task::spawn_blocking(move || {
-            let consumer = assigned_consumer(&sink, "evbench-sink-check");
-            let mut assignment = TopicPartitionList::new();
-            for p in 0..4 {
-                assignment
-                    .add_partition_offset(&topic, p, Offset::Beginning)
-                    .unwrap();
-            }
-            consumer.assign(&assignment).unwrap();
-            let deadline = std::time::Instant::now() + WAIT;
-            while std::time::Instant::now() < deadline {
-                if let Some(m) = consumer.poll(Duration::from_millis(200)) {
-                    return m.map(|m| m.payload().unwrap_or_default().to_vec());
-                }
-            }
-            Err(KafkaError::MessageConsumption(
-                RDKafkaErrorCode::OperationTimedOut,
-            ))
-        })
-        .await
-        .unwrap();
-        assert_eq!(found.expect("the sink reads signals"), b"{}");
-    }
+    // Partition 0 may be empty (the key chose another): read every partition's first.
+    let found = first_record(&sink, "evbench-sink-check", &names.signals_topic, 4).await;
+    assert_eq!(found.expect("the sink reads signals").1, b"{}");
     let refused = produce(&sink, &names.sessions_topic, false)
         .await
         .unwrap_err();
@@ -315,31 +328,14 @@ async fn a_secured_kafka_lets_each_part_do_its_job_and_nothing_else() {
 
     // The observer reads the session the aggregator committed; it may not write anything.
     let observer = kafka.as_user(KafkaUser::Observer);
-    {
-        let (observer, topic) = (observer.clone(), names.sessions_topic.clone());
-        let read = tokio::task::spawn_blocking(move || {
-            let consumer = assigned_consumer(&observer, "evbench-run-observer-check");
-            let mut assignment = TopicPartitionList::new();
-            for p in 0..2 {
-                assignment
-                    .add_partition_offset(&topic, p, Offset::Beginning)
-                    .unwrap();
-            }
-            consumer.assign(&assignment).unwrap();
-            let deadline = std::time::Instant::now() + WAIT;
-            while std::time::Instant::now() < deadline {
-                if let Some(m) = consumer.poll(Duration::from_millis(200)) {
-                    return m.map(|m| m.key().unwrap_or_default().to_vec());
-                }
-            }
-            Err(KafkaError::MessageConsumption(
-                RDKafkaErrorCode::OperationTimedOut,
-            ))
-        })
-        .await
-        .unwrap();
-        assert_eq!(read.expect("the observer reads sessions"), b"s-1");
-    }
+    let read = first_record(
+        &observer,
+        "evbench-run-observer-check",
+        &names.sessions_topic,
+        2,
+    )
+    .await;
+    assert_eq!(read.expect("the observer reads sessions").0, b"s-1");
     let refused = produce(&observer, &names.signals_topic, false)
         .await
         .unwrap_err();

@@ -18,9 +18,7 @@
 use std::time::{Duration, Instant};
 
 use endpoints::{ManagedClickHouse, Secret};
-use sha2::{Digest, Sha256};
 
-use crate::migrate::hex;
 use crate::{Error, Result, Schema, sql_string};
 
 /// The user the pipeline inserts as.
@@ -76,20 +74,12 @@ impl Passwords {
 
 /// 24 random alphanumeric characters from the operating system's generator.
 pub fn generate_password() -> Result<Secret> {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(Error::NoRandomness)?;
-    Ok(Secret::new(
-        bytes
-            .iter()
-            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-            .collect::<String>(),
-    ))
+    Secret::generate().map_err(Error::NoRandomness)
 }
 
 /// SHA-256 of a password, hex, as ClickHouse stores it.
 pub fn password_sha256_hex(password: &Secret) -> String {
-    hex(&Sha256::digest(password.expose().as_bytes()))
+    password.sha256_hex()
 }
 
 /// The `users.d` file for servers without SQL access control (18.16).

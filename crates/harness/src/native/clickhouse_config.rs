@@ -192,12 +192,12 @@ fn users_xml(host: std::net::Ipv4Addr, admin_password: &endpoints::Secret) -> St
     const LOOPBACK: &str = "<networks><ip>127.0.0.1</ip><ip>::1</ip></networks>";
     let mut users = CLICKHOUSE_USERS.to_owned();
     if !admin_password.expose().is_empty() {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(admin_password.expose().as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         users = users.replace(
             "<password></password>",
-            &format!("<password_sha256_hex>{hex}</password_sha256_hex>"),
+            &format!(
+                "<password_sha256_hex>{}</password_sha256_hex>",
+                admin_password.sha256_hex()
+            ),
         );
     }
     if host.is_loopback() {
@@ -237,12 +237,9 @@ mod tests {
         assert!(!users.contains("<password></password>"), "{users}");
         assert!(!users.contains("s3cret-admin"));
         // sha256("s3cret-admin"), as `echo -n s3cret-admin | sha256sum` prints it.
-        use sha2::Digest;
-        let hex: String = sha2::Sha256::digest(b"s3cret-admin")
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert!(users.contains(&format!("<password_sha256_hex>{hex}</password_sha256_hex>")));
+        assert!(users.contains(
+            "<password_sha256_hex>77a4e206296282b0c1acebc0bebff60856cf558f731762d241cb9be07b60119a</password_sha256_hex>"
+        ));
     }
 
     #[test]

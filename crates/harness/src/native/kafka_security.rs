@@ -375,17 +375,9 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| Error::io(format!("restrict {} to its owner", path.display()), e))
 }
 
-/// 24 random alphanumeric characters from the operating system's generator.
+/// A new password ([`Secret::generate`]).
 pub(crate) fn new_password() -> Result<Secret> {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(Error::Random)?;
-    Ok(Secret::new(
-        bytes
-            .iter()
-            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-            .collect::<String>(),
-    ))
+    Secret::generate().map_err(Error::Random)
 }
 
 #[cfg(test)]

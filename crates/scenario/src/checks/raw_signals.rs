@@ -42,25 +42,22 @@ fn expectation(
         };
     };
     let retry_copies = in_topic.saturating_sub(records);
+    let at_most = well_formed + retry_copies;
     Expectation {
-        at_least: well_formed,
         // A retried copy of an undecodable record is a dead letter, not a row: with none of those
         // sent, every copy is a row and the count is exact.
-        at_most: well_formed + retry_copies,
+        at_least: if undecodable == 0 {
+            at_most
+        } else {
+            well_formed
+        },
+        at_most,
         retry_copies,
         lost_in_kafka: records.saturating_sub(in_topic),
     }
-    .exact_when(undecodable == 0)
 }
 
 impl Expectation {
-    fn exact_when(mut self, exact: bool) -> Self {
-        if exact {
-            self.at_least = self.at_most;
-        }
-        self
-    }
-
     fn holds(&self, stored: u64) -> bool {
         self.lost_in_kafka == 0 && (self.at_least..=self.at_most).contains(&stored)
     }
