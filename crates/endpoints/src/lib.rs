@@ -7,9 +7,12 @@
 //!   server's ([`clickhouse_server_version`]);
 //! * [`kafka_admin`]: explicit topics, partition counts, consumer-group assignments;
 //! * [`ManagedClickHouse`]: a server whose configuration files evbench may write;
-//! * [`failover`]: clients of a ClickHouse cluster that move to another server when theirs stops.
+//! * [`failover`]: clients of a ClickHouse cluster that move to another server when theirs stops;
+//! * [`security`] and [`clickhouse_tls`]: logging in to a secured Kafka (SASL over TLS) and
+//!   speaking HTTPS to ClickHouse.
 
 pub mod clickhouse_admin;
+pub mod clickhouse_tls;
 pub mod failover;
 pub mod kafka_admin;
 pub mod security;
@@ -20,6 +23,7 @@ use std::future::Future;
 
 use rdkafka::ClientConfig;
 
+pub use clickhouse_tls::ClickHouseTls;
 pub use security::{KafkaSecurity, SaslMechanism};
 
 /// Errors of endpoint and administration calls.
@@ -208,10 +212,10 @@ impl KafkaEndpoint {
     }
 }
 
-/// A ClickHouse server to talk to over HTTP, or a cluster of them.
+/// A ClickHouse server to talk to over HTTP(S), or a cluster of them.
 #[derive(Debug, Clone)]
 pub struct ClickHouseEndpoint {
-    /// `http://host:port`: the server clients talk to first.
+    /// `http://host:port` or `https://host:port`: the server clients talk to first.
     pub url: String,
     /// The administrative user the harness uses (schema migrations, checks).
     pub user: String,
@@ -224,6 +228,8 @@ pub struct ClickHouseEndpoint {
     /// The cluster's other servers (`http://host:port`), which answer for it as well: clients
     /// connect to the next of them that answers when `url`'s server does not.
     pub failover: Vec<String>,
+    /// How clients speak TLS to `https://` servers; `None` for `http://` ones.
+    pub tls: Option<ClickHouseTls>,
 }
 
 impl ClickHouseEndpoint {
@@ -236,6 +242,7 @@ impl ClickHouseEndpoint {
             version,
             cluster: None,
             failover: Vec::new(),
+            tls: None,
         }
     }
 
@@ -276,19 +283,21 @@ impl ClickHouseEndpoint {
             user,
             password,
             Some(&self.version),
+            self.tls.as_ref(),
         )
     }
 }
 
 /// A client for `url`; validation only where the server is known to support it (see
-/// [`ClickHouseEndpoint::client_as`]).
+/// [`ClickHouseEndpoint::client_as`]); over `tls` when it is given (an `https://` URL needs it).
 pub fn client_for(
     url: &str,
     user: &str,
     password: &Secret,
     version: Option<&ServerVersion>,
+    tls: Option<&ClickHouseTls>,
 ) -> clickhouse::Client {
-    client_with_failover(url, &[], user, password, version)
+    client_with_failover(url, &[], user, password, version, tls)
 }
 
 /// [`client_for`], connecting to the first of `failover` that answers when `url`'s server does
@@ -299,9 +308,10 @@ pub fn client_with_failover(
     user: &str,
     password: &Secret,
     version: Option<&ServerVersion>,
+    tls: Option<&ClickHouseTls>,
 ) -> clickhouse::Client {
     let modern = version.is_some_and(|v| v.at_least(24, 0));
-    base_client(failover)
+    base_client(failover, tls)
         .with_url(url)
         .with_user(user)
         .with_password(password.expose())
@@ -313,20 +323,32 @@ pub fn client_with_failover(
 /// `TCP_NODELAY`. An insert streams its rows as chunks and ends with a tiny one; with Nagle's
 /// algorithm on, that last chunk waits for the server's (delayed, ~40 ms) acknowledgement of
 /// the previous one, and every insert took 40 ms or more longer than the server needed.
-fn base_client(failover: &[String]) -> clickhouse::Client {
+///
+/// With `tls`, TLS wraps the (failover) connection; the server's certificate is checked against
+/// the request's host, so a cluster's servers that stand in for each other present a
+/// certificate naming all of them.
+fn base_client(failover: &[String], tls: Option<&ClickHouseTls>) -> clickhouse::Client {
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_keepalive(Some(std::time::Duration::from_secs(60)));
+    // The TLS layer above it takes `https://` URLs; without one, they are refused here.
+    connector.enforce_http(tls.is_none());
     let mut builder =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
     // ClickHouse closes idle connections after 3 s by default.
     builder.pool_idle_timeout(std::time::Duration::from_secs(2));
-    if failover.is_empty() {
-        clickhouse::Client::with_http_client(builder.build(connector))
-    } else {
-        clickhouse::Client::with_http_client(
+    match tls {
+        Some(tls) => {
+            let connection = failover::FailoverConnector::new(connector, failover);
+            let https = hyper_tls::HttpsConnector::from((connection, tls.connector()));
+            clickhouse::Client::with_http_client(builder.build(https))
+        }
+        None if failover.is_empty() => {
+            clickhouse::Client::with_http_client(builder.build(connector))
+        }
+        None => clickhouse::Client::with_http_client(
             builder.build(failover::FailoverConnector::new(connector, failover)),
-        )
+        ),
     }
 }
 

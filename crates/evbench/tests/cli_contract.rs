@@ -152,6 +152,43 @@ fn half_configured_kafka_security_is_bad_input_before_anything_connects() {
 }
 
 #[test]
+fn half_configured_clickhouse_tls_is_bad_input_before_anything_connects() {
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    let ca = ca.path().to_str().unwrap();
+    // A CA for a plaintext URL would go unused: refused, not ignored (port 1: nothing listens
+    // there, so getting further would be exit 3).
+    let output = Command::new(env!("CARGO_BIN_EXE_evbench"))
+        .args(["schema", "apply", "--url", "http://127.0.0.1:1"])
+        .env("EVBENCH_CLICKHOUSE_CA_FILE", ca)
+        .output()
+        .unwrap();
+    assert_fails(&output, 2, "use https://");
+    // A client certificate without its key, for the sink.
+    let output = Command::new(env!("CARGO_BIN_EXE_evbench"))
+        .args([
+            "sink",
+            "--brokers",
+            "127.0.0.1:1",
+            "--clickhouse",
+            "https://127.0.0.1:1",
+            "--password",
+            "x",
+        ])
+        .env("EVBENCH_CLICKHOUSE_CERT_FILE", ca)
+        .env_remove("EVBENCH_CLICKHOUSE_KEY_FILE")
+        .output()
+        .unwrap();
+    assert_fails(&output, 2, "EVBENCH_CLICKHOUSE_KEY_FILE");
+    // A CA file that holds no certificate is named.
+    let output = Command::new(env!("CARGO_BIN_EXE_evbench"))
+        .args(["schema", "apply", "--url", "https://127.0.0.1:1"])
+        .env("EVBENCH_CLICKHOUSE_CA_FILE", ca)
+        .output()
+        .unwrap();
+    assert_fails(&output, 2, ca);
+}
+
+#[test]
 fn printing_users_without_passwords_prints_nothing() {
     let output = evbench(&["schema", "print", "--users"]);
     assert_fails(&output, 2, "EVBENCH_INGEST_PASSWORD");

@@ -278,7 +278,7 @@ pub(crate) async fn start() -> Result<DockerServices> {
         .and_then(Result::ok)
         .is_some_and(|n| n > 0);
         // The first query right after start-up may be refused: keep asking.
-        let client = client_for(&url, "default", &Secret::default(), None);
+        let client = client_for(&url, "default", &Secret::default(), None, None);
         match (
             kafka_ok,
             endpoints::clickhouse_server_version(&client).await,

@@ -40,8 +40,10 @@ pub(crate) async fn connect(
         version: "unknown (external)".into(),
         security: endpoints::KafkaSecurity::from_env()?,
     };
+    // HTTPS when the URLs say so (EVBENCH_CLICKHOUSE_CA_FILE, _CERT_FILE, _KEY_FILE).
+    let tls = endpoints::ClickHouseTls::from_env(&urls)?;
     let brokers = kafka_brokers(&kafka, topology).await?;
-    let client = client_with_failover(url, failover, &user, &password, None);
+    let client = client_with_failover(url, failover, &user, &password, None, tls.as_ref());
     let version = endpoints::clickhouse_server_version(&client).await?;
     let (clickhouse_shards, clickhouse_replicas) =
         clickhouse_shape(&client, url, cluster.as_deref(), topology).await?;
@@ -59,6 +61,7 @@ pub(crate) async fn connect(
         version,
         cluster,
         failover: failover.to_vec(),
+        tls,
     };
     Ok((kafka, clickhouse, found))
 }

@@ -148,6 +148,9 @@ pub enum Error {
     /// The environment's Kafka security settings are half there or unreadable.
     #[error(transparent)]
     KafkaSecuritySettings(#[from] endpoints::security::SettingsError),
+    /// ClickHouse's TLS settings are half there, or a file of them unreadable.
+    #[error(transparent)]
+    ClickHouseTlsSettings(#[from] endpoints::clickhouse_tls::TlsSettingsError),
     /// A secured Kafka was asked of a provider whose servers evbench does not configure.
     #[error(
         "a secured Kafka is made by the native provider only; the {provider} provider's security is its own (set EVBENCH_KAFKA_SASL_* for an external cluster)"

@@ -721,7 +721,13 @@ async fn start_native(
         .map(|name| placement_of(network.as_ref(), name))
         .collect::<Result<Vec<_>>>()?;
     let (security, security_dir) = if secured {
-        let addresses: Vec<std::net::Ipv4Addr> = placements.iter().map(|p| p.host).collect();
+        // One server certificate for the run: every broker's address and ClickHouse's (a
+        // secured run has one ClickHouse server).
+        let addresses: Vec<std::net::Ipv4Addr> = placements
+            .iter()
+            .map(|p| p.host)
+            .chain([placement_of(network.as_ref(), "clickhouse")?.host])
+            .collect();
         let dir =
             crate::ManagedServer::create_dir(services_dir, "kafka-security", "Kafka's security")?;
         (
@@ -754,7 +760,8 @@ async fn start_native(
         (Some(zookeeper), servers)
     } else {
         // ClickHouse starts in well under a second; Kafka's JVM starts beside it. A secured
-        // run gives its administrative user a password (its file beside Kafka's users').
+        // run gives its administrative user a password (its file beside Kafka's users') and
+        // speaks HTTPS only, with the run's certificate.
         let place = placement_of(network.as_ref(), "clickhouse")?;
         let admin_password = match (&security, &security_dir) {
             (Some(_), Some(dir)) => {
@@ -769,7 +776,15 @@ async fn start_native(
         };
         (
             None,
-            vec![NativeClickHouse::start_secured(services_dir, &place, &admin_password).await?],
+            vec![
+                NativeClickHouse::start_secured(
+                    services_dir,
+                    &place,
+                    &admin_password,
+                    security.as_ref().map(|s| &s.tls),
+                )
+                .await?,
+            ],
         )
     };
     let kafka = kafka.await??;
@@ -824,6 +839,7 @@ async fn start_clickhouse_cluster(
                 ports,
                 Some(&role),
                 &Secret::default(),
+                None,
             )?);
         }
     }

@@ -53,7 +53,16 @@ pub(crate) async fn start(
                 let placement = services.place(&name)?;
                 // A sink whose path a `latency` fault delays reaches ClickHouse through its proxy.
                 let clickhouse = match proxies.get(&name) {
-                    Some(proxy) => format!("http://{}", proxy.local_addr()),
+                    // TLS passes through it untouched (the certificate names loopback too).
+                    Some(proxy) => format!(
+                        "{}://{}",
+                        if services.clickhouse.tls.is_some() {
+                            "https"
+                        } else {
+                            "http"
+                        },
+                        proxy.local_addr()
+                    ),
                     None => services.clickhouse.url.clone(),
                 };
                 let launch = sink_launch(
@@ -131,6 +140,10 @@ fn sink_launch(
     )];
     if let Some(secured) = services.kafka_security() {
         env.extend(secured.env_for(harness::KafkaUser::Sink));
+    }
+    // HTTPS to ClickHouse: the CA (and client certificate) the sink trusts and shows.
+    if let Some(tls) = &services.clickhouse.tls {
+        env.extend(tls.to_env());
     }
     let mut launch = Launch::subcommand(evbench, "sink", flags, env);
     if storage.ingest.administrative {

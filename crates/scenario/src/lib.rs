@@ -90,7 +90,15 @@ impl Error {
     /// Whether this is bad input (exit code 2) rather than a run that could not be carried out
     /// (exit code 3).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Error::Invalid { .. } | Error::Read { .. })
+        matches!(
+            self,
+            Error::Invalid { .. }
+                | Error::Read { .. }
+                | Error::Services(
+                    harness::Error::KafkaSecuritySettings(_)
+                        | harness::Error::ClickHouseTlsSettings(_)
+                )
+        )
     }
 }
 

@@ -358,6 +358,7 @@ async fn delay_proxies(
         let url = &services.clickhouse.url;
         let target = url
             .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
             .map(|rest| rest.split('/').next().unwrap_or(rest))
             .and_then(|authority| {
                 std::net::ToSocketAddrs::to_socket_addrs(authority)

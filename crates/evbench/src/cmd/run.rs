@@ -291,7 +291,8 @@ async fn keep_until_interrupted(kept: scenario::run::Kept, out: &Path) -> Result
     );
     if let Some(secured) = services.kafka_security() {
         println!(
-            "              user default's password in {}",
+            "              HTTPS with the CA in {} (EVBENCH_CLICKHOUSE_CA_FILE); user default's password in {}",
+            secured.tls.ca.display(),
             secured
                 .admin_properties()
                 .with_file_name("clickhouse-admin.password")

@@ -36,7 +36,9 @@ pub enum SchemaCommand {
     },
     /// Apply the missing migrations to a server (its version is detected) and print them.
     Apply {
-        /// The server's HTTP URL.
+        /// The server's HTTP URL; `https://…` speaks TLS, trusting the system's CAs and
+        /// EVBENCH_CLICKHOUSE_CA_FILE (a client certificate: EVBENCH_CLICKHOUSE_CERT_FILE and
+        /// EVBENCH_CLICKHOUSE_KEY_FILE).
         #[arg(long, env = "EVBENCH_CLICKHOUSE_URL")]
         url: String,
         /// An administrative user (DDL rights).
@@ -208,19 +210,24 @@ fn check_url(url: &str) -> Result<(), Failure> {
     }
 }
 
-/// Connects to `url` as `user`, detects its version, and returns its endpoint. A malformed
-/// URL is bad input; a server that does not answer means the command could not run.
+/// Connects to `url` as `user`, detects its version, and returns its endpoint. An `https://`
+/// URL speaks TLS with the settings of the environment (`EVBENCH_CLICKHOUSE_CA_FILE`,
+/// `_CERT_FILE`, `_KEY_FILE`). A malformed URL or half-configured TLS is bad input; a server
+/// that does not answer means the command could not run.
 pub(crate) async fn connect(
     url: String,
     user: String,
     password: Secret,
 ) -> Result<ClickHouseEndpoint, Failure> {
     check_url(&url)?;
-    let probe = endpoints::client_for(&url, &user, &password, None);
+    let tls = endpoints::ClickHouseTls::from_env(std::slice::from_ref(&url)).map_err(input)?;
+    let probe = endpoints::client_for(&url, &user, &password, None, tls.as_ref());
     let version = endpoints::clickhouse_server_version(&probe)
         .await
         .with_context(|| format!("connecting to ClickHouse at {url} as {user}"))?;
-    Ok(ClickHouseEndpoint::single(url, user, password, version))
+    let mut endpoint = ClickHouseEndpoint::single(url, user, password, version);
+    endpoint.tls = tls;
+    Ok(endpoint)
 }
 
 /// The schema of `database`, on `cluster` when one is named.

@@ -20,7 +20,9 @@ pub struct SinkArgs {
     /// (SCRAM-SHA-512 by default) and EVBENCH_KAFKA_CA_FILE; SASL over TLS whenever a user is set.
     #[arg(long, env = "EVBENCH_KAFKA_BOOTSTRAP")]
     brokers: String,
-    /// ClickHouse HTTP URL.
+    /// ClickHouse HTTP URL; `https://…` speaks TLS, trusting the system's CAs and
+    /// EVBENCH_CLICKHOUSE_CA_FILE (a client certificate: EVBENCH_CLICKHOUSE_CERT_FILE and
+    /// EVBENCH_CLICKHOUSE_KEY_FILE).
     #[arg(long, env = "EVBENCH_CLICKHOUSE_URL")]
     clickhouse: String,
     /// The user the sink inserts as (never `default` unless `--allow-admin-user`).

@@ -78,18 +78,21 @@ impl NativeClickHouse {
         parent: &Path,
         placement: &crate::Placement,
     ) -> Result<NativeClickHouse> {
-        NativeClickHouse::start_secured(parent, placement, &Secret::default()).await
+        NativeClickHouse::start_secured(parent, placement, &Secret::default(), None).await
     }
 
     /// [`NativeClickHouse::start_placed`] with a password for its administrative user `default`
-    /// (none when empty): what a secured run does, so that no client gets in without one.
+    /// (none when empty), and with `tls` HTTPS only, presenting the run's server certificate
+    /// (which must name `placement`'s address): what a secured run does, so that no client gets
+    /// in without a password and nothing crosses the wire in the clear.
     pub async fn start_secured(
         parent: &Path,
         placement: &crate::Placement,
         admin_password: &Secret,
+        tls: Option<&super::TlsFiles>,
     ) -> Result<NativeClickHouse> {
         let ports = ClickHousePorts::free_on(placement.host)?;
-        let mut server = NativeClickHouse::create(parent, ports, None, admin_password)?;
+        let mut server = NativeClickHouse::create(parent, ports, None, admin_password, tls)?;
         server.place_in(placement.namespace.clone());
         server.start_process().await?;
         Ok(server)
@@ -106,6 +109,7 @@ impl NativeClickHouse {
         ports: ClickHousePorts,
         role: Option<&ClusterRole>,
         admin_password: &Secret,
+        tls: Option<&super::TlsFiles>,
     ) -> Result<NativeClickHouse> {
         let (program, mut args) = server_program()?;
         let name = match role {
@@ -113,7 +117,7 @@ impl NativeClickHouse {
             Some(role) => format!("clickhouse-s{}r{}", role.shard, role.replica),
         };
         let dir = ManagedServer::create_dir(parent, &name, "ClickHouse")?;
-        write_server_files(dir.path(), &program, ports, role, admin_password)?;
+        write_server_files(dir.path(), &program, ports, role, admin_password, tls)?;
         args.push(format!(
             "--config-file={}",
             dir.path().join("config.xml").display()
@@ -124,13 +128,17 @@ impl NativeClickHouse {
             patch: 0,
             text: "unknown".into(),
         };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let mut endpoint = ClickHouseEndpoint::single(
-            format!("http://{}:{}", ports.host, ports.http),
+            format!("{scheme}://{}:{}", ports.host, ports.http),
             ADMIN_USER.into(),
             admin_password.clone(),
             placeholder,
         );
         endpoint.cluster = role.map(|_| crate::CLICKHOUSE_CLUSTER.to_owned());
+        endpoint.tls = tls
+            .map(|tls| endpoints::ClickHouseTls::new(Some(&tls.ca), None))
+            .transpose()?;
         Ok(NativeClickHouse {
             server: ManagedServer::new(name, dir, program, args).logging_to("server.err.log"),
             endpoint,
@@ -152,15 +160,22 @@ impl NativeClickHouse {
     /// Waits until `/ping` and a query answer (and reads the version).
     pub(crate) async fn wait_ready(&mut self) -> Result<()> {
         let started = Instant::now();
-        let (name, url, http, password) = (
+        let (name, url, http, password, tls) = (
             self.server.name().to_owned(),
             self.endpoint.url.clone(),
             self.http,
             self.endpoint.password.clone(),
+            self.endpoint.tls.clone(),
         );
         let readiness = Readiness::new(&name, started, START_TIMEOUT, "no answer to /ping yet");
         let version = server::wait_until_ready(&mut [&mut self.server], readiness, || {
-            let client = http_ping(http).then(|| client_for(&url, ADMIN_USER, &password, None));
+            // An HTTPS port answers no plaintext /ping: that it accepts a connection is enough
+            // to try the query.
+            let up = match tls {
+                Some(_) => TcpStream::connect_timeout(&http, Duration::from_millis(200)).is_ok(),
+                None => http_ping(http),
+            };
+            let client = up.then(|| client_for(&url, ADMIN_USER, &password, None, tls.as_ref()));
             async move {
                 let Some(client) = client else {
                     return Ok(Probe::NotYet(None));

@@ -7,17 +7,19 @@ use std::path::Path;
 use endpoints::ServerVersion;
 
 use super::clickhouse::{ClickHousePorts, ClusterRole};
+use super::tls::TlsFiles;
 use crate::server::write_file;
 use crate::{Error, Result};
 
 /// Writes the directories and configuration of a server in `dir` run by `program`, on `ports`,
-/// one of a cluster when `role` says so.
+/// one of a cluster when `role` says so; with `tls`, its ports speak TLS only.
 pub(super) fn write_server_files(
     dir: &Path,
     program: &Path,
     ports: ClickHousePorts,
     role: Option<&ClusterRole>,
     admin_password: &endpoints::Secret,
+    tls: Option<&TlsFiles>,
 ) -> Result<()> {
     for sub in [
         "data",
@@ -32,7 +34,7 @@ pub(super) fn write_server_files(
     }
     write_file(
         &dir.join("config.xml"),
-        &clickhouse_config(dir, ports.host, ports.http, ports.tcp),
+        &clickhouse_config(dir, ports.host, ports.http, ports.tcp, tls),
     )?;
     write_file(
         &dir.join("users.xml"),
@@ -54,13 +56,37 @@ pub(super) fn write_server_files(
     Ok(())
 }
 
+/// The server's `config.xml`. With `tls`, the HTTP and native ports are `https_port` and
+/// `tcp_port_secure` (18.16 has both) presenting the run's server certificate, and no plaintext
+/// port is opened: a client that does not speak TLS gets nothing but a reset connection.
 fn clickhouse_config(
     dir: &Path,
     host: std::net::Ipv4Addr,
     http_port: u16,
     tcp_port: u16,
+    tls: Option<&TlsFiles>,
 ) -> String {
     let d = dir.display();
+    let ports = match tls {
+        None => format!("<http_port>{http_port}</http_port>\n  <tcp_port>{tcp_port}</tcp_port>"),
+        Some(tls) => format!(
+            r#"<https_port>{http_port}</https_port>
+  <tcp_port_secure>{tcp_port}</tcp_port_secure>
+  <openSSL>
+    <server>
+      <certificateFile>{certificate}</certificateFile>
+      <privateKeyFile>{key}</privateKeyFile>
+      <verificationMode>none</verificationMode>
+      <loadDefaultCAFile>false</loadDefaultCAFile>
+      <cacheSessions>true</cacheSessions>
+      <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+      <preferServerCiphers>true</preferServerCiphers>
+    </server>
+  </openSSL>"#,
+            certificate = tls.server_certificate.display(),
+            key = tls.server_key.display(),
+        ),
+    };
     let mut xml = String::new();
     // `<yandex>` is the root old servers need; modern servers still accept it.
     let _ = write!(
@@ -79,8 +105,7 @@ fn clickhouse_config(
     <console>0</console>
   </logger>
   <listen_host>{host}</listen_host>
-  <http_port>{http_port}</http_port>
-  <tcp_port>{tcp_port}</tcp_port>
+  {ports}
   <path>{d}/data/</path>
   <tmp_path>{d}/tmp/</tmp_path>
   <user_files_path>{d}/user_files/</user_files_path>

@@ -409,19 +409,19 @@ impl SecurityReport {
                 endpoints::SaslMechanism::ScramSha512
             ),
         };
-        let admin = match mode {
+        let clickhouse = match mode {
             crate::file::SecurityMode::None => {
-                "the administrative user `default` without a password (loopback and the run's network only)"
+                "HTTP without TLS; the administrative user `default` without a password (loopback and the run's network only)"
             }
             crate::file::SecurityMode::SaslSsl => {
-                "the administrative user `default` with a password made for the run"
+                "HTTPS only (the run's CA; no plaintext port); the administrative user `default` with a password made for the run"
             }
         };
         SecurityReport {
             mode: mode.as_str().to_owned(),
             kafka,
             clickhouse: format!(
-                "HTTP without TLS; {admin}; the sink inserts as `ingest`, Grafana reads as `grafana` (SELECT only)"
+                "{clickhouse}; the sink inserts as `ingest`, Grafana reads as `grafana` (SELECT only)"
             ),
         }
     }
