@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use rdkafka::ClientConfig;
 
 use crate::Secret;
+pub use crate::clickhouse_tls::ClientCertificate;
 
 /// The SASL mechanism a secured Kafka listener accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,8 @@ pub struct KafkaSecurity {
     /// PEM file of the CA the brokers' certificates chain to; `None`: the system's CAs (a
     /// managed service's public certificates).
     pub ca_file: Option<PathBuf>,
+    /// A client certificate shown beside the SASL login, for brokers that require one.
+    pub client_certificate: Option<ClientCertificate>,
 }
 
 impl KafkaSecurity {
@@ -90,6 +93,14 @@ impl KafkaSecurity {
         if let Some(ca) = &self.ca_file {
             config.set("ssl.ca.location", ca.display().to_string());
         }
+        if let Some(client) = &self.client_certificate {
+            config
+                .set(
+                    "ssl.certificate.location",
+                    client.certificate.display().to_string(),
+                )
+                .set("ssl.key.location", client.key.display().to_string());
+        }
     }
 }
 
@@ -106,8 +117,20 @@ pub mod env {
     pub const PASSWORD_FILE: &str = "EVBENCH_KAFKA_SASL_PASSWORD_FILE";
     /// PEM file of the CA the brokers' certificates chain to (default: the system's CAs).
     pub const CA_FILE: &str = "EVBENCH_KAFKA_CA_FILE";
+    /// PEM file of a client certificate, for brokers that require one (beside the SASL login)…
+    pub const CERT_FILE: &str = "EVBENCH_KAFKA_CERT_FILE";
+    /// …and of its private key.
+    pub const KEY_FILE: &str = "EVBENCH_KAFKA_KEY_FILE";
     /// Every one of them.
-    pub const ALL: [&str; 5] = [MECHANISM, USERNAME, PASSWORD, PASSWORD_FILE, CA_FILE];
+    pub const ALL: [&str; 7] = [
+        MECHANISM,
+        USERNAME,
+        PASSWORD,
+        PASSWORD_FILE,
+        CA_FILE,
+        CERT_FILE,
+        KEY_FILE,
+    ];
 }
 
 /// Why the environment's Kafka security settings cannot be used.
@@ -176,21 +199,31 @@ impl KafkaSecurity {
             Some(name) => name.parse().map_err(SettingsError)?,
             None => SaslMechanism::ScramSha512,
         };
-        let ca_file = get(env::CA_FILE).map(PathBuf::from);
-        if let Some(ca) = &ca_file
-            && !ca.is_file()
-        {
-            return Err(SettingsError(format!(
-                "{} {}: no such file",
-                env::CA_FILE,
-                ca.display()
-            )));
-        }
+        let file = |name: &str| match get(name).map(PathBuf::from) {
+            Some(path) if !path.is_file() => Err(SettingsError(format!(
+                "{name} {}: no such file",
+                path.display()
+            ))),
+            other => Ok(other),
+        };
+        let ca_file = file(env::CA_FILE)?;
+        let client_certificate = match (file(env::CERT_FILE)?, file(env::KEY_FILE)?) {
+            (None, None) => None,
+            (Some(certificate), Some(key)) => Some(ClientCertificate { certificate, key }),
+            _ => {
+                return Err(SettingsError(format!(
+                    "a client certificate needs both {} and {}",
+                    env::CERT_FILE,
+                    env::KEY_FILE
+                )));
+            }
+        };
         Ok(Some(KafkaSecurity {
             mechanism,
             username,
             password: Secret::new(password),
             ca_file,
+            client_certificate,
         }))
     }
 
@@ -207,6 +240,13 @@ impl KafkaSecurity {
         if let Some(ca) = &self.ca_file {
             vars.push((env::CA_FILE.to_owned(), ca.display().to_string()));
         }
+        if let Some(client) = &self.client_certificate {
+            vars.push((
+                env::CERT_FILE.to_owned(),
+                client.certificate.display().to_string(),
+            ));
+            vars.push((env::KEY_FILE.to_owned(), client.key.display().to_string()));
+        }
         vars
     }
 }
@@ -221,6 +261,7 @@ mod tests {
             username: "sink".into(),
             password: Secret::new("hunter2-but-longer"),
             ca_file: Some(PathBuf::from("/run/ca.pem")),
+            client_certificate: None,
         }
     }
 
@@ -240,6 +281,24 @@ mod tests {
         }
         .apply(&mut system_cas);
         assert_eq!(system_cas.get("ssl.ca.location"), None);
+        assert_eq!(system_cas.get("ssl.certificate.location"), None);
+        let mut with_certificate = ClientConfig::new();
+        KafkaSecurity {
+            client_certificate: Some(ClientCertificate {
+                certificate: "/run/client.pem".into(),
+                key: "/run/client.key".into(),
+            }),
+            ..scram()
+        }
+        .apply(&mut with_certificate);
+        assert_eq!(
+            with_certificate.get("ssl.certificate.location"),
+            Some("/run/client.pem")
+        );
+        assert_eq!(
+            with_certificate.get("ssl.key.location"),
+            Some("/run/client.key")
+        );
     }
 
     #[test]
@@ -316,6 +375,17 @@ mod tests {
         ]);
         assert!(missing_ca.contains("no such file"), "{missing_ca}");
         assert!(!missing_ca.contains("pw"));
+        let certificate = tempfile::NamedTempFile::new().unwrap();
+        let certificate = certificate.path().to_str().unwrap();
+        assert!(
+            refused(&[
+                (env::USERNAME, "sink"),
+                (env::PASSWORD, "pw"),
+                (env::CERT_FILE, certificate)
+            ])
+            .contains("needs both")
+        );
+        assert!(refused(&[(env::KEY_FILE, certificate)]).contains("needs a user"));
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! A secured run's ClickHouse: HTTPS only with the run's certificate, and a password on its
-//! administrative user `default`. A client without the password (or with a wrong one), one
-//! speaking plaintext to the HTTPS port, and one that does not trust the run's CA are refused;
-//! the harness's own endpoint gets in (so no refusal comes from a broken setup).
+//! A secured run's ClickHouse: HTTPS only with the run's certificate, a client certificate of
+//! the run's CA required, and a password on its administrative user `default`. A client without
+//! the password (or with a wrong one), one speaking plaintext to the HTTPS port, one that does
+//! not trust the run's CA, and one with the password but no client certificate are refused; the
+//! harness's own endpoint gets in (so no refusal comes from a broken setup).
 
 use std::net::Ipv4Addr;
 
+use endpoints::clickhouse_tls::ClientCertificate;
 use endpoints::{ClickHouseTls, Secret, client_for};
 use harness::{NativeClickHouse, Placement, TlsFiles};
 
@@ -24,6 +26,15 @@ async fn https_only_and_the_administrative_user_needs_its_password() {
         endpoint.tls.as_ref().and_then(ClickHouseTls::ca_file),
         Some(tls.ca.as_path()),
         "the harness trusts the run's CA"
+    );
+    assert_eq!(
+        endpoint
+            .tls
+            .as_ref()
+            .and_then(ClickHouseTls::client_certificate)
+            .map(|c| &c.certificate),
+        Some(&tls.client_certificate),
+        "and shows the run's client certificate"
     );
     let answer: u8 = endpoint
         .client()
@@ -72,6 +83,36 @@ async fn https_only_and_the_administrative_user_needs_its_password() {
         !plaintext.to_string().contains(password.expose()),
         "{plaintext}"
     );
+
+    // The right password over TLS, trusting the run's CA, but no client certificate: the
+    // server ends the handshake.
+    let no_certificate = ClickHouseTls::new(Some(&tls.ca), None).unwrap();
+    client_for(
+        &endpoint.url,
+        "default",
+        &password,
+        None,
+        Some(&no_certificate),
+    )
+    .query("SELECT 1")
+    .fetch_one::<u8>()
+    .await
+    .expect_err("a client without a certificate");
+    // A certificate of another CA is no better.
+    let elsewhere = TlsFiles::create(&dir.path().join("other-ca"), &[Ipv4Addr::LOCALHOST]).unwrap();
+    let foreign = ClickHouseTls::new(
+        Some(&tls.ca),
+        Some(ClientCertificate {
+            certificate: elsewhere.client_certificate.clone(),
+            key: elsewhere.client_key.clone(),
+        }),
+    )
+    .unwrap();
+    client_for(&endpoint.url, "default", &password, None, Some(&foreign))
+        .query("SELECT 1")
+        .fetch_one::<u8>()
+        .await
+        .expect_err("a client certificate of another CA");
 
     // The right password over TLS, but trusting only the system's CAs: the run's certificate
     // is not one of theirs, so the client refuses the server before it says anything.

@@ -109,10 +109,10 @@ pub struct ServicesSettings {
     /// or slow. Native provider, root on Linux.
     #[serde(default)]
     pub network: NetworkPlacement,
-    /// `"none"` (default): plaintext Kafka open to anyone. `"sasl-ssl"`: Kafka as production
-    /// clusters run it — TLS, SCRAM-SHA-512 users, and ACLs giving each part of the pipeline
-    /// only what it does (docs/security.md). Native provider, `evbench` engine, `sink`
-    /// ingestion.
+    /// `"none"` (default): plaintext Kafka open to anyone. `"sasl-ssl"`: the servers as
+    /// production clusters run them — TLS, SCRAM-SHA-512 users, ACLs giving each part of the
+    /// pipeline only what it does, ClickHouse on HTTPS only (docs/security.md). Native provider,
+    /// `evbench`, `flink` or `command` engine, `sink` ingestion.
     #[serde(default)]
     pub security: SecurityMode,
 }
@@ -935,12 +935,6 @@ impl Scenario {
                 self.run.provider.as_str()
             ));
         }
-        if self.aggregator.engine != EngineKind::Evbench {
-            return refuse(format!(
-                "runs the `evbench` engine only: the {} engine does not log in to a secured Kafka yet",
-                self.aggregator.engine.as_str()
-            ));
-        }
         if self.run.ingestion != Ingestion::Sink {
             return refuse(
                 "runs the `sink` ingestion only: ClickHouse 18.16's Kafka engine cannot log in to a secured Kafka".into(),
@@ -1175,7 +1169,7 @@ span = "10m"
 "#;
 
     #[test]
-    fn a_secured_run_refuses_what_cannot_log_in_yet() {
+    fn a_secured_run_refuses_what_cannot_log_in_yet_and_takes_every_engine() {
         let secured =
             format!("{MINIMAL}ingestion = \"sink\"\n[services]\nsecurity = \"sasl-ssl\"\n");
         let parsed = Scenario::parse(&secured).unwrap();
@@ -1186,11 +1180,9 @@ span = "10m"
             SecurityMode::None
         );
         let flink = format!("{secured}[aggregator]\nengine = \"flink\"\n");
-        assert!(
-            refusal(&flink).contains("the flink engine does not log in"),
-            "{}",
-            refusal(&flink)
-        );
+        assert!(Scenario::parse(&flink).is_ok(), "flink logs in");
+        let streams = format!("{secured}[aggregator]\nengine = \"kafka-streams\"\n");
+        assert!(Scenario::parse(&streams).is_ok(), "kafka streams logs in");
         let kafka_engine = secured.replace("ingestion = \"sink\"", "ingestion = \"kafka-engine\"");
         assert!(refusal(&kafka_engine).contains("`sink` ingestion only"));
         let floors = format!("{secured}[load]\nfloors = true\n");

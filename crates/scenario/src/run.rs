@@ -159,7 +159,9 @@ pub async fn run_keeping(
         scenario.aggregator.output_partitions,
     )
     .await?;
-    services.grant_kafka(&pipeline_names()).await?;
+    services
+        .grant_kafka(&pipeline_names(scenario.aggregator.engine))
+        .await?;
     let signals_before = signal_ends(&services.kafka).await;
 
     let compression = offered_compression(scenario, &fleet).await?;
@@ -304,8 +306,10 @@ async fn signal_ends(kafka: &endpoints::KafkaEndpoint) -> Option<Vec<i64>> {
 }
 
 /// The topics and groups the pipeline's parts use, which a secured Kafka grants them.
-fn pipeline_names() -> harness::PipelineNames {
+fn pipeline_names(engine: crate::file::EngineKind) -> harness::PipelineNames {
     harness::PipelineNames {
+        aggregator_reads_outputs: engine == crate::file::EngineKind::Flink,
+        aggregator_internal_topics: engine == crate::file::EngineKind::KafkaStreams,
         signals_topic: events::SIGNALS_TOPIC.into(),
         sessions_topic: events::SESSIONS_TOPIC.into(),
         dead_letter_topic: events::DEAD_LETTER_TOPIC.into(),

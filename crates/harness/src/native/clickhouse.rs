@@ -83,8 +83,9 @@ impl NativeClickHouse {
 
     /// [`NativeClickHouse::start_placed`] with a password for its administrative user `default`
     /// (none when empty), and with `tls` HTTPS only, presenting the run's server certificate
-    /// (which must name `placement`'s address): what a secured run does, so that no client gets
-    /// in without a password and nothing crosses the wire in the clear.
+    /// (which must name `placement`'s address) and requiring the run's client certificate:
+    /// what a secured run does, so that no client gets in without both, and nothing crosses the
+    /// wire in the clear. The endpoint's clients show the client certificate.
     pub async fn start_secured(
         parent: &Path,
         placement: &crate::Placement,
@@ -137,7 +138,13 @@ impl NativeClickHouse {
         );
         endpoint.cluster = role.map(|_| crate::CLICKHOUSE_CLUSTER.to_owned());
         endpoint.tls = tls
-            .map(|tls| endpoints::ClickHouseTls::new(Some(&tls.ca), None))
+            .map(|tls| {
+                let client = endpoints::clickhouse_tls::ClientCertificate {
+                    certificate: tls.client_certificate.clone(),
+                    key: tls.client_key.clone(),
+                };
+                endpoints::ClickHouseTls::new(Some(&tls.ca), Some(client))
+            })
             .transpose()?;
         Ok(NativeClickHouse {
             server: ManagedServer::new(name, dir, program, args).logging_to("server.err.log"),

@@ -58,7 +58,9 @@ pub(super) fn write_server_files(
 
 /// The server's `config.xml`. With `tls`, the HTTP and native ports are `https_port` and
 /// `tcp_port_secure` (18.16 has both) presenting the run's server certificate, and no plaintext
-/// port is opened: a client that does not speak TLS gets nothing but a reset connection.
+/// port is opened: a client that does not speak TLS gets nothing but a reset connection. Every
+/// client must also show a certificate of the run's CA (`strict`): a password alone, leaked,
+/// does not get in.
 fn clickhouse_config(
     dir: &Path,
     host: std::net::Ipv4Addr,
@@ -76,7 +78,8 @@ fn clickhouse_config(
     <server>
       <certificateFile>{certificate}</certificateFile>
       <privateKeyFile>{key}</privateKeyFile>
-      <verificationMode>none</verificationMode>
+      <verificationMode>strict</verificationMode>
+      <caConfig>{ca}</caConfig>
       <loadDefaultCAFile>false</loadDefaultCAFile>
       <cacheSessions>true</cacheSessions>
       <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
@@ -85,6 +88,7 @@ fn clickhouse_config(
   </openSSL>"#,
             certificate = tls.server_certificate.display(),
             key = tls.server_key.display(),
+            ca = tls.ca.display(),
         ),
     };
     let mut xml = String::new();

@@ -86,6 +86,14 @@ pub struct PipelineNames {
     pub sink_group: String,
     /// Prefix of the observers' groups.
     pub observer_group_prefix: String,
+    /// Whether the aggregator may also read its output topics: Flink's Kafka sink lists the
+    /// transactions left open on them when it starts (`DescribeProducers`), which Kafka allows
+    /// readers only. `false` for evbench's own aggregator, which needs no such thing.
+    pub aggregator_reads_outputs: bool,
+    /// Whether the aggregator may create and use topics whose names start with its group:
+    /// Kafka Streams makes its internal (changelog, repartition) topics so, named for its
+    /// application id. `false` for the other engines, which may create no topic at all.
+    pub aggregator_internal_topics: bool,
 }
 
 impl Default for PipelineNames {
@@ -97,12 +105,15 @@ impl Default for PipelineNames {
             aggregator_group: "evbench-aggregator".into(),
             sink_group: "evbench-sink".into(),
             observer_group_prefix: "evbench-run-observer".into(),
+            aggregator_reads_outputs: false,
+            aggregator_internal_topics: false,
         }
     }
 }
 
 /// Least privilege, per part. Reading or writing a topic implies describing it; creating,
-/// deleting or altering anything is the admin's alone.
+/// deleting or altering anything is the admin's alone, but for the topics Kafka Streams makes
+/// for itself ([`PipelineNames::aggregator_internal_topics`]).
 pub fn grants(names: &PipelineNames) -> Vec<Grant> {
     let topic = |user, operations, list: &[&String]| Grant {
         user,
@@ -118,9 +129,25 @@ pub fn grants(names: &PipelineNames) -> Vec<Grant> {
         names: vec![name.clone()],
         prefixed: true,
     };
-    vec![
+    let aggregator_reads: Vec<&String> = match names.aggregator_reads_outputs {
+        true => vec![
+            &names.signals_topic,
+            &names.sessions_topic,
+            &names.dead_letter_topic,
+        ],
+        false => vec![&names.signals_topic],
+    };
+    let internal_topics = names.aggregator_internal_topics.then(|| {
+        prefixed(
+            KafkaUser::Aggregator,
+            &["All"],
+            "topic",
+            &names.aggregator_group,
+        )
+    });
+    let mut grants = vec![
         topic(KafkaUser::Producer, &["Write"], &[&names.signals_topic]),
-        topic(KafkaUser::Aggregator, &["Read"], &[&names.signals_topic]),
+        topic(KafkaUser::Aggregator, &["Read"], &aggregator_reads),
         topic(
             KafkaUser::Aggregator,
             &["Write"],
@@ -155,7 +182,9 @@ pub fn grants(names: &PipelineNames) -> Vec<Grant> {
             "group",
             &names.observer_group_prefix,
         ),
-    ]
+    ];
+    grants.extend(internal_topics);
+    grants
 }
 
 /// A secured Kafka's material for one run: the TLS files and every user's password.
@@ -201,6 +230,7 @@ impl SecuredKafka {
             username: user.name().to_owned(),
             password: self.password(user),
             ca_file: Some(self.tls.ca.clone()),
+            client_certificate: None,
         }
     }
 
@@ -395,6 +425,52 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_jvm_engines_get_only_what_their_kafka_clients_need() {
+        let evbench = grants(&PipelineNames::default());
+        let flink = grants(&PipelineNames {
+            aggregator_reads_outputs: true,
+            ..PipelineNames::default()
+        });
+        let streams = grants(&PipelineNames {
+            aggregator_internal_topics: true,
+            ..PipelineNames::default()
+        });
+        let aggregator_reads = |grants: &[Grant]| -> Vec<String> {
+            grants
+                .iter()
+                .filter(|g| g.user == KafkaUser::Aggregator && g.resource == "topic")
+                .filter(|g| g.operations.contains(&"Read"))
+                .flat_map(|g| g.names.clone())
+                .collect()
+        };
+        let names = PipelineNames::default();
+        assert_eq!(
+            aggregator_reads(&evbench),
+            std::slice::from_ref(&names.signals_topic)
+        );
+        assert_eq!(
+            aggregator_reads(&flink),
+            [
+                names.signals_topic.clone(),
+                names.sessions_topic.clone(),
+                names.dead_letter_topic.clone()
+            ]
+        );
+        // Kafka Streams: everything on the topics named for its application id, and on no other.
+        let extra: Vec<&Grant> = streams.iter().filter(|g| !evbench.contains(g)).collect();
+        assert_eq!(extra.len(), 1, "{extra:?}");
+        assert_eq!(
+            (extra[0].user, extra[0].resource, extra[0].prefixed),
+            (KafkaUser::Aggregator, "topic", true)
+        );
+        assert_eq!(
+            extra[0].names,
+            std::slice::from_ref(&names.aggregator_group)
+        );
+        assert_eq!(extra[0].operations, ["All"]);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! A certificate authority made for one run, and the certificates its servers present.
 //!
 //! Made with the `openssl` command line (Debian's `openssl`, which `ci/setup` installs): an
-//! ECDSA P-256 CA valid for two days, and a server certificate it signs for every address the
+//! ECDSA P-256 CA valid for two days, a server certificate it signs for every address the
 //! run's servers listen on (both `serverAuth` and `clientAuth`: the brokers present it to each
-//! other's controller listener too). Keys are unencrypted PKCS#8 files of mode 0600 in the run's
+//! other's controller listener too), and a client certificate (`clientAuth` only) the run's
+//! ClickHouse clients show. Keys are unencrypted PKCS#8 files of mode 0600 in the run's
 //! directory, which is removed with the run. Nothing here is meant to outlive a run.
 
 use std::net::Ipv4Addr;
@@ -17,6 +18,10 @@ use crate::{Error, Result};
 /// (`User:CN=evbench-server` in Kafka's ACLs).
 pub const SERVER_SUBJECT: &str = "CN=evbench-server";
 
+/// The subject of the clients' certificate (ClickHouse asks every client for one in a secured
+/// run).
+pub const CLIENT_SUBJECT: &str = "CN=evbench-client";
+
 /// The files a run's TLS needs.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -28,10 +33,15 @@ pub struct TlsFiles {
     pub server_certificate: PathBuf,
     /// Key and certificate in one PEM file (Kafka's `ssl.keystore.type=PEM` form).
     pub server_keystore: PathBuf,
+    /// The clients' certificate (PEM; `clientAuth` only), shown to servers that require one.
+    pub client_certificate: PathBuf,
+    /// Its private key (PKCS#8 PEM).
+    pub client_key: PathBuf,
 }
 
 impl TlsFiles {
-    /// Makes a new CA and a server certificate for `addresses` (and `localhost`) in `dir`.
+    /// Makes a new CA, a server certificate for `addresses` (and `localhost`) and a client
+    /// certificate, in `dir`.
     pub fn create(dir: &Path, addresses: &[Ipv4Addr]) -> Result<TlsFiles> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create the TLS directory", e))?;
         let files = TlsFiles {
@@ -39,6 +49,8 @@ impl TlsFiles {
             server_key: dir.join("server.key"),
             server_certificate: dir.join("server.pem"),
             server_keystore: dir.join("server-keystore.pem"),
+            client_certificate: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
         };
         let ca_key = dir.join("ca.key");
         openssl(&[
@@ -58,54 +70,87 @@ impl TlsFiles {
             "-out",
             path(&files.ca),
         ])?;
-        let request = dir.join("server.csr");
-        openssl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            &format!("/{SERVER_SUBJECT}"),
-            "-keyout",
-            path(&files.server_key),
-            "-out",
-            path(&request),
-        ])?;
-        let extensions = dir.join("server.ext");
-        std::fs::write(&extensions, server_extensions(addresses))
-            .map_err(|e| Error::io("write the certificate's extensions", e))?;
-        openssl(&[
-            "x509",
-            "-req",
-            "-days",
-            "2",
-            "-in",
-            path(&request),
-            "-CA",
-            path(&files.ca),
-            "-CAkey",
-            path(&ca_key),
-            "-CAcreateserial",
-            "-extfile",
-            path(&extensions),
-            "-out",
-            path(&files.server_certificate),
-        ])?;
+        let ca = (files.ca.as_path(), ca_key.as_path());
+        sign(
+            dir,
+            ca,
+            SERVER_SUBJECT,
+            &server_extensions(addresses),
+            (&files.server_certificate, &files.server_key),
+        )?;
+        sign(
+            dir,
+            ca,
+            CLIENT_SUBJECT,
+            "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+            (&files.client_certificate, &files.client_key),
+        )?;
         let key = std::fs::read_to_string(&files.server_key)
             .map_err(|e| Error::io("read the server key", e))?;
         let certificate = std::fs::read_to_string(&files.server_certificate)
             .map_err(|e| Error::io("read the server certificate", e))?;
         std::fs::write(&files.server_keystore, format!("{key}{certificate}"))
             .map_err(|e| Error::io("write the server keystore", e))?;
-        for secret in [&ca_key, &files.server_key, &files.server_keystore] {
+        for secret in [
+            &ca_key,
+            &files.server_key,
+            &files.server_keystore,
+            &files.client_key,
+        ] {
             std::fs::set_permissions(secret, std::fs::Permissions::from_mode(0o600))
                 .map_err(|e| Error::io("restrict a key file to its owner", e))?;
         }
         Ok(files)
     }
+}
+
+/// A new key and a certificate for `subject` with `extensions`, signed by the CA
+/// (`(certificate, key)`), written to `(certificate, key)`.
+fn sign(
+    dir: &Path,
+    (ca, ca_key): (&Path, &Path),
+    subject: &str,
+    extensions: &str,
+    (certificate, key): (&Path, &Path),
+) -> Result<()> {
+    let request = certificate.with_extension("csr");
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        &format!("/{subject}"),
+        "-keyout",
+        path(key),
+        "-out",
+        path(&request),
+    ])?;
+    let extensions_file = certificate.with_extension("ext");
+    std::fs::write(&extensions_file, extensions)
+        .map_err(|e| Error::io("write the certificate's extensions", e))?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        path(&request),
+        "-CA",
+        path(ca),
+        "-CAkey",
+        path(ca_key),
+        "-CAcreateserial",
+        "-CAserial",
+        path(&dir.join("ca.srl")),
+        "-extfile",
+        path(&extensions_file),
+        "-out",
+        path(certificate),
+    ])
 }
 
 /// The server certificate's extensions: every address as a subject alternative name (clients
@@ -181,6 +226,23 @@ mod tests {
             .output()
             .unwrap();
         assert!(verified.status.success(), "{verified:?}");
+        let client = Command::new("openssl")
+            .args([
+                "verify",
+                "-CAfile",
+                path(&files.ca),
+                "-purpose",
+                "sslclient",
+                path(&files.client_certificate),
+            ])
+            .output()
+            .unwrap();
+        assert!(client.status.success(), "{client:?}");
+        let client_key_mode = std::fs::metadata(&files.client_key)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(client_key_mode & 0o077, 0);
         let text = Command::new("openssl")
             .args([
                 "x509",

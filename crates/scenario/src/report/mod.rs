@@ -414,7 +414,7 @@ impl SecurityReport {
                 "HTTP without TLS; the administrative user `default` without a password (loopback and the run's network only)"
             }
             crate::file::SecurityMode::SaslSsl => {
-                "HTTPS only (the run's CA; no plaintext port); the administrative user `default` with a password made for the run"
+                "HTTPS only (the run's CA; no plaintext port), a client certificate of the run's CA required; the administrative user `default` with a password made for the run"
             }
         };
         SecurityReport {

@@ -1,9 +1,12 @@
 package dev.evbench.core;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.Set;
 
 /**
@@ -31,6 +34,13 @@ public final class Config {
     /** Where to serve Prometheus metrics ({@code EVBENCH_METRICS_PORT}), 0 for nowhere. */
     public int metricsPort;
     public Path readyFile;
+    /**
+     * Kafka client settings of a secured cluster (SASL over TLS, from {@code EVBENCH_KAFKA_SASL_*}
+     * and {@code EVBENCH_KAFKA_CA_FILE}); empty for plaintext. Holds the password: never print it.
+     */
+    private Map<String, String> kafkaSecurity = Map.of();
+    /** The SASL user, or null for plaintext (what may be printed of the security). */
+    public String kafkaUser;
 
     /** Every variable this job reads (other {@code EVBENCH_*} variables belong to evbench itself). */
     public static final Set<String> KNOWN = Set.of(
@@ -39,7 +49,8 @@ public final class Config {
             "EVBENCH_REORDER_TOLERANCE_MS", "EVBENCH_INACTIVITY_GAP_MS", "EVBENCH_MAX_CLOCK_SKEW_MS",
             "EVBENCH_IDLE_TIMEOUT_MS", "EVBENCH_CHECKPOINT_INTERVAL_MS", "EVBENCH_COMMIT_INTERVAL_MS",
             "EVBENCH_PARALLELISM", "EVBENCH_METRICS_PORT", "EVBENCH_EXACTLY_ONCE", "EVBENCH_INSTANCE", "EVBENCH_STATE_DIR",
-            "EVBENCH_READY_FILE");
+            "EVBENCH_READY_FILE", "EVBENCH_KAFKA_SASL_USERNAME", "EVBENCH_KAFKA_SASL_PASSWORD",
+            "EVBENCH_KAFKA_SASL_PASSWORD_FILE", "EVBENCH_KAFKA_SASL_MECHANISM", "EVBENCH_KAFKA_CA_FILE");
 
     /** Invalid settings: the message lists every problem. */
     public static final class Invalid extends Exception {
@@ -131,6 +142,8 @@ public final class Config {
         }
         String ready = env.get("EVBENCH_READY_FILE");
         c.readyFile = ready == null || ready.isBlank() ? null : Path.of(ready).toAbsolutePath();
+        c.kafkaSecurity = kafkaSecurity(env, problems);
+        c.kafkaUser = c.kafkaSecurity.isEmpty() ? null : env.get("EVBENCH_KAFKA_SASL_USERNAME").trim();
         // The Rust sessionizer's own consistency rules (SessionizerConfig::validate).
         if (c.inactivityGapMs > MAX_GAP_MS) {
             problems.add("EVBENCH_INACTIVITY_GAP_MS must be at most " + MAX_GAP_MS + " (30 days)");
@@ -150,6 +163,89 @@ public final class Config {
             throw new Invalid(String.join("\n", problems));
         }
         return c;
+    }
+
+    /** The security settings for every Kafka client of the engine (empty: plaintext). */
+    public Properties kafkaSecurityProperties() {
+        Properties p = new Properties();
+        p.putAll(kafkaSecurity);
+        return p;
+    }
+
+    /**
+     * The same rules as evbench's own commands (endpoints::security): nothing set is plaintext; a
+     * user needs exactly one of a password and a password file; a password, file, mechanism or
+     * CA without a user is half a configuration. The password goes into {@code sasl.jaas.config}
+     * only; no problem message repeats it.
+     */
+    static Map<String, String> kafkaSecurity(Map<String, String> env, List<String> problems) {
+        List<String> names = List.of("EVBENCH_KAFKA_SASL_USERNAME", "EVBENCH_KAFKA_SASL_PASSWORD",
+                "EVBENCH_KAFKA_SASL_PASSWORD_FILE", "EVBENCH_KAFKA_SASL_MECHANISM", "EVBENCH_KAFKA_CA_FILE");
+        List<String> set = names.stream().filter(n -> env.get(n) != null && !env.get(n).isBlank()).toList();
+        if (set.isEmpty()) {
+            return Map.of();
+        }
+        String user = env.get("EVBENCH_KAFKA_SASL_USERNAME");
+        if (user == null || user.isBlank()) {
+            problems.add(String.join(", ", set) + " set without EVBENCH_KAFKA_SASL_USERNAME: a secured cluster needs a user");
+            return Map.of();
+        }
+        String password = env.get("EVBENCH_KAFKA_SASL_PASSWORD");
+        String passwordFile = env.get("EVBENCH_KAFKA_SASL_PASSWORD_FILE");
+        boolean hasPassword = password != null && !password.isBlank();
+        boolean hasFile = passwordFile != null && !passwordFile.isBlank();
+        if (hasPassword && hasFile) {
+            problems.add("both EVBENCH_KAFKA_SASL_PASSWORD and EVBENCH_KAFKA_SASL_PASSWORD_FILE are set: give one");
+            return Map.of();
+        }
+        if (!hasPassword && !hasFile) {
+            problems.add("EVBENCH_KAFKA_SASL_USERNAME is set but neither EVBENCH_KAFKA_SASL_PASSWORD nor EVBENCH_KAFKA_SASL_PASSWORD_FILE");
+            return Map.of();
+        }
+        if (hasFile) {
+            try {
+                List<String> lines = Files.readAllLines(Path.of(passwordFile.trim()));
+                password = lines.isEmpty() ? "" : lines.get(0);
+            } catch (Exception e) {
+                problems.add("EVBENCH_KAFKA_SASL_PASSWORD_FILE " + passwordFile + ": " + e.getMessage());
+                return Map.of();
+            }
+            if (password.isEmpty()) {
+                problems.add("the password of " + user.trim() + " is empty");
+                return Map.of();
+            }
+        }
+        String mechanism = env.getOrDefault("EVBENCH_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512").trim().toUpperCase();
+        String module = switch (mechanism) {
+            case "SCRAM-SHA-512", "SCRAM-SHA-256" -> "org.apache.kafka.common.security.scram.ScramLoginModule";
+            case "PLAIN" -> "org.apache.kafka.common.security.plain.PlainLoginModule";
+            default -> null;
+        };
+        if (module == null) {
+            problems.add("unknown SASL mechanism " + quote(mechanism) + " (SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN)");
+            return Map.of();
+        }
+        Map<String, String> p = new LinkedHashMap<>();
+        p.put("security.protocol", "SASL_SSL");
+        p.put("sasl.mechanism", mechanism);
+        p.put("sasl.jaas.config", module + " required username=" + jaasQuote(user.trim())
+                + " password=" + jaasQuote(password) + ";");
+        p.put("ssl.endpoint.identification.algorithm", "https");
+        String ca = env.get("EVBENCH_KAFKA_CA_FILE");
+        if (ca != null && !ca.isBlank()) {
+            if (!Files.isRegularFile(Path.of(ca.trim()))) {
+                problems.add("EVBENCH_KAFKA_CA_FILE " + ca.trim() + ": no such file");
+                return Map.of();
+            }
+            p.put("ssl.truststore.type", "PEM");
+            p.put("ssl.truststore.location", ca.trim());
+        }
+        return p;
+    }
+
+    /** A JAAS option value: quoted, with quotes and backslashes escaped. */
+    private static String jaasQuote(String value) {
+        return "\"" + value.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
     }
 
     private static String quote(String s) {
@@ -202,6 +298,7 @@ public final class Config {
                 + "ms tolerance=" + reorderToleranceMs + "ms gap=" + inactivityGapMs + "ms skew=" + maxClockSkewMs
                 + "ms idle=" + idleTimeoutMs + "ms checkpoint=" + checkpointIntervalMs + "ms commit=" + commitIntervalMs
                 + "ms instance=" + instance + " parallelism="
-                + parallelism + " exactly_once=" + exactlyOnce + " state=" + stateDir;
+                + parallelism + " exactly_once=" + exactlyOnce + " state=" + stateDir
+                + (kafkaUser == null ? "" : " kafka=SASL_SSL user=" + kafkaUser);
     }
 }

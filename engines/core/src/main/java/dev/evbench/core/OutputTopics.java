@@ -11,6 +11,7 @@ import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.errors.TopicAuthorizationException;
 import org.apache.kafka.common.errors.TopicExistsException;
 
 /**
@@ -30,10 +31,15 @@ public final class OutputTopics {
         p.setProperty(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cfg.bootstrap);
         p.setProperty(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
         p.setProperty(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "60000");
+        p.putAll(cfg.kafkaSecurityProperties());
         return Admin.create(p);
     }
 
-    /** Creates the sessions and dead-letter topics that are missing; returns those it created. */
+    /**
+     * Creates the sessions and dead-letter topics that are missing; returns those it created. On
+     * a secured cluster whose admin made them, the engine's user may not create topics: a topic
+     * that exists is then fine, one that does not is the error.
+     */
     public static List<String> ensure(Admin admin, Config cfg) throws IOException, InterruptedException, TimeoutException {
         List<String> created = new ArrayList<>();
         for (String topic : List.of(cfg.sessionsTopic, cfg.deadLetterTopic)) {
@@ -42,11 +48,23 @@ public final class OutputTopics {
                         .all().get(60, TimeUnit.SECONDS);
                 created.add(topic);
             } catch (ExecutionException e) {
-                if (!(e.getCause() instanceof TopicExistsException)) {
+                boolean exists = e.getCause() instanceof TopicExistsException
+                        || (e.getCause() instanceof TopicAuthorizationException && exists(admin, topic));
+                if (!exists) {
                     throw new IOException("cannot create topic " + topic + " on " + cfg.bootstrap + ": " + e.getCause(), e);
                 }
             }
         }
         return created;
+    }
+
+    /** Whether {@code topic} exists and this user may see it. */
+    private static boolean exists(Admin admin, String topic) throws InterruptedException, TimeoutException {
+        try {
+            admin.describeTopics(List.of(topic)).allTopicNames().get(60, TimeUnit.SECONDS);
+            return true;
+        } catch (ExecutionException e) {
+            return false;
+        }
     }
 }

@@ -98,4 +98,41 @@ class CoreTest {
         assertTrue(msg.contains("EVBENCH_REORDER_TOLERANCE_MS must be a whole number of milliseconds"), msg);
         assertTrue(msg.contains("must be shorter than EVBENCH_INACTIVITY_GAP_MS"), msg);
     }
+
+    @Test
+    void kafkaSecurityFromTheEnvironment() throws Exception {
+        Config plain = Config.fromEnv(Map.of("EVBENCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092"), "flink");
+        assertTrue(plain.kafkaSecurityProperties().isEmpty());
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("evbench-password", ".txt");
+        java.nio.file.Files.writeString(file, "pa\"ss\n");
+        java.nio.file.Path ca = java.nio.file.Files.createTempFile("evbench-ca", ".pem");
+        Config secured = Config.fromEnv(Map.of("EVBENCH_KAFKA_BOOTSTRAP", "127.0.0.1:9093",
+                "EVBENCH_KAFKA_SASL_USERNAME", "aggregator",
+                "EVBENCH_KAFKA_SASL_PASSWORD_FILE", file.toString(),
+                "EVBENCH_KAFKA_CA_FILE", ca.toString()), "flink");
+        java.util.Properties p = secured.kafkaSecurityProperties();
+        assertEquals("SASL_SSL", p.getProperty("security.protocol"));
+        assertEquals("SCRAM-SHA-512", p.getProperty("sasl.mechanism"));
+        assertEquals("org.apache.kafka.common.security.scram.ScramLoginModule required username=\"aggregator\" password=\"pa\\\"ss\";",
+                p.getProperty("sasl.jaas.config"));
+        assertEquals("PEM", p.getProperty("ssl.truststore.type"));
+        assertEquals(ca.toString(), p.getProperty("ssl.truststore.location"));
+        assertTrue(secured.toString().contains("user=aggregator"));
+        assertTrue(!secured.toString().contains("pa\"ss"), "the password is never printed");
+        // Half a configuration is refused, naming what is missing and never the password.
+        String msg = assertThrows(Config.Invalid.class, () -> Config.fromEnv(Map.of(
+                "EVBENCH_KAFKA_BOOTSTRAP", "127.0.0.1:9093",
+                "EVBENCH_KAFKA_SASL_PASSWORD", "s3cret"), "flink")).getMessage();
+        assertTrue(msg.contains("without EVBENCH_KAFKA_SASL_USERNAME") && !msg.contains("s3cret"), msg);
+        msg = assertThrows(Config.Invalid.class, () -> Config.fromEnv(Map.of(
+                "EVBENCH_KAFKA_BOOTSTRAP", "127.0.0.1:9093",
+                "EVBENCH_KAFKA_SASL_USERNAME", "aggregator",
+                "EVBENCH_KAFKA_SASL_PASSWORD", "s3cret",
+                "EVBENCH_KAFKA_SASL_MECHANISM", "GSSAPI"), "flink")).getMessage();
+        assertTrue(msg.contains("unknown SASL mechanism") && !msg.contains("s3cret"), msg);
+        msg = assertThrows(Config.Invalid.class, () -> Config.fromEnv(Map.of(
+                "EVBENCH_KAFKA_BOOTSTRAP", "127.0.0.1:9093",
+                "EVBENCH_KAFKA_SASL_USERNAME", "aggregator"), "flink")).getMessage();
+        assertTrue(msg.contains("neither EVBENCH_KAFKA_SASL_PASSWORD"), msg);
+    }
 }

@@ -188,6 +188,8 @@ public final class SessionizerJob {
                 .setProperty("partition.discovery.interval.ms", "1000")
                 .setProperty("commit.offsets.on.checkpoint", "true")
                 .setProperty("fetch.max.wait.ms", "100")
+                // A secured cluster's login (EVBENCH_KAFKA_SASL_*); nothing for plaintext.
+                .setProperties(cfg.kafkaSecurityProperties())
                 .build();
         DataStream<Envelope> signals = env
                 .fromSource(source, SignalWatermarks.strategy(cfg.reorderToleranceMs, cfg.idleTimeoutMs), "signals")
@@ -204,6 +206,7 @@ public final class SessionizerJob {
         // transaction must still be open when a restarted job commits it.
         producer.setProperty("transaction.timeout.ms", "600000");
         producer.setProperty("linger.ms", "2");
+        producer.putAll(cfg.kafkaSecurityProperties());
         KafkaSink<OutRecord> sink = KafkaSink.<OutRecord>builder()
                 .setBootstrapServers(cfg.bootstrap)
                 .setDeliveryGuarantee(cfg.exactlyOnce ? DeliveryGuarantee.EXACTLY_ONCE : DeliveryGuarantee.AT_LEAST_ONCE)

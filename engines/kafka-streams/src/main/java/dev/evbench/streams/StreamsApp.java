@@ -86,6 +86,8 @@ public final class StreamsApp {
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, cfg.groupId);
         p.put(StreamsConfig.CLIENT_ID_CONFIG, cfg.groupId + "-" + cfg.instance);
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, cfg.bootstrap);
+        // A secured cluster's login (EVBENCH_KAFKA_SASL_*), for every client of the app.
+        p.putAll(cfg.kafkaSecurityProperties());
         p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG,
                 cfg.exactlyOnce ? StreamsConfig.EXACTLY_ONCE_V2 : StreamsConfig.AT_LEAST_ONCE);
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, Long.toString(cfg.commitIntervalMs));
