@@ -97,6 +97,27 @@ impl Secret {
         &self.0
     }
 
+    /// A password given either as a value or as a file whose first line it is (`names`: the
+    /// two settings, for the error): both given is refused, neither is an empty password. The
+    /// error never holds the value.
+    pub fn from_value_or_file(
+        value: Option<String>,
+        file: Option<&std::path::Path>,
+        names: (&str, &str),
+    ) -> std::result::Result<Secret, String> {
+        match (value.filter(|v| !v.is_empty()), file) {
+            (Some(_), Some(_)) => Err(format!(
+                "both {} and {} are set: give one",
+                names.0, names.1
+            )),
+            (Some(value), None) => Ok(Secret(value)),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map(|text| Secret(text.lines().next().unwrap_or_default().to_owned()))
+                .map_err(|e| format!("{} {}: {e}", names.1, file.display())),
+            (None, None) => Ok(Secret::default()),
+        }
+    }
+
     /// A new password: 24 random alphanumeric characters from the operating system's
     /// generator.
     pub fn generate() -> Result<Secret, getrandom::Error> {
@@ -377,6 +398,32 @@ mod tests {
         assert!(!old.at_least(20, 1));
         assert!(ServerVersion::parse("24.3.2.23").unwrap().at_least(24, 3));
         assert!(ServerVersion::parse("garbage").is_none());
+    }
+
+    #[test]
+    fn a_password_comes_from_a_value_or_a_file_not_both() {
+        let names = ("PASSWORD", "PASSWORD_FILE");
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "from-the-file\nignored\n").unwrap();
+        let read = |value: Option<&str>, file: Option<&std::path::Path>| {
+            Secret::from_value_or_file(value.map(str::to_owned), file, names)
+        };
+        assert_eq!(
+            read(None, Some(file.path())).unwrap().expose(),
+            "from-the-file"
+        );
+        assert_eq!(read(Some("given"), None).unwrap().expose(), "given");
+        assert_eq!(read(None, None).unwrap(), Secret::default());
+        let both = read(Some("s3cret"), Some(file.path())).unwrap_err();
+        assert!(
+            both.contains("give one") && !both.contains("s3cret"),
+            "{both}"
+        );
+        let missing = read(None, Some(std::path::Path::new("/nonexistent/pw"))).unwrap_err();
+        assert!(
+            missing.contains("PASSWORD_FILE /nonexistent/pw"),
+            "{missing}"
+        );
     }
 
     #[test]

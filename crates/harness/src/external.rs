@@ -32,7 +32,18 @@ pub(crate) async fn connect(
         .ok()
         .filter(|c| !c.trim().is_empty());
     let user = std::env::var("EVBENCH_CLICKHOUSE_USER").unwrap_or_else(|_| "default".into());
-    let password = Secret::new(std::env::var("EVBENCH_CLICKHOUSE_PASSWORD").unwrap_or_default());
+    let password = Secret::from_value_or_file(
+        std::env::var("EVBENCH_CLICKHOUSE_PASSWORD").ok(),
+        std::env::var_os("EVBENCH_CLICKHOUSE_PASSWORD_FILE")
+            .filter(|f| !f.is_empty())
+            .as_deref()
+            .map(std::path::Path::new),
+        (
+            "EVBENCH_CLICKHOUSE_PASSWORD",
+            "EVBENCH_CLICKHOUSE_PASSWORD_FILE",
+        ),
+    )
+    .map_err(Error::ClickHousePassword)?;
 
     // A secured cluster's login (EVBENCH_KAFKA_SASL_*): every part of the pipeline uses it.
     let kafka = KafkaEndpoint {

@@ -34,7 +34,8 @@ pub struct EndToEndLatency {
 
 /// Runs `EndToEndLatency` from the jars in `kafka_libs` (the brokers' own:
 /// [`crate::Services::kafka_tools_dir`]) against `bootstrap` on `topic` (which should exist with
-/// the replication the pipeline's topics have; the tool creates a 1-replica topic otherwise).
+/// the replication the pipeline's topics have; the tool creates a 1-replica topic otherwise),
+/// its clients configured by `client_properties` when given (a secured cluster's login).
 pub fn end_to_end_latency(
     kafka_libs: &std::path::Path,
     bootstrap: &str,
@@ -42,6 +43,7 @@ pub fn end_to_end_latency(
     messages: u32,
     acks: &str,
     record_bytes: u32,
+    client_properties: Option<&std::path::Path>,
 ) -> Result<EndToEndLatency> {
     let java = crate::server::java()?;
     let classpath: PathBuf = kafka_libs.join("*");
@@ -55,6 +57,8 @@ pub fn end_to_end_latency(
         .arg(messages.to_string())
         .arg(acks)
         .arg(record_bytes.to_string())
+        // The tool's sixth argument: a properties file for its producer, consumer and admin.
+        .args(client_properties)
         .output()
         .map_err(|e| Error::io("run Kafka's EndToEndLatency", e))?;
     let took = started.elapsed();

@@ -148,6 +148,9 @@ pub enum Error {
     /// The environment's Kafka security settings are half there or unreadable.
     #[error(transparent)]
     KafkaSecuritySettings(#[from] endpoints::security::SettingsError),
+    /// The external ClickHouse's password is given twice, or its file unreadable.
+    #[error("ClickHouse password: {0}")]
+    ClickHousePassword(String),
     /// ClickHouse's TLS settings are half there, or a file of them unreadable.
     #[error(transparent)]
     ClickHouseTlsSettings(#[from] endpoints::clickhouse_tls::TlsSettingsError),

@@ -11,7 +11,7 @@ async fn the_broker_floor_is_measured_on_the_native_broker() {
     let bootstrap = services.kafka.bootstrap.clone();
     let tools = services.kafka_tools_dir();
     let floor = tokio::task::spawn_blocking(move || {
-        harness::floor::end_to_end_latency(&tools, &bootstrap, "floor-check", 500, "all", 120)
+        harness::floor::end_to_end_latency(&tools, &bootstrap, "floor-check", 500, "all", 120, None)
     })
     .await
     .unwrap()

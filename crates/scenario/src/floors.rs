@@ -63,10 +63,15 @@ async fn broker_floor(
 ) -> std::result::Result<harness::floor::EndToEndLatency, String> {
     let bootstrap = services.kafka.bootstrap.clone();
     let tools = services.kafka_tools_dir();
-    let spec = endpoints::kafka_admin::replicated_spec(&bootstrap, 1)
+    // On a secured Kafka the floor runs as the admin (the harness's own measure, not a part of
+    // the pipeline), over the same TLS and SASL as the pipeline's clients.
+    let login = services
+        .kafka_security()
+        .map(|secured| secured.admin_properties().to_path_buf());
+    let spec = endpoints::kafka_admin::replicated_spec(&services.kafka, 1)
         .await
         .map_err(|e| e.to_string())?;
-    endpoints::kafka_admin::ensure_topic(&bootstrap, FLOOR_TOPIC, spec)
+    endpoints::kafka_admin::ensure_topic(&services.kafka, FLOOR_TOPIC, spec)
         .await
         .map_err(|e| e.to_string())?;
     let record_bytes = report
@@ -82,6 +87,7 @@ async fn broker_floor(
             FLOOR_MESSAGES,
             "all",
             record_bytes,
+            login.as_deref(),
         )
     })
     .await
@@ -99,6 +105,9 @@ async fn insert_floor(
 ) -> std::result::Result<harness::insert_floor::InsertFloor, String> {
     if services.topology.clickhouse_cluster() {
         return Err("measured on a single ClickHouse server only, not on a cluster".into());
+    }
+    if services.clickhouse.tls.is_some() {
+        return Err("ClickHouse speaks TLS only here, and clickhouse-client would need the run's client certificate".into());
     }
     let tcp = services.clickhouse_tcp_address().ok_or_else(|| {
         format!(
@@ -189,6 +198,9 @@ async fn kafka_engine_floor(
 ) -> std::result::Result<KafkaEngineFloor, String> {
     if services.topology.clickhouse_cluster() {
         return Err("the Kafka engine path runs on a single ClickHouse server only".into());
+    }
+    if services.kafka.security.is_some() {
+        return Err("ClickHouse 18.16's Kafka engine cannot log in to a secured Kafka".into());
     }
     let rows = schema::store::count_signals(&storage.admin, &storage.schema)
         .await

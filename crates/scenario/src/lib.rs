@@ -97,6 +97,7 @@ impl Error {
                 | Error::Services(
                     harness::Error::KafkaSecuritySettings(_)
                         | harness::Error::ClickHouseTlsSettings(_)
+                        | harness::Error::ClickHousePassword(_)
                 )
         )
     }

@@ -52,6 +52,10 @@ pub enum SchemaCommand {
             default_value = ""
         )]
         password: String,
+        /// …or a file whose first line is its password (keeps it out of the environment and
+        /// the command line).
+        #[arg(long, env = "EVBENCH_CLICKHOUSE_PASSWORD_FILE")]
+        password_file: Option<std::path::PathBuf>,
         /// The database.
         #[arg(long, default_value = schema::DEFAULT_DATABASE)]
         database: String,
@@ -86,19 +90,18 @@ pub async fn run(command: SchemaCommand) -> Result<(), Failure> {
             url,
             user,
             password,
+            password_file,
             database,
             cluster,
             users,
         } => {
-            apply(
-                url,
-                user,
-                Secret::new(password),
-                &database,
-                cluster.as_deref(),
-                users,
+            let password = Secret::from_value_or_file(
+                Some(password),
+                password_file.as_deref(),
+                ("--password", "--password-file"),
             )
-            .await
+            .map_err(|e| input(anyhow::anyhow!(e)))?;
+            apply(url, user, password, &database, cluster.as_deref(), users).await
         }
     }
 }
