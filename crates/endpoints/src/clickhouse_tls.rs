@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use native_tls::{Certificate, Identity, TlsConnector};
 
+pub use crate::tls_files::ClientCertificate;
+
 /// The environment variables evbench's commands read ClickHouse's TLS settings from.
 pub mod env {
     /// PEM file of the CA the servers' certificates chain to (default: the system's CAs).
@@ -27,13 +29,6 @@ pub mod env {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("ClickHouse TLS settings: {0}")]
 pub struct TlsSettingsError(pub String);
-
-/// A client certificate and its key, as files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientCertificate {
-    pub certificate: PathBuf,
-    pub key: PathBuf,
-}
 
 /// How a client speaks TLS to ClickHouse: the CA it trusts beside the system's, the certificate
 /// it shows, and the connector made of them (made once; every client of the endpoint shares it).
@@ -143,27 +138,9 @@ impl ClickHouseTls {
                 ))),
             };
         }
-        let file = |name: &str| -> Result<Option<PathBuf>, TlsSettingsError> {
-            match get(name).map(PathBuf::from) {
-                Some(path) if !path.is_file() => Err(TlsSettingsError(format!(
-                    "{name} {}: no such file",
-                    path.display()
-                ))),
-                other => Ok(other),
-            }
-        };
-        let ca = file(env::CA_FILE)?;
-        let client = match (file(env::CERT_FILE)?, file(env::KEY_FILE)?) {
-            (None, None) => None,
-            (Some(certificate), Some(key)) => Some(ClientCertificate { certificate, key }),
-            (Some(_), None) | (None, Some(_)) => {
-                return Err(TlsSettingsError(format!(
-                    "a client certificate needs both {} and {}",
-                    env::CERT_FILE,
-                    env::KEY_FILE
-                )));
-            }
-        };
+        let (ca, client) =
+            crate::tls_files::from_settings(&get, (env::CA_FILE, env::CERT_FILE, env::KEY_FILE))
+                .map_err(TlsSettingsError)?;
         ClickHouseTls::new(ca.as_deref(), client).map(Some)
     }
 
@@ -174,11 +151,7 @@ impl ClickHouseTls {
             vars.push((env::CA_FILE.to_owned(), ca.display().to_string()));
         }
         if let Some(client) = &self.client {
-            vars.push((
-                env::CERT_FILE.to_owned(),
-                client.certificate.display().to_string(),
-            ));
-            vars.push((env::KEY_FILE.to_owned(), client.key.display().to_string()));
+            vars.extend(client.to_env(env::CERT_FILE, env::KEY_FILE));
         }
         vars
     }

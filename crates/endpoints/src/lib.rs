@@ -17,6 +17,7 @@ pub mod failover;
 pub mod kafka_admin;
 pub mod security;
 pub mod smoke;
+mod tls_files;
 
 use std::fmt;
 use std::future::Future;

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use rdkafka::ClientConfig;
 
 use crate::Secret;
-pub use crate::clickhouse_tls::ClientCertificate;
+pub use crate::tls_files::ClientCertificate;
 
 /// The SASL mechanism a secured Kafka listener accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,25 +199,9 @@ impl KafkaSecurity {
             Some(name) => name.parse().map_err(SettingsError)?,
             None => SaslMechanism::ScramSha512,
         };
-        let file = |name: &str| match get(name).map(PathBuf::from) {
-            Some(path) if !path.is_file() => Err(SettingsError(format!(
-                "{name} {}: no such file",
-                path.display()
-            ))),
-            other => Ok(other),
-        };
-        let ca_file = file(env::CA_FILE)?;
-        let client_certificate = match (file(env::CERT_FILE)?, file(env::KEY_FILE)?) {
-            (None, None) => None,
-            (Some(certificate), Some(key)) => Some(ClientCertificate { certificate, key }),
-            _ => {
-                return Err(SettingsError(format!(
-                    "a client certificate needs both {} and {}",
-                    env::CERT_FILE,
-                    env::KEY_FILE
-                )));
-            }
-        };
+        let (ca_file, client_certificate) =
+            crate::tls_files::from_settings(&get, (env::CA_FILE, env::CERT_FILE, env::KEY_FILE))
+                .map_err(SettingsError)?;
         Ok(Some(KafkaSecurity {
             mechanism,
             username,
@@ -241,11 +225,7 @@ impl KafkaSecurity {
             vars.push((env::CA_FILE.to_owned(), ca.display().to_string()));
         }
         if let Some(client) = &self.client_certificate {
-            vars.push((
-                env::CERT_FILE.to_owned(),
-                client.certificate.display().to_string(),
-            ));
-            vars.push((env::KEY_FILE.to_owned(), client.key.display().to_string()));
+            vars.extend(client.to_env(env::CERT_FILE, env::KEY_FILE));
         }
         vars
     }
