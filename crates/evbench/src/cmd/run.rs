@@ -291,8 +291,10 @@ async fn keep_until_interrupted(kept: scenario::run::Kept, out: &Path) -> Result
     );
     if let Some(secured) = services.kafka_security() {
         println!(
-            "              HTTPS with the CA in {} (EVBENCH_CLICKHOUSE_CA_FILE); user default's password in {}",
+            "              HTTPS: the CA in {}, the client certificate and key in {} and {} (EVBENCH_CLICKHOUSE_CA_FILE, _CERT_FILE, _KEY_FILE); user default's password in {}",
             secured.tls.ca.display(),
+            secured.tls.client_certificate.display(),
+            secured.tls.client_key.display(),
             secured
                 .admin_properties()
                 .with_file_name("clickhouse-admin.password")

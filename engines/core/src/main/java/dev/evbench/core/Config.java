@@ -50,7 +50,8 @@ public final class Config {
             "EVBENCH_IDLE_TIMEOUT_MS", "EVBENCH_CHECKPOINT_INTERVAL_MS", "EVBENCH_COMMIT_INTERVAL_MS",
             "EVBENCH_PARALLELISM", "EVBENCH_METRICS_PORT", "EVBENCH_EXACTLY_ONCE", "EVBENCH_INSTANCE", "EVBENCH_STATE_DIR",
             "EVBENCH_READY_FILE", "EVBENCH_KAFKA_SASL_USERNAME", "EVBENCH_KAFKA_SASL_PASSWORD",
-            "EVBENCH_KAFKA_SASL_PASSWORD_FILE", "EVBENCH_KAFKA_SASL_MECHANISM", "EVBENCH_KAFKA_CA_FILE");
+            "EVBENCH_KAFKA_SASL_PASSWORD_FILE", "EVBENCH_KAFKA_SASL_MECHANISM", "EVBENCH_KAFKA_CA_FILE",
+            "EVBENCH_KAFKA_CERT_FILE", "EVBENCH_KAFKA_KEY_FILE");
 
     /** Invalid settings: the message lists every problem. */
     public static final class Invalid extends Exception {
@@ -180,7 +181,8 @@ public final class Config {
      */
     static Map<String, String> kafkaSecurity(Map<String, String> env, List<String> problems) {
         List<String> names = List.of("EVBENCH_KAFKA_SASL_USERNAME", "EVBENCH_KAFKA_SASL_PASSWORD",
-                "EVBENCH_KAFKA_SASL_PASSWORD_FILE", "EVBENCH_KAFKA_SASL_MECHANISM", "EVBENCH_KAFKA_CA_FILE");
+                "EVBENCH_KAFKA_SASL_PASSWORD_FILE", "EVBENCH_KAFKA_SASL_MECHANISM", "EVBENCH_KAFKA_CA_FILE",
+            "EVBENCH_KAFKA_CERT_FILE", "EVBENCH_KAFKA_KEY_FILE");
         List<String> set = names.stream().filter(n -> env.get(n) != null && !env.get(n).isBlank()).toList();
         if (set.isEmpty()) {
             return Map.of();
@@ -239,6 +241,26 @@ public final class Config {
             }
             p.put("ssl.truststore.type", "PEM");
             p.put("ssl.truststore.location", ca.trim());
+        }
+        // A client certificate beside the login: Kafka's PEM key store takes the certificate
+        // and the (PKCS#8) key as text.
+        String cert = env.get("EVBENCH_KAFKA_CERT_FILE");
+        String key = env.get("EVBENCH_KAFKA_KEY_FILE");
+        boolean hasCert = cert != null && !cert.isBlank();
+        boolean hasKey = key != null && !key.isBlank();
+        if (hasCert != hasKey) {
+            problems.add("a client certificate needs both EVBENCH_KAFKA_CERT_FILE and EVBENCH_KAFKA_KEY_FILE");
+            return Map.of();
+        }
+        if (hasCert) {
+            try {
+                p.put("ssl.keystore.type", "PEM");
+                p.put("ssl.keystore.certificate.chain", Files.readString(Path.of(cert.trim())));
+                p.put("ssl.keystore.key", Files.readString(Path.of(key.trim())));
+            } catch (Exception e) {
+                problems.add("the client certificate " + cert.trim() + " or its key " + key.trim() + ": " + e.getMessage());
+                return Map.of();
+            }
         }
         return p;
     }

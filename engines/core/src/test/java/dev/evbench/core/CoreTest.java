@@ -134,5 +134,20 @@ class CoreTest {
                 "EVBENCH_KAFKA_BOOTSTRAP", "127.0.0.1:9093",
                 "EVBENCH_KAFKA_SASL_USERNAME", "aggregator"), "flink")).getMessage();
         assertTrue(msg.contains("neither EVBENCH_KAFKA_SASL_PASSWORD"), msg);
+        msg = assertThrows(Config.Invalid.class, () -> Config.fromEnv(Map.of(
+                "EVBENCH_KAFKA_BOOTSTRAP", "127.0.0.1:9093",
+                "EVBENCH_KAFKA_SASL_USERNAME", "aggregator",
+                "EVBENCH_KAFKA_SASL_PASSWORD", "s3cret",
+                "EVBENCH_KAFKA_CERT_FILE", ca.toString()), "flink")).getMessage();
+        assertTrue(msg.contains("needs both"), msg);
+        java.nio.file.Files.writeString(ca, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+        Config withCertificate = Config.fromEnv(Map.of("EVBENCH_KAFKA_BOOTSTRAP", "127.0.0.1:9093",
+                "EVBENCH_KAFKA_SASL_USERNAME", "aggregator",
+                "EVBENCH_KAFKA_SASL_PASSWORD", "s3cret",
+                "EVBENCH_KAFKA_CERT_FILE", ca.toString(),
+                "EVBENCH_KAFKA_KEY_FILE", file.toString()), "flink");
+        java.util.Properties q = withCertificate.kafkaSecurityProperties();
+        assertEquals("PEM", q.getProperty("ssl.keystore.type"));
+        assertTrue(q.getProperty("ssl.keystore.certificate.chain").startsWith("-----BEGIN CERTIFICATE-----"));
     }
 }
