@@ -686,25 +686,29 @@ span = "10m"
 
     #[test]
     fn a_value_is_checked_with_the_settings_every_point_has() {
-        // Alone, a secured run with floors is refused; with `load.floors=false` set for every
-        // point it is what the sweep runs.
+        // Alone, a secured run on a ClickHouse cluster is refused; with
+        // `services.clickhouse.shards=1` set for every point it is what the sweep runs.
         let (_dir, path) = file(&format!(
-            "{BASE}ingestion = \"sink\"\n[load]\nfloors = true\n"
+            "{BASE}ingestion = \"sink\"\n[services.clickhouse]\nshards = 2\n"
         ));
         let plan = plan(
             &path,
             &[
                 set("services.security=none,sasl-ssl"),
-                set("load.floors=false"),
+                set("services.clickhouse.shards=1"),
             ],
         )
         .unwrap();
         assert_eq!(plan.points.len(), 2);
-        assert!(plan.points.iter().all(|p| !p.scenario.load.floors));
+        assert!(
+            plan.points
+                .iter()
+                .all(|p| p.scenario.services.clickhouse.shards == 1)
+        );
         // Without it, the refusal names the --set of the value.
         let refused = plan_error(&path, &[set("services.security=none,sasl-ssl")]);
         assert!(
-            refused.contains("services.security") && refused.contains("floors"),
+            refused.contains("services.security") && refused.contains("single ClickHouse server"),
             "{refused}"
         );
     }

@@ -217,6 +217,26 @@ async fn a_secured_kafka_lets_each_part_do_its_job_and_nothing_else() {
     );
     let right = kafka_admin::AdminTarget::admin_config(&kafka.as_user(KafkaUser::Producer));
     assert_eq!(probe(right).await.expect("the producer logs in"), 1);
+    // PLAIN is there for the sink's user alone (ClickHouse's Kafka engine): another user's
+    // right password over PLAIN is refused.
+    let mut plain_sink = kafka_admin::AdminTarget::admin_config(&kafka.admin);
+    kafka.secured.plain_security().apply(&mut plain_sink);
+    assert_eq!(
+        probe(plain_sink)
+            .await
+            .expect("the sink logs in with PLAIN"),
+        1
+    );
+    let mut plain_producer = kafka_admin::AdminTarget::admin_config(&kafka.admin);
+    endpoints::KafkaSecurity {
+        mechanism: endpoints::SaslMechanism::Plain,
+        ..kafka.secured.security_for(KafkaUser::Producer)
+    }
+    .apply(&mut plain_producer);
+    assert!(
+        probe(plain_producer).await.is_err(),
+        "the producer was let in with PLAIN"
+    );
 
     // The producer writes signals; it may not even see sessions.
     let producer = kafka.as_user(KafkaUser::Producer);

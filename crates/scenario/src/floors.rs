@@ -199,9 +199,6 @@ async fn kafka_engine_floor(
     if services.topology.clickhouse_cluster() {
         return Err("the Kafka engine path runs on a single ClickHouse server only".into());
     }
-    if services.kafka.security.is_some() {
-        return Err("ClickHouse 18.16's Kafka engine cannot log in to a secured Kafka".into());
-    }
     let rows = schema::store::count_signals(&storage.admin, &storage.schema)
         .await
         .map_err(|e| crate::error_chain(&e))?;
@@ -212,7 +209,11 @@ async fn kafka_engine_floor(
         .with_database(&database)
         .map_err(|e| crate::error_chain(&e))?;
     let mut config = schema::kafka_engine::KafkaEngineConfig::new(&services.kafka.bootstrap);
-    config.group = format!("evbench-kafka-engine-floor-{}", std::process::id());
+    // A group of its own, under the engine's prefix (the sink's ACLs cover it when secured).
+    config.group = format!("{}-floor-{}", config.group, std::process::id());
+    config.security = services
+        .kafka_security()
+        .map(harness::SecuredKafka::plain_security);
     let Some(native) = services.native_clickhouse() else {
         return Err(format!(
             "the {} provider's ClickHouse is not evbench's to reconfigure",

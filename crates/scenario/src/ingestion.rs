@@ -86,7 +86,13 @@ pub(crate) async fn start(
             Ok(Running::Sink(sinks))
         }
         Ingestion::KafkaEngine => {
-            let config = schema::kafka_engine::KafkaEngineConfig::new(&services.kafka.bootstrap);
+            let mut config =
+                schema::kafka_engine::KafkaEngineConfig::new(&services.kafka.bootstrap);
+            // On a secured Kafka the engine ingests as the sink does, logged in as it (with
+            // PLAIN: the SCRAM of the librdkafka ClickHouse 18.16 links fails on Kafka 4).
+            config.security = services
+                .kafka_security()
+                .map(harness::SecuredKafka::plain_security);
             // Native servers get the engine's <kafka> settings (read_committed) and a restart,
             // every server of a cluster (each consumes its share of the topics, in one group).
             for server in services.native_clickhouse_servers() {

@@ -315,6 +315,7 @@ fn pipeline_names(engine: crate::file::EngineKind) -> harness::PipelineNames {
         dead_letter_topic: events::DEAD_LETTER_TOPIC.into(),
         aggregator_group: GROUP_ID.into(),
         sink_group: pipeline::sink::SinkConfig::default().group_id,
+        kafka_engine_group_prefix: schema::kafka_engine::KafkaEngineConfig::new("").group,
         observer_group_prefix: pipeline::observe::OBSERVER_GROUP_PREFIX.into(),
     }
 }

@@ -9,7 +9,7 @@ use endpoints::{ClickHouseEndpoint, Secret, ServerVersion, client_for};
 
 use super::START_TIMEOUT;
 use super::clickhouse_config::write_server_files;
-use crate::server::{self, ManagedServer, Probe, Readiness, which, write_file};
+use crate::server::{self, ManagedServer, Probe, Readiness, which};
 use crate::{Error, Result, ports};
 
 /// A `clickhouse-server` on loopback with its own data directory: alone, or one server of a
@@ -219,14 +219,14 @@ impl NativeClickHouse {
     /// Adds a users file to `users.d/` (users of the pipeline, with their grants). A running
     /// server picks it up within seconds; [`restart`](Self::restart) applies it at once.
     pub fn add_users_file(&self, name: &str, xml: &str) -> Result<()> {
-        write_file(&self.dir().join("users.d").join(name), xml)
+        super::write_private(&self.dir().join("users.d").join(name), xml)
     }
 
     /// Adds a server configuration fragment to `config.d/` (merged into `config.xml`, e.g. the
     /// `<kafka>` section of the Kafka engine). Most sections are read at start-up:
     /// [`restart`](Self::restart) to apply it.
     pub fn add_config_file(&self, name: &str, xml: &str) -> Result<()> {
-        write_file(&self.dir().join("config.d").join(name), xml)
+        super::write_private(&self.dir().join("config.d").join(name), xml)
     }
 
     /// Starts it again on the same ports and data after a [`stop`](ManagedServer::stop) (or

@@ -84,6 +84,9 @@ pub struct PipelineNames {
     pub aggregator_group: String,
     /// The sink's consumer group (instances may add a suffix).
     pub sink_group: String,
+    /// Prefix of the groups of ClickHouse's Kafka engine, which ingests as the sink does (and
+    /// logs in as it).
+    pub kafka_engine_group_prefix: String,
     /// Prefix of the observers' groups.
     pub observer_group_prefix: String,
     /// Whether the aggregator may also read its output topics: Flink's Kafka sink lists the
@@ -104,6 +107,7 @@ impl Default for PipelineNames {
             dead_letter_topic: "charger-station-signals-dead-letter".into(),
             aggregator_group: "evbench-aggregator".into(),
             sink_group: "evbench-sink".into(),
+            kafka_engine_group_prefix: "evbench-clickhouse".into(),
             observer_group_prefix: "evbench-run-observer".into(),
             aggregator_reads_outputs: false,
             aggregator_internal_topics: false,
@@ -171,6 +175,12 @@ pub fn grants(names: &PipelineNames) -> Vec<Grant> {
             &[&names.signals_topic, &names.sessions_topic],
         ),
         prefixed(KafkaUser::Sink, &["Read"], "group", &names.sink_group),
+        prefixed(
+            KafkaUser::Sink,
+            &["Read"],
+            "group",
+            &names.kafka_engine_group_prefix,
+        ),
         topic(
             KafkaUser::Observer,
             &["Read"],
@@ -234,6 +244,15 @@ impl SecuredKafka {
         }
     }
 
+    /// How [`PLAIN_USER`] logs in with `PLAIN` (the password itself, inside TLS): for clients
+    /// whose SCRAM Kafka 4 rejects (ClickHouse 18.16's Kafka engine).
+    pub fn plain_security(&self) -> KafkaSecurity {
+        KafkaSecurity {
+            mechanism: endpoints::SaslMechanism::Plain,
+            ..self.security_for(PLAIN_USER)
+        }
+    }
+
     /// The file holding `user`'s password (mode 0600): what a child process is given, so the
     /// password stays out of its environment and command line.
     pub fn password_file(&self, user: KafkaUser) -> PathBuf {
@@ -280,9 +299,10 @@ advertised.listeners=SASL_SSL://{host}:{port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=SASL_SSL
 listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL
-sasl.enabled.mechanisms={mechanism}
+sasl.enabled.mechanisms={mechanism},PLAIN
 sasl.mechanism.inter.broker.protocol={mechanism}
 listener.name.sasl_ssl.{lower}.sasl.jaas.config={jaas}
+listener.name.sasl_ssl.plain.sasl.jaas.config={plain}
 ssl.keystore.type=PEM
 ssl.keystore.location={keystore}
 ssl.truststore.type=PEM
@@ -293,6 +313,7 @@ allow.everyone.if.no.acl.found=false
 super.users=User:{admin};User:{broker};User:{SERVER_SUBJECT}
 ",
             jaas = jaas(KafkaUser::Broker.name(), &self.password(KafkaUser::Broker)),
+            plain = plain_jaas(PLAIN_USER.name(), &self.password(PLAIN_USER)),
             keystore = self.tls.server_keystore.display(),
             ca = self.tls.ca.display(),
             admin = KafkaUser::Admin.name(),
@@ -391,6 +412,20 @@ impl SecuredKafka {
 }
 
 /// Kafka's JAAS line for a SCRAM user.
+/// The one user that may also log in with `PLAIN` (its password inside TLS): the sink's, for
+/// ClickHouse's Kafka engine, which ingests as the sink does. ClickHouse 18.16 links Debian's
+/// librdkafka 2.0.2, whose SCRAM Kafka 4 rejects (a nonce sent twice; fixed in librdkafka 2.6.1,
+/// confluentinc/librdkafka#4895); every other client uses SCRAM.
+pub const PLAIN_USER: KafkaUser = KafkaUser::Sink;
+
+/// The broker's `PLAIN` users: [`PLAIN_USER`] alone, with its password.
+fn plain_jaas(user: &str, password: &Secret) -> String {
+    format!(
+        "org.apache.kafka.common.security.plain.PlainLoginModule required user_{user}=\"{}\";",
+        password.expose()
+    )
+}
+
 fn jaas(user: &str, password: &Secret) -> String {
     format!(
         "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{user}\" password=\"{}\";",
