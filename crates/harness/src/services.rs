@@ -721,12 +721,14 @@ async fn start_native(
         .map(|name| placement_of(network.as_ref(), name))
         .collect::<Result<Vec<_>>>()?;
     let (security, security_dir) = if secured {
-        // One server certificate for the run: every broker's address and ClickHouse's (a
-        // secured run has one ClickHouse server).
+        // One server certificate for the run: every broker's address, ClickHouse's (a secured
+        // run has one ClickHouse server), and the host's on the run's network (where a
+        // `latency` fault's proxy stands in for ClickHouse).
         let addresses: Vec<std::net::Ipv4Addr> = placements
             .iter()
             .map(|p| p.host)
             .chain([placement_of(network.as_ref(), "clickhouse")?.host])
+            .chain(network.as_ref().map(|n| n.host_address()))
             .collect();
         let dir =
             crate::ManagedServer::create_dir(services_dir, "kafka-security", "Kafka's security")?;

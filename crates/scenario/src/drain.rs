@@ -86,10 +86,10 @@ pub(crate) async fn wait(
     let deadline = Instant::now() + timeout;
     let mut state = Drained::default();
     loop {
-        state.stored_signals = schema::store::count_signals(&storage.admin, &storage.schema)
+        state.stored_signals = schema::store::count_signals(&storage.reader, &storage.schema)
             .await
             .unwrap_or(state.stored_signals);
-        state.stored_sessions = schema::store::count_sessions(&storage.admin, &storage.schema)
+        state.stored_sessions = schema::store::count_sessions(&storage.reader, &storage.schema)
             .await
             .unwrap_or(state.stored_sessions);
         // Distinct session ids: a duplicate must not stand in for a missing session.

@@ -18,11 +18,11 @@ pub(crate) struct Stored {
 
 /// Reads sessions (`FINAL`), signal and dead-letter counts.
 pub(crate) async fn stored(storage: &Storage) -> Result<Stored> {
-    let (admin, schema) = (&storage.admin, &storage.schema);
+    let (reader, schema) = (&storage.reader, &storage.schema);
     Ok(Stored {
-        sessions: schema::store::fetch_sessions(admin, schema).await?,
-        signals: schema::store::count_signals(admin, schema).await?,
-        dead_letters: schema::store::count_dead_letters(admin, schema).await?,
+        sessions: schema::store::fetch_sessions(reader, schema).await?,
+        signals: schema::store::count_signals(reader, schema).await?,
+        dead_letters: schema::store::count_dead_letters(reader, schema).await?,
     })
 }
 
@@ -40,6 +40,6 @@ pub(crate) async fn kpis(
     KpiEvidence {
         queries: kpi::queries(&storage.schema),
         expected: kpi::compute(truth, &params),
-        actual: kpi::fetch(&storage.admin, &storage.schema, &params).await,
+        actual: kpi::fetch(&storage.reader, &storage.schema, &params).await,
     }
 }

@@ -199,7 +199,7 @@ async fn kafka_engine_floor(
     if services.topology.clickhouse_cluster() {
         return Err("the Kafka engine path runs on a single ClickHouse server only".into());
     }
-    let rows = schema::store::count_signals(&storage.admin, &storage.schema)
+    let rows = schema::store::count_signals(&storage.reader, &storage.schema)
         .await
         .map_err(|e| crate::error_chain(&e))?;
     let database = format!("{}_kafka_engine_floor", storage.schema.database());

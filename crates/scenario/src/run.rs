@@ -766,7 +766,7 @@ impl Observers {
             sessions: observe::sessions(&kafka, events::SESSIONS_TOPIC)?,
             dead_letters: observe::dead_letters(&kafka, events::DEAD_LETTER_TOPIC)?,
             visibility: VisibilityPoller::start(
-                storage.admin.clone(),
+                storage.reader.clone(),
                 storage.schema.clone(),
                 poll.interval(),
             ),

@@ -23,8 +23,11 @@ pub(crate) struct IngestUser {
 #[derive(Debug, Clone)]
 pub(crate) struct Storage {
     pub schema: Schema,
-    /// The harness's administrative client (migrations, checks).
+    /// The harness's administrative client (migrations, the Kafka engine's tables).
     pub admin: clickhouse::Client,
+    /// What evbench's checks read with: the `grafana` user (`SELECT` only), as any observer
+    /// of the run; the administrative client where that user could not be created.
+    pub reader: clickhouse::Client,
     pub ingest: IngestUser,
     /// The `grafana` user's password (`evbench run --keep` says where to find it).
     pub grafana_password: endpoints::Secret,
@@ -59,6 +62,12 @@ pub(crate) async fn prepare(services: &mut Services) -> Result<Storage> {
         false
     };
     let grafana_password = passwords.grafana.clone();
+    let reader = match installed {
+        true => services
+            .clickhouse
+            .client_as(users::GRAFANA_USER, &grafana_password),
+        false => admin.clone(),
+    };
     let ingest = if installed {
         IngestUser {
             user: users::INGEST_USER.to_owned(),
@@ -75,6 +84,7 @@ pub(crate) async fn prepare(services: &mut Services) -> Result<Storage> {
     Ok(Storage {
         schema,
         admin,
+        reader,
         ingest,
         grafana_password,
     })

@@ -421,7 +421,7 @@ impl SecurityReport {
             mode: mode.as_str().to_owned(),
             kafka,
             clickhouse: format!(
-                "{clickhouse}; the sink inserts as `ingest`, Grafana reads as `grafana` (SELECT only)"
+                "{clickhouse}; the sink inserts as `ingest`, Grafana and the checks read as `grafana` (SELECT only)"
             ),
         }
     }
