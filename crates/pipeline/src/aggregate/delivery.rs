@@ -190,6 +190,35 @@ pub(super) struct Transactional {
 /// waits for a broker that is coming back is handled the same way, just as safely.
 const COMMIT_STUCK_AFTER: Duration = Duration::from_secs(15);
 
+/// How long a new producer keeps trying to take over its transactional id. After a network
+/// partition the coordinator may still be completing the earlier incarnation's transaction
+/// (its markers wait for the partitions' leaders), and answers `CONCURRENT_TRANSACTIONS`
+/// until then: seen for over 30 s after a 15 s partition of a leader.
+const INIT_PATIENCE: Duration = Duration::from_secs(120);
+
+/// `init_transactions`, again while its error is one librdkafka lets it retry (a timeout, a
+/// coordinator still busy), for up to [`INIT_PATIENCE`].
+fn init_transactions_patiently(producer: &Client) -> Result<()> {
+    let deadline = Instant::now() + INIT_PATIENCE;
+    loop {
+        match producer.init_transactions(TIMEOUT) {
+            Ok(()) => return Ok(()),
+            Err(rdkafka::error::KafkaError::Transaction(e))
+                if Instant::now() < deadline
+                    && (e.is_retriable()
+                        || matches!(
+                            e.code(),
+                            rdkafka::types::RDKafkaErrorCode::ConcurrentTransactions
+                                | rdkafka::types::RDKafkaErrorCode::OperationTimedOut
+                        )) =>
+            {
+                tracing::warn!(error = %e, "the transactional producer could not take over its id yet; trying again");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// The producers, and the thread that commits their transactions.
 type Committer = (Vec<Arc<Client>>, Sender<Job>, Receiver<Committed>);
 
@@ -218,7 +247,7 @@ impl Transactional {
                 .set("transactional.id", format!("{transactional_id}-{k}"))
                 .create()?;
             // Fences (and aborts what was left open by) any earlier incarnation of this id.
-            producer.init_transactions(TIMEOUT)?;
+            init_transactions_patiently(&producer)?;
             producers.push(Arc::new(producer));
         }
         let (jobs, inbox) = mpsc::channel::<Job>();
