@@ -208,12 +208,9 @@ async fn kafka_engine_floor(
         .clone()
         .with_database(&database)
         .map_err(|e| crate::error_chain(&e))?;
-    let mut config = schema::kafka_engine::KafkaEngineConfig::new(&services.kafka.bootstrap);
+    let mut config = crate::ingestion::kafka_engine_config(services);
     // A group of its own, under the engine's prefix (the sink's ACLs cover it when secured).
     config.group = format!("{}-floor-{}", config.group, std::process::id());
-    config.security = services
-        .kafka_security()
-        .map(harness::SecuredKafka::plain_security);
     let Some(native) = services.native_clickhouse() else {
         return Err(format!(
             "the {} provider's ClickHouse is not evbench's to reconfigure",

@@ -86,13 +86,7 @@ pub(crate) async fn start(
             Ok(Running::Sink(sinks))
         }
         Ingestion::KafkaEngine => {
-            let mut config =
-                schema::kafka_engine::KafkaEngineConfig::new(&services.kafka.bootstrap);
-            // On a secured Kafka the engine ingests as the sink does, logged in as it (with
-            // PLAIN: the SCRAM of the librdkafka ClickHouse 18.16 links fails on Kafka 4).
-            config.security = services
-                .kafka_security()
-                .map(harness::SecuredKafka::plain_security);
+            let config = kafka_engine_config(services);
             // Native servers get the engine's <kafka> settings (read_committed) and a restart,
             // every server of a cluster (each consumes its share of the topics, in one group).
             for server in services.native_clickhouse_servers() {
@@ -104,6 +98,17 @@ pub(crate) async fn start(
             Ok(Running::KafkaEngine)
         }
     }
+}
+
+/// The Kafka engine's settings on the run's Kafka: on a secured one it ingests as the sink does,
+/// logged in as it (with PLAIN: the SCRAM of the librdkafka ClickHouse 18.16 links fails on
+/// Kafka 4).
+pub(crate) fn kafka_engine_config(services: &Services) -> schema::kafka_engine::KafkaEngineConfig {
+    let mut config = schema::kafka_engine::KafkaEngineConfig::new(&services.kafka.bootstrap);
+    config.security = services
+        .kafka_security()
+        .map(harness::SecuredKafka::plain_security);
+    config
 }
 
 fn sink_launch(
